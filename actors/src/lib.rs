@@ -1,0 +1,9 @@
+//! shoal's core: the object model, the store, and (next) the supervised controller actors.
+//!
+//! Nothing here knows about HTTP, containers or packets: the gateway, the node-host and
+//! the overlay are clients of what this crate defines.
+
+pub mod codec;
+pub mod model;
+pub mod store;
+pub mod validation;

@@ -1,0 +1,118 @@
+//! The object model: Kubernetes-shaped API types, with serde (JSON field names as
+//! Kubernetes spells them) for the HTTP edge and bincode derives for the store.
+
+use std::fmt::Debug;
+
+use bincode::{Decode, Encode};
+use serde::{de::DeserializeOwned, Serialize};
+
+pub mod meta;
+pub use meta::*;
+
+/// Static facts about one kind: where it lives in the REST API and how it is named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindInfo {
+    /// API group, "" for the core group.
+    pub group: &'static str,
+    pub version: &'static str,
+    pub kind: &'static str,
+    /// Lower-case plural used in paths and store keys (unique across kinds).
+    pub plural: &'static str,
+    pub singular: &'static str,
+    pub namespaced: bool,
+    pub short_names: &'static [&'static str],
+    /// Kubernetes categories, e.g. `all`.
+    pub categories: &'static [&'static str],
+    /// Whether the kind has a `/status` subresource.
+    pub has_status: bool,
+    /// Whether the kind has a `/scale` subresource.
+    pub has_scale: bool,
+}
+
+impl KindInfo {
+    /// `v1` for the core group, `group/version` otherwise.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The REST path prefix of the group version: `/api/v1` or `/apis/{group}/{version}`.
+    pub fn group_version_path(&self) -> String {
+        if self.group.is_empty() {
+            format!("/api/{}", self.version)
+        } else {
+            format!("/apis/{}/{}", self.group, self.version)
+        }
+    }
+
+    /// `Deployment.apps`, `Pod`: the name used in Status messages.
+    pub fn qualified_kind(&self) -> String {
+        if self.group.is_empty() {
+            self.kind.to_string()
+        } else {
+            format!("{}.{}", self.kind, self.group)
+        }
+    }
+
+    /// Store key prefix holding every object of this kind (all namespaces).
+    pub fn key_prefix(&self) -> String {
+        format!("/registry/{}/", self.plural)
+    }
+
+    /// Store key prefix for one namespace (or the whole kind when `namespace` is None
+    /// or the kind is cluster-scoped).
+    pub fn namespace_prefix(&self, namespace: Option<&str>) -> String {
+        match (self.namespaced, namespace) {
+            (true, Some(ns)) => format!("/registry/{}/{}/", self.plural, ns),
+            _ => self.key_prefix(),
+        }
+    }
+
+    /// Store key of one object.
+    pub fn key(&self, namespace: Option<&str>, name: &str) -> String {
+        match (self.namespaced, namespace) {
+            (true, Some(ns)) => format!("/registry/{}/{}/{}", self.plural, ns, name),
+            _ => format!("/registry/{}/{}", self.plural, name),
+        }
+    }
+}
+
+/// An API object of a known kind. Implemented by every kind with [`impl_resource!`].
+pub trait Resource:
+    Serialize + DeserializeOwned + Encode + Decode<()> + Clone + Default + Debug + Send + Sync + 'static
+{
+    const INFO: &'static KindInfo;
+    fn meta(&self) -> &ObjectMeta;
+    fn meta_mut(&mut self) -> &mut ObjectMeta;
+    /// Fills `apiVersion` and `kind` with this kind's values.
+    fn set_type_meta(&mut self);
+    /// Checks the object; every problem is reported with the field it concerns.
+    fn validate(&self) -> Vec<crate::validation::FieldError>;
+}
+
+/// Implements [`Resource`] for a struct with `api_version`, `kind` and `metadata` fields,
+/// using its `KindInfo` constant and a `validate` function `fn(&T) -> Vec<FieldError>`.
+#[macro_export]
+macro_rules! impl_resource {
+    ($ty:ty, $info:expr, $validate:path) => {
+        impl $crate::model::Resource for $ty {
+            const INFO: &'static $crate::model::KindInfo = &$info;
+            fn meta(&self) -> &$crate::model::ObjectMeta {
+                &self.metadata
+            }
+            fn meta_mut(&mut self) -> &mut $crate::model::ObjectMeta {
+                &mut self.metadata
+            }
+            fn set_type_meta(&mut self) {
+                self.api_version = Self::INFO.api_version();
+                self.kind = Self::INFO.kind.to_string();
+            }
+            fn validate(&self) -> Vec<$crate::validation::FieldError> {
+                $validate(self)
+            }
+        }
+    };
+}

@@ -1,0 +1,1 @@
+//! Pod networking: node subnets, bridge + veth, the UDP overlay and Service NAT (data-plane issues).
