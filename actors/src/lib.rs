@@ -5,5 +5,6 @@
 
 pub mod codec;
 pub mod model;
+pub mod registry;
 pub mod store;
 pub mod validation;

@@ -1,0 +1,490 @@
+//! Typed access to API objects in the store, with the rules every writer must follow:
+//! validation before anything is written, server-set metadata (uid, creationTimestamp,
+//! generation, resourceVersion), optimistic concurrency on `resourceVersion`, the
+//! spec/status split, and deletion through finalizers.
+//!
+//! The gateway and the controllers both write through here, so an object can never be
+//! stored in a shape one of them would refuse.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use serde_json::Value;
+
+use crate::codec::{self, CodecError};
+use crate::model::{KindInfo, Resource};
+use crate::store::{EventKind, KeyValue, Revision, Store, StoreError, WatchEvent};
+use crate::validation::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{kind} \"{name}\" not found")]
+    NotFound { kind: String, name: String },
+    #[error("{kind} \"{name}\" already exists")]
+    AlreadyExists { kind: String, name: String },
+    #[error("Operation cannot be fulfilled on {kind} \"{name}\": {reason}")]
+    Conflict { kind: String, name: String, reason: String },
+    #[error("{kind} \"{name}\" is invalid: {}", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", "))]
+    Invalid { kind: String, name: String, errors: Vec<FieldError> },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("too old resource version: {requested} ({compacted})")]
+    Expired { requested: Revision, compacted: Revision },
+    #[error("stored object is unreadable")]
+    Codec(#[from] CodecError),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for RegistryError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Compacted { requested, compacted } => RegistryError::Expired { requested, compacted },
+            other => RegistryError::Store(other),
+        }
+    }
+}
+
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
+
+/// Which part of an object an update may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateScope {
+    /// Metadata and spec; the stored status is kept (for kinds with a status subresource).
+    Main,
+    /// Only the status; everything else is kept as stored.
+    Status,
+}
+
+/// A change to one object, as a watcher sees it; `resourceVersion` is set on the object.
+#[derive(Debug, Clone)]
+pub enum ObjectEvent<T> {
+    Added(T),
+    Modified(T),
+    /// The object as it was last stored, with `resourceVersion` = the revision of the delete.
+    Deleted(T),
+}
+
+impl<T: Resource> ObjectEvent<T> {
+    pub fn object(&self) -> &T {
+        match self {
+            ObjectEvent::Added(o) | ObjectEvent::Modified(o) | ObjectEvent::Deleted(o) => o,
+        }
+    }
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ObjectEvent::Added(_) => "ADDED",
+            ObjectEvent::Modified(_) => "MODIFIED",
+            ObjectEvent::Deleted(_) => "DELETED",
+        }
+    }
+    pub fn revision(&self) -> Revision {
+        self.object().meta().resource_version.parse().unwrap_or(0)
+    }
+}
+
+/// A typed watch: events in store order. Each item also carries the previous state of the
+/// object for updates (so a filtered watch can tell "stopped matching" from "changed").
+pub type ObjectStream<T> = Pin<Box<dyn Stream<Item = Result<(ObjectEvent<T>, Option<T>)>> + Send>>;
+
+/// What a delete did.
+#[derive(Debug, Clone)]
+pub enum Deleted<T> {
+    /// The object is gone; this is its last state.
+    Gone(T),
+    /// Finalizers hold the object; it now carries a deletionTimestamp.
+    Pending(T),
+}
+
+/// Conditions a delete must meet (Kubernetes' `preconditions`).
+#[derive(Debug, Clone, Default)]
+pub struct Preconditions {
+    pub uid: Option<String>,
+    pub resource_version: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Registry {
+    store: Arc<dyn Store>,
+}
+
+/// RFC 3339 "now" with second precision, as Kubernetes writes timestamps.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn display_name(info: &KindInfo) -> String {
+    // Kubernetes names the resource in messages: `deployments.apps`, `pods`.
+    if info.group.is_empty() {
+        info.plural.to_string()
+    } else {
+        format!("{}.{}", info.plural, info.group)
+    }
+}
+
+fn not_found(info: &KindInfo, name: &str) -> RegistryError {
+    RegistryError::NotFound { kind: display_name(info), name: name.to_string() }
+}
+
+fn conflict(info: &KindInfo, name: &str) -> RegistryError {
+    RegistryError::Conflict {
+        kind: display_name(info),
+        name: name.to_string(),
+        reason: "the object has been modified; please apply your changes to the latest version and try again".into(),
+    }
+}
+
+/// Decodes a stored value and stamps it with its revision.
+pub fn decode_object<T: Resource>(kv: &KeyValue) -> Result<T> {
+    let mut obj: T = codec::decode(&kv.value)?;
+    obj.set_type_meta();
+    obj.meta_mut().resource_version = kv.mod_revision.to_string();
+    Ok(obj)
+}
+
+fn encode_object<T: Resource>(obj: &T) -> Result<Vec<u8>> {
+    // resourceVersion is the store's revision, never stored inside the value.
+    let mut copy = obj.clone();
+    copy.meta_mut().resource_version.clear();
+    Ok(codec::encode(&copy)?)
+}
+
+fn to_value<T: Resource>(obj: &T) -> Result<Value> {
+    serde_json::to_value(obj).map_err(|e| RegistryError::BadRequest(format!("cannot serialize object: {e}")))
+}
+
+fn from_value<T: Resource>(v: Value) -> Result<T> {
+    serde_json::from_value(v).map_err(|e| RegistryError::BadRequest(format!("cannot rebuild object: {e}")))
+}
+
+/// The part of an object whose change bumps `metadata.generation`: everything but
+/// metadata and status.
+fn desired_part(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn check_invalid<T: Resource>(obj: &T) -> Result<()> {
+    let errors = obj.validate();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(RegistryError::Invalid { kind: T::INFO.kind.to_string(), name: obj.meta().name.clone(), errors })
+    }
+}
+
+impl Registry {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Registry { store }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn namespace_of<'a, T: Resource>(ns: Option<&'a str>) -> Option<&'a str> {
+        if T::INFO.namespaced {
+            ns
+        } else {
+            None
+        }
+    }
+
+    pub async fn get<T: Resource>(&self, ns: Option<&str>, name: &str) -> Result<T> {
+        let key = T::INFO.key(Self::namespace_of::<T>(ns), name);
+        match self.store.get(&key).await? {
+            Some(kv) => decode_object(&kv),
+            None => Err(not_found(T::INFO, name)),
+        }
+    }
+
+    /// Every object of the kind in `ns` (all namespaces when None), and the list revision.
+    pub async fn list<T: Resource>(&self, ns: Option<&str>) -> Result<(Vec<T>, Revision)> {
+        let prefix = T::INFO.namespace_prefix(Self::namespace_of::<T>(ns));
+        let res = self.store.list(&prefix).await?;
+        let mut out = Vec::with_capacity(res.kvs.len());
+        for kv in &res.kvs {
+            out.push(decode_object(kv)?);
+        }
+        Ok((out, res.revision))
+    }
+
+    /// Creates `obj`: validates it, fills server-set metadata and stores it if absent.
+    pub async fn create<T: Resource>(&self, mut obj: T) -> Result<T> {
+        obj.set_type_meta();
+        {
+            let meta = obj.meta_mut();
+            if meta.name.is_empty() {
+                if let Some(prefix) = meta.generate_name.clone() {
+                    meta.name = format!("{prefix}{}", random_suffix());
+                }
+            }
+            if !T::INFO.namespaced {
+                meta.namespace = None;
+            } else if meta.namespace.as_deref().unwrap_or("").is_empty() {
+                meta.namespace = Some("default".into());
+            }
+            meta.uid = uuid::Uuid::new_v4().to_string();
+            meta.creation_timestamp = Some(now_rfc3339());
+            meta.generation = 1;
+            meta.resource_version.clear();
+            meta.deletion_timestamp = None;
+            meta.deletion_grace_period_seconds = None;
+        }
+        check_invalid(&obj)?;
+        let key = T::INFO.key(obj.meta().namespace.as_deref(), &obj.meta().name);
+        let bytes = encode_object(&obj)?;
+        match self.store.create(&key, bytes, None).await {
+            Ok(rev) => {
+                obj.meta_mut().resource_version = rev.to_string();
+                Ok(obj)
+            }
+            Err(StoreError::AlreadyExists { .. }) => Err(RegistryError::AlreadyExists {
+                kind: display_name(T::INFO),
+                name: obj.meta().name.clone(),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Replaces an object. A non-empty `resourceVersion` must match the stored one (else
+    /// 409 Conflict); an empty one means "whatever is stored now" (retried on races).
+    pub async fn update<T: Resource>(&self, obj: T, scope: UpdateScope) -> Result<T> {
+        let ns = Self::namespace_of::<T>(obj.meta().namespace.as_deref()).map(str::to_string);
+        let name = obj.meta().name.clone();
+        let key = T::INFO.key(ns.as_deref(), &name);
+        let wanted_rv = obj.meta().resource_version.clone();
+        let expected: Option<Revision> = if wanted_rv.is_empty() {
+            None
+        } else {
+            Some(wanted_rv.parse().map_err(|_| {
+                RegistryError::BadRequest(format!("metadata.resourceVersion: Invalid value: {wanted_rv:?}: must be an integer"))
+            })?)
+        };
+        loop {
+            let Some(kv) = self.store.get(&key).await? else {
+                return Err(not_found(T::INFO, &name));
+            };
+            if let Some(exp) = expected {
+                if exp != kv.mod_revision {
+                    return Err(conflict(T::INFO, &name));
+                }
+            }
+            let old: T = decode_object(&kv)?;
+            let new = merge_update(&old, obj.clone(), scope)?;
+            if scope == UpdateScope::Main {
+                check_invalid(&new)?;
+            }
+            let rev = kv.mod_revision;
+            // The last finalizer removed from an object being deleted: the delete completes.
+            if new.meta().is_deleting() && new.meta().finalizers.is_empty() {
+                return match self.store.delete(&key, Some(rev)).await {
+                    Ok(_) => Ok(new),
+                    Err(StoreError::Conflict { .. }) if expected.is_none() => continue,
+                    Err(StoreError::Conflict { .. }) => Err(conflict(T::INFO, &name)),
+                    Err(StoreError::NotFound { .. }) => Err(not_found(T::INFO, &name)),
+                    Err(e) => Err(e.into()),
+                };
+            }
+            let bytes = encode_object(&new)?;
+            match self.store.update(&key, bytes, rev).await {
+                Ok(new_rev) => {
+                    let mut new = new;
+                    new.meta_mut().resource_version = new_rev.to_string();
+                    return Ok(new);
+                }
+                Err(StoreError::Conflict { .. }) if expected.is_none() => continue,
+                Err(StoreError::Conflict { .. }) => return Err(conflict(T::INFO, &name)),
+                Err(StoreError::NotFound { .. }) => return Err(not_found(T::INFO, &name)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Reads, changes and writes back one object, retrying on conflicts: the safe
+    /// read-modify-write for controllers. `change` returns false to skip the write.
+    pub async fn modify<T: Resource>(
+        &self,
+        ns: Option<&str>,
+        name: &str,
+        scope: UpdateScope,
+        mut change: impl FnMut(&mut T) -> bool,
+    ) -> Result<T> {
+        loop {
+            let mut obj: T = self.get(ns, name).await?;
+            if !change(&mut obj) {
+                return Ok(obj);
+            }
+            match self.update(obj, scope).await {
+                Err(RegistryError::Conflict { .. }) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Deletes an object: at once when it has no finalizers, otherwise by stamping a
+    /// deletionTimestamp and leaving the rest to whoever owns the finalizers.
+    pub async fn delete<T: Resource>(&self, ns: Option<&str>, name: &str, pre: &Preconditions) -> Result<Deleted<T>> {
+        let key = T::INFO.key(Self::namespace_of::<T>(ns), name);
+        loop {
+            let Some(kv) = self.store.get(&key).await? else {
+                return Err(not_found(T::INFO, name));
+            };
+            let mut obj: T = decode_object(&kv)?;
+            if let Some(uid) = &pre.uid {
+                if *uid != obj.meta().uid {
+                    return Err(RegistryError::Conflict {
+                        kind: display_name(T::INFO),
+                        name: name.to_string(),
+                        reason: format!(
+                            "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                            obj.meta().uid
+                        ),
+                    });
+                }
+            }
+            if let Some(rv) = &pre.resource_version {
+                if *rv != obj.meta().resource_version {
+                    return Err(RegistryError::Conflict {
+                        kind: display_name(T::INFO),
+                        name: name.to_string(),
+                        reason: format!(
+                            "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                            obj.meta().resource_version
+                        ),
+                    });
+                }
+            }
+            if !obj.meta().finalizers.is_empty() {
+                if obj.meta().is_deleting() {
+                    return Ok(Deleted::Pending(obj));
+                }
+                obj.meta_mut().deletion_timestamp = Some(now_rfc3339());
+                obj.meta_mut().deletion_grace_period_seconds = Some(0);
+                let bytes = encode_object(&obj)?;
+                match self.store.update(&key, bytes, kv.mod_revision).await {
+                    Ok(rev) => {
+                        obj.meta_mut().resource_version = rev.to_string();
+                        return Ok(Deleted::Pending(obj));
+                    }
+                    Err(StoreError::Conflict { .. }) => continue,
+                    Err(StoreError::NotFound { .. }) => return Err(not_found(T::INFO, name)),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            match self.store.delete(&key, Some(kv.mod_revision)).await {
+                Ok((rev, _)) => {
+                    obj.meta_mut().resource_version = rev.to_string();
+                    return Ok(Deleted::Gone(obj));
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(StoreError::NotFound { .. }) => return Err(not_found(T::INFO, name)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Watches the kind (in `ns`, or everywhere) for changes at revisions >= `from`
+    /// (0: from now on).
+    pub async fn watch<T: Resource>(&self, ns: Option<&str>, from: Revision) -> Result<ObjectStream<T>> {
+        let prefix = T::INFO.namespace_prefix(Self::namespace_of::<T>(ns));
+        let raw = self.store.watch(&prefix, from).await?;
+        Ok(Box::pin(raw.map(|item| -> Result<(ObjectEvent<T>, Option<T>)> {
+            let ev = item?;
+            typed_event(&ev)
+        })))
+    }
+}
+
+fn typed_event<T: Resource>(ev: &WatchEvent) -> Result<(ObjectEvent<T>, Option<T>)> {
+    let prev: Option<T> = match &ev.prev {
+        Some(p) => Some(decode_object(p)?),
+        None => None,
+    };
+    match ev.kind {
+        EventKind::Put => {
+            let obj: T = decode_object(&ev.kv)?;
+            if prev.is_some() {
+                Ok((ObjectEvent::Modified(obj), prev))
+            } else {
+                Ok((ObjectEvent::Added(obj), None))
+            }
+        }
+        EventKind::Delete => {
+            let Some(mut last) = prev else {
+                return Err(RegistryError::BadRequest(format!("delete event for {} carries no previous value", ev.kv.key)));
+            };
+            last.meta_mut().resource_version = ev.kv.mod_revision.to_string();
+            Ok((ObjectEvent::Deleted(last.clone()), Some(last)))
+        }
+    }
+}
+
+/// Builds the object to store from the stored one and the one a client sent.
+fn merge_update<T: Resource>(old: &T, mut new: T, scope: UpdateScope) -> Result<T> {
+    new.set_type_meta();
+    match scope {
+        UpdateScope::Status => {
+            let mut merged = to_value(old)?;
+            let incoming = to_value(&new)?;
+            match incoming.get("status") {
+                Some(s) => merged["status"] = s.clone(),
+                None => {
+                    if let Some(m) = merged.as_object_mut() {
+                        m.remove("status");
+                    }
+                }
+            }
+            let mut out: T = from_value(merged)?;
+            out.meta_mut().resource_version = old.meta().resource_version.clone();
+            Ok(out)
+        }
+        UpdateScope::Main => {
+            {
+                let (o, n) = (old.meta(), new.meta_mut());
+                n.uid = o.uid.clone();
+                n.creation_timestamp = o.creation_timestamp.clone();
+                n.namespace = o.namespace.clone();
+                n.generation = o.generation;
+                n.deletion_timestamp = o.deletion_timestamp.clone();
+                n.deletion_grace_period_seconds = o.deletion_grace_period_seconds;
+                if n.generate_name.is_none() {
+                    n.generate_name = o.generate_name.clone();
+                }
+            }
+            let old_v = to_value(old)?;
+            let mut new_v = to_value(&new)?;
+            if T::INFO.has_status {
+                match old_v.get("status") {
+                    Some(s) => new_v["status"] = s.clone(),
+                    None => {
+                        if let Some(m) = new_v.as_object_mut() {
+                            m.remove("status");
+                        }
+                    }
+                }
+            }
+            let bump = desired_part(&old_v) != desired_part(&new_v);
+            let mut out: T = from_value(new_v)?;
+            if bump {
+                out.meta_mut().generation = old.meta().generation + 1;
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn random_suffix() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}

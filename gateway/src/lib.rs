@@ -1,0 +1,23 @@
+//! shoal's API server: Kubernetes REST paths and watch over the store, with validation,
+//! Status errors and Prometheus metrics.
+
+use std::sync::Arc;
+
+use actors::registry::Registry;
+
+pub mod body;
+pub mod error;
+pub mod handlers;
+pub mod metrics;
+pub mod routes;
+pub mod server;
+pub mod watch;
+
+pub use server::{bootstrap, serve};
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Registry,
+    pub metrics: Arc<metrics::Metrics>,
+}

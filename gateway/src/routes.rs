@@ -1,0 +1,86 @@
+//! The route table: Kubernetes REST paths for every kind, plus operational endpoints.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use actors::model::*;
+
+use crate::error::ApiError;
+use crate::handlers as h;
+
+async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::method_not_allowed(req.method().as_str()))
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found(format!("the server could not find the requested resource ({} {})", req.method(), req.path())))
+}
+
+/// Registers the collection, item and subresource paths of one kind.
+fn kind_routes<T: Resource>(cfg: &mut web::ServiceConfig) {
+    let info = T::INFO;
+    let gv = info.group_version_path();
+    let plural = info.plural;
+    let base = if info.namespaced { format!("{gv}/namespaces/{{ns}}/{plural}") } else { format!("{gv}/{plural}") };
+    cfg.service(
+        web::resource(base.clone())
+            .route(web::get().to(h::list::<T>))
+            .route(web::post().to(h::create::<T>))
+            .default_service(web::to(method_not_allowed)),
+    );
+    cfg.service(
+        web::resource(format!("{base}/{{name}}"))
+            .route(web::get().to(h::get::<T>))
+            .route(web::put().to(h::replace::<T>))
+            .route(web::patch().to(h::patch::<T>))
+            .route(web::delete().to(h::delete::<T>))
+            .default_service(web::to(method_not_allowed)),
+    );
+    if info.has_status {
+        cfg.service(
+            web::resource(format!("{base}/{{name}}/status"))
+                .route(web::get().to(h::get_status::<T>))
+                .route(web::put().to(h::replace_status::<T>))
+                .route(web::patch().to(h::patch_status::<T>))
+                .default_service(web::to(method_not_allowed)),
+        );
+    }
+    if info.has_scale {
+        cfg.service(
+            web::resource(format!("{base}/{{name}}/scale"))
+                .route(web::get().to(h::get_scale::<T>))
+                .route(web::put().to(h::replace_scale::<T>))
+                .route(web::patch().to(h::patch_scale::<T>))
+                .default_service(web::to(method_not_allowed)),
+        );
+    }
+    if info.namespaced {
+        // All-namespaces list and watch.
+        cfg.service(
+            web::resource(format!("{gv}/{plural}"))
+                .route(web::get().to(h::list::<T>))
+                .default_service(web::to(method_not_allowed)),
+        );
+    }
+}
+
+/// Every API and operational route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(|| async { HttpResponse::Ok().content_type("text/plain").body("ok") }))
+        .route("/livez", web::get().to(|| async { HttpResponse::Ok().content_type("text/plain").body("ok") }))
+        .route("/readyz", web::get().to(crate::server::readyz))
+        .route("/metrics", web::get().to(crate::metrics::endpoint));
+    kind_routes::<Namespace>(cfg);
+    kind_routes::<Pod>(cfg);
+    kind_routes::<ReplicationController>(cfg);
+    kind_routes::<Service>(cfg);
+    kind_routes::<Endpoints>(cfg);
+    kind_routes::<Node>(cfg);
+    kind_routes::<PersistentVolumeClaim>(cfg);
+    kind_routes::<ReplicaSet>(cfg);
+    kind_routes::<Deployment>(cfg);
+    kind_routes::<StatefulSet>(cfg);
+    kind_routes::<DaemonSet>(cfg);
+    kind_routes::<Job>(cfg);
+    kind_routes::<CronJob>(cfg);
+    kind_routes::<HorizontalPodAutoscaler>(cfg);
+    cfg.default_service(web::to(not_found));
+}

@@ -1,0 +1,63 @@
+//! Serving: binds the HTTP server, runs until the passed-in shutdown future resolves.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use actix_web::{middleware, web, App, HttpResponse, HttpServer};
+use actors::model::{Namespace, ObjectMeta};
+use actors::registry::{Registry, RegistryError};
+use actors::store::Store;
+
+use crate::metrics::Metrics;
+use crate::AppState;
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        AppState { registry: Registry::new(store), metrics: Metrics::new() }
+    }
+}
+
+/// Creates the namespaces every cluster has (`default`, `kube-system`, `kube-public`).
+pub async fn bootstrap(registry: &Registry) -> Result<(), RegistryError> {
+    for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let ns = Namespace { metadata: ObjectMeta { name: name.into(), ..Default::default() }, ..Default::default() };
+        match registry.create(ns).await {
+            Ok(_) | Err(RegistryError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    match state.registry.store().current_revision().await {
+        Ok(_) => HttpResponse::Ok().content_type("text/plain").body("ok"),
+        Err(e) => HttpResponse::ServiceUnavailable().content_type("text/plain").body(format!("store: {e}")),
+    }
+}
+
+/// Serves the API on `listener` until `stop` resolves, then drains in-flight requests.
+pub async fn serve(
+    listener: std::net::TcpListener,
+    state: AppState,
+    workers: usize,
+    stop: impl Future<Output = ()> + 'static,
+) -> std::io::Result<()> {
+    let srv = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .wrap(middleware::from_fn(crate::metrics::record))
+            .configure(crate::routes::configure)
+    })
+    .workers(workers.max(1))
+    .disable_signals()
+    .shutdown_timeout(5)
+    .listen(listener)?
+    .run();
+    let handle = srv.handle();
+    actix_rt::spawn(async move {
+        stop.await;
+        handle.stop(true).await;
+    });
+    srv.await
+}

@@ -1,0 +1,148 @@
+//! Watch: newline-delimited JSON events (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR) from a
+//! resourceVersion on, filtered by selectors the way Kubernetes filters them.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use actix_web::HttpResponse;
+use actors::model::Resource;
+use actors::registry::{ObjectEvent, ObjectStream, RegistryError};
+use futures::StreamExt;
+use serde_json::json;
+use tokio::time::{Instant, Interval};
+
+use crate::error::{from_registry, ApiError};
+use crate::handlers::{ApiResult, Filter, ListParams};
+use crate::AppState;
+
+/// How often a watch that asked for bookmarks gets one.
+const BOOKMARK_EVERY: Duration = Duration::from_secs(1);
+
+struct WatchState<T: Resource> {
+    events: Option<ObjectStream<T>>,
+    filter: Filter,
+    pending: VecDeque<Bytes>,
+    bookmarks: Option<Interval>,
+    /// Revision of the last event sent (or of the starting point).
+    last_rv: i64,
+    deadline: Option<Instant>,
+    done: bool,
+}
+
+fn line(kind: &str, object: &impl serde::Serialize) -> Bytes {
+    let mut v = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+    v.push(b'\n');
+    Bytes::from(v)
+}
+
+fn error_line(e: ApiError) -> Bytes {
+    line("ERROR", &e.status_body())
+}
+
+fn bookmark_line<T: Resource>(rv: i64) -> Bytes {
+    line(
+        "BOOKMARK",
+        &json!({"kind": T::INFO.kind, "apiVersion": T::INFO.api_version(), "metadata": {"resourceVersion": rv.to_string()}}),
+    )
+}
+
+/// Translates a store change into what a filtered watcher should see: an object entering
+/// the selection is ADDED, one leaving it is DELETED.
+fn visible_event<T: Resource>(filter: &Filter, ev: &ObjectEvent<T>, prev: Option<&T>) -> Option<(&'static str, T)> {
+    let now = filter.accepts(ev.object());
+    match ev {
+        ObjectEvent::Added(o) => now.then(|| ("ADDED", o.clone())),
+        ObjectEvent::Deleted(o) => now.then(|| ("DELETED", o.clone())),
+        ObjectEvent::Modified(o) => {
+            let before = prev.map(|p| filter.accepts(p)).unwrap_or(false);
+            match (before, now) {
+                (true, true) => Some(("MODIFIED", o.clone())),
+                (false, true) => Some(("ADDED", o.clone())),
+                (true, false) => Some(("DELETED", o.clone())),
+                (false, false) => None,
+            }
+        }
+    }
+}
+
+/// Starts a watch response. Without a resourceVersion (or with "0") the current objects
+/// come first as ADDED events, as Kubernetes does.
+pub async fn serve<T: Resource>(state: AppState, ns: Option<String>, filter: Filter, q: &ListParams) -> ApiResult {
+    let rv: i64 = match q.resource_version.as_deref() {
+        None | Some("") => 0,
+        Some(s) => s
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("resourceVersion: Invalid value: {s:?}: must be an integer")))?,
+    };
+    let mut pending = VecDeque::new();
+    let (from, last_rv) = if rv == 0 {
+        let (items, list_rev) =
+            state.registry.list::<T>(ns.as_deref()).await.map_err(|e| from_registry(e, T::INFO.group, T::INFO.plural))?;
+        for o in items.into_iter().filter(|o| filter.accepts(o)) {
+            pending.push_back(line("ADDED", &o));
+        }
+        (list_rev + 1, list_rev)
+    } else {
+        (rv + 1, rv)
+    };
+    let events = match state.registry.watch::<T>(ns.as_deref(), from).await {
+        Ok(s) => Some(s),
+        Err(e @ RegistryError::Expired { .. }) => {
+            // Kubernetes answers an expired watch with 200 and one ERROR event (410 Expired).
+            pending.push_back(error_line(from_registry(e, T::INFO.group, T::INFO.plural)));
+            None
+        }
+        Err(e) => return Err(from_registry(e, T::INFO.group, T::INFO.plural)),
+    };
+    let done = events.is_none();
+    let st = WatchState {
+        events,
+        filter,
+        pending,
+        bookmarks: q.allow_watch_bookmarks.unwrap_or(false).then(|| {
+            let mut i = tokio::time::interval(BOOKMARK_EVERY);
+            i.reset();
+            i
+        }),
+        last_rv,
+        deadline: q.timeout_seconds.map(|s| Instant::now() + Duration::from_secs(s)),
+        done,
+    };
+    let stream = futures::stream::unfold(st, |mut st| async move {
+        loop {
+            if let Some(b) = st.pending.pop_front() {
+                return Some((Ok::<Bytes, actix_web::Error>(b), st));
+            }
+            if st.done {
+                return None;
+            }
+            let deadline = st.deadline;
+            let Some(events) = st.events.as_mut() else { return None };
+            tokio::select! {
+                next = events.next() => match next {
+                    None => st.done = true,
+                    Some(Ok((ev, prev))) => {
+                        st.last_rv = ev.revision();
+                        if let Some((kind, obj)) = visible_event(&st.filter, &ev, prev.as_ref()) {
+                            st.pending.push_back(line(kind, &obj));
+                        }
+                    }
+                    Some(Err(e)) => {
+                        st.pending.push_back(error_line(from_registry(e, T::INFO.group, T::INFO.plural)));
+                        st.done = true;
+                    }
+                },
+                _ = async { match st.bookmarks.as_mut() { Some(i) => { i.tick().await; } None => futures::future::pending::<()>().await } } => {
+                    st.pending.push_back(bookmark_line::<T>(st.last_rv));
+                }
+                _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => futures::future::pending::<()>().await } } => {
+                    st.done = true;
+                }
+            }
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .streaming(stream))
+}
