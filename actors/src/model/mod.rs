@@ -116,3 +116,93 @@ macro_rules! impl_resource {
         }
     };
 }
+
+pub mod batch;
+pub mod common;
+pub mod daemonset;
+pub mod hpa;
+pub mod int_or_string;
+pub mod namespace;
+pub mod node;
+pub mod pod;
+pub mod quantity;
+pub mod selector;
+pub mod service;
+pub mod stateful;
+pub mod workloads;
+
+#[cfg(test)]
+mod roundtrip_tests;
+
+pub use batch::*;
+pub use common::{find_condition, Condition, ObjectReference};
+pub use daemonset::*;
+pub use hpa::*;
+pub use int_or_string::IntOrString;
+pub use namespace::*;
+pub use node::*;
+pub use pod::*;
+pub use quantity::{ParsedQuantity, Quantity, QuantityFormat};
+pub use selector::{matches, parse_selector_string, LabelSelector, LabelSelectorRequirement};
+pub use service::*;
+pub use stateful::*;
+pub use workloads::*;
+
+/// Every kind shoal serves, in the order `shoal get all` lists them.
+pub const ALL_KINDS: &[&KindInfo] = &[
+    &NAMESPACE_INFO,
+    &NODE_INFO,
+    &POD_INFO,
+    &SERVICE_INFO,
+    &ENDPOINTS_INFO,
+    &REPLICATION_CONTROLLER_INFO,
+    &DEPLOYMENT_INFO,
+    &REPLICA_SET_INFO,
+    &STATEFUL_SET_INFO,
+    &DAEMON_SET_INFO,
+    &JOB_INFO,
+    &CRON_JOB_INFO,
+    &PERSISTENT_VOLUME_CLAIM_INFO,
+    &HORIZONTAL_POD_AUTOSCALER_INFO,
+];
+
+/// Finds a kind by its kind name (any case), plural, singular or short name:
+/// `Deployment`, `deployments`, `deployment`, `deploy`.
+pub fn kind_by_name(s: &str) -> Option<&'static KindInfo> {
+    let lower = s.to_ascii_lowercase();
+    ALL_KINDS.iter().copied().find(|k| {
+        k.kind.eq_ignore_ascii_case(&lower)
+            || k.plural == lower
+            || k.singular == lower
+            || k.short_names.contains(&lower.as_str())
+    })
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+
+    #[test]
+    fn kind_by_name_accepts_every_spelling() {
+        for s in ["Deployment", "deployments", "deployment", "deploy", "DEPLOY"] {
+            assert_eq!(kind_by_name(s).map(|k| k.kind), Some("Deployment"), "{s}");
+        }
+        assert_eq!(kind_by_name("hpa").unwrap().api_version(), "autoscaling/v2");
+        assert_eq!(kind_by_name("ep").unwrap().kind, "Endpoints");
+        assert_eq!(kind_by_name("no").unwrap().kind, "Node");
+        assert_eq!(kind_by_name("cj").unwrap().group, "batch");
+        assert!(kind_by_name("widgets").is_none());
+    }
+
+    #[test]
+    fn plurals_and_short_names_are_unique() {
+        let mut seen = std::collections::BTreeSet::new();
+        for k in ALL_KINDS {
+            assert!(seen.insert(k.plural), "{}", k.plural);
+            for s in k.short_names {
+                assert!(seen.insert(s), "{s}");
+            }
+        }
+        assert_eq!(ALL_KINDS.len(), 14);
+    }
+}

@@ -1,0 +1,149 @@
+//! Job and CronJob: run-to-completion pods, once or on a schedule.
+
+use bincode::{Decode, Encode};
+use serde::{Deserialize, Serialize};
+
+use super::common::*;
+use super::{KindInfo, LabelSelector, ObjectMeta, PodTemplateSpec};
+
+pub const JOB_INFO: KindInfo = KindInfo {
+    group: "batch",
+    version: "v1",
+    kind: "Job",
+    plural: "jobs",
+    singular: "job",
+    namespaced: true,
+    short_names: &[],
+    categories: &["all"],
+    has_status: true,
+    has_scale: false,
+};
+
+pub const CRON_JOB_INFO: KindInfo = KindInfo {
+    group: "batch",
+    version: "v1",
+    kind: "CronJob",
+    plural: "cronjobs",
+    singular: "cronjob",
+    namespaced: true,
+    short_names: &["cj"],
+    categories: &["all"],
+    has_status: true,
+    has_scale: false,
+};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[serde(default)]
+pub struct Job {
+    #[serde(rename = "apiVersion", skip_serializing_if = "String::is_empty")]
+    pub api_version: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    pub metadata: ObjectMeta,
+    pub spec: JobSpec,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<JobStatus>,
+}
+
+crate::impl_resource!(Job, JOB_INFO, crate::validation::validate_job);
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[serde(rename_all = "camelCase", default)]
+pub struct JobSpec {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completions: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_deadline_seconds: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backoff_limit: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manual_selector: Option<bool>,
+    pub template: PodTemplateSpec,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds_after_finished: Option<i32>,
+    /// `NonIndexed` (default) or `Indexed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion_mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspend: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[serde(rename_all = "camelCase", default)]
+pub struct JobStatus {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion_time: Option<String>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub active: i32,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub succeeded: i32,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub failed: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_indexes: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[serde(default)]
+pub struct CronJob {
+    #[serde(rename = "apiVersion", skip_serializing_if = "String::is_empty")]
+    pub api_version: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    pub metadata: ObjectMeta,
+    pub spec: CronJobSpec,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<CronJobStatus>,
+}
+
+crate::impl_resource!(CronJob, CRON_JOB_INFO, crate::validation::validate_cron_job);
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CronJobSpec {
+    /// Five-field cron expression or `@hourly`, `@daily`, ….
+    pub schedule: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub starting_deadline_seconds: Option<i64>,
+    /// `Allow` (default), `Forbid` or `Replace`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency_policy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspend: Option<bool>,
+    pub job_template: JobTemplateSpec,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub successful_jobs_history_limit: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_jobs_history_limit: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[serde(default)]
+pub struct JobTemplateSpec {
+    #[serde(skip_serializing_if = "meta_is_empty")]
+    pub metadata: ObjectMeta,
+    pub spec: JobSpec,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CronJobStatus {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub active: Vec<ObjectReference>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_schedule_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_successful_time: Option<String>,
+}

@@ -1,0 +1,99 @@
+//! `shoal up` and `shoal server`: a control plane on the embedded store or on etcd.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use actors::store::embedded::EmbeddedStore;
+use actors::store::etcd::EtcdStore;
+use actors::store::Store;
+use anyhow::{bail, Context, Result};
+use gateway::AppState;
+
+/// Where the control plane keeps its state.
+pub enum StoreChoice {
+    Embedded(PathBuf),
+    Etcd(Vec<String>),
+}
+
+impl StoreChoice {
+    /// Parses `etcd://HOST:PORT[,HOST:PORT]`.
+    pub fn etcd(url: &str) -> Result<Self> {
+        let Some(rest) = url.strip_prefix("etcd://") else {
+            bail!("--store must look like etcd://HOST:PORT[,HOST:PORT], got {url:?}");
+        };
+        let endpoints: Vec<String> = rest.split(',').filter(|s| !s.is_empty()).map(|s| format!("http://{s}")).collect();
+        if endpoints.is_empty() {
+            bail!("--store names no etcd endpoint");
+        }
+        Ok(StoreChoice::Etcd(endpoints))
+    }
+}
+
+pub struct ServeOptions {
+    pub store: StoreChoice,
+    pub listen: String,
+    pub kubeconfig_out: Option<PathBuf>,
+    pub workers: usize,
+}
+
+/// Runs the control plane until SIGINT or SIGTERM.
+pub fn run(opts: ServeOptions) -> Result<()> {
+    let system = actix_rt::System::new();
+    system.block_on(serve(opts))
+}
+
+async fn open_store(choice: &StoreChoice) -> Result<Arc<dyn Store>> {
+    Ok(match choice {
+        StoreChoice::Embedded(dir) => {
+            Arc::new(EmbeddedStore::open(dir).with_context(|| format!("opening the embedded store in {}", dir.display()))?)
+        }
+        StoreChoice::Etcd(endpoints) => {
+            Arc::new(EtcdStore::connect(endpoints).await.with_context(|| format!("connecting to etcd at {endpoints:?}"))?)
+        }
+    })
+}
+
+async fn serve(opts: ServeOptions) -> Result<()> {
+    let store = open_store(&opts.store).await?;
+    let state = AppState::new(store);
+    gateway::bootstrap(&state.registry).await.context("creating the default namespaces")?;
+    let listener = std::net::TcpListener::bind(&opts.listen).with_context(|| format!("binding {}", opts.listen))?;
+    let addr = listener.local_addr()?;
+    let url = format!("http://{addr}");
+    let kubeconfig = opts.kubeconfig_out.clone().or_else(|| match &opts.store {
+        StoreChoice::Embedded(dir) => Some(dir.join("kubeconfig")),
+        StoreChoice::Etcd(_) => None,
+    });
+    if let Some(path) = &kubeconfig {
+        write_kubeconfig(path, &url)?;
+        println!("kubeconfig written to {}", path.display());
+    }
+    println!("shoal API server listening on {url}");
+    tracing::info!(%url, "API server listening");
+    gateway::serve(listener, state, opts.workers, shutdown_signal()).await.context("serving the API")?;
+    tracing::info!("API server stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// A kubeconfig pointing kubectl at this cluster.
+fn write_kubeconfig(path: &Path, url: &str) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: shoal\n  cluster:\n    server: {url}\ncontexts:\n- name: shoal\n  context:\n    cluster: shoal\n    user: shoal\n    namespace: default\ncurrent-context: shoal\nusers:\n- name: shoal\n  user: {{}}\n"
+    );
+    std::fs::write(path, text).with_context(|| format!("writing kubeconfig {}", path.display()))
+}

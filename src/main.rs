@@ -1,0 +1,153 @@
+//! The `shoal` command: runs cluster components (`up`, `server`) and talks to a cluster
+//! (`apply`, `get`, `delete`).
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Result};
+use clap::{Parser, Subcommand};
+
+mod client;
+mod cmd;
+mod manifest;
+
+use client::Client;
+use cmd::cluster::{ServeOptions, StoreChoice};
+
+#[derive(Parser)]
+#[command(name = "shoal", version, about = "A container orchestrator built as a supervised actor system")]
+struct Cli {
+    /// API server URL for client commands.
+    #[arg(long, global = true, env = "SHOAL_SERVER", default_value = "http://127.0.0.1:6443")]
+    server: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a whole single-node cluster in this process on the embedded store.
+    Up {
+        #[arg(long, default_value = ".shoal")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:6443")]
+        listen: String,
+        /// Where to write a kubeconfig for this cluster (default: DATA_DIR/kubeconfig).
+        #[arg(long)]
+        kubeconfig_out: Option<PathBuf>,
+        /// HTTP worker threads.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+    },
+    /// Run the control plane only, on etcd (--store) or on the embedded store (--data-dir).
+    Server {
+        /// etcd://HOST:PORT[,HOST:PORT]
+        #[arg(long, conflicts_with = "data_dir")]
+        store: Option<String>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long, default_value = "127.0.0.1:6443")]
+        listen: String,
+        #[arg(long)]
+        kubeconfig_out: Option<PathBuf>,
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+    },
+    /// Create or update the objects in a file or directory.
+    Apply {
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+    },
+    /// Show objects of a kind (`shoal get deploy`, `shoal get pods web-1 -o yaml`).
+    Get {
+        kind: String,
+        name: Option<String>,
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+        /// json, yaml, wide or name
+        #[arg(short = 'o', long)]
+        output: Option<String>,
+        #[arg(short = 'l', long)]
+        selector: Option<String>,
+    },
+    /// Delete objects by kind and name, or those in a file.
+    Delete {
+        kind: Option<String>,
+        names: Vec<String>,
+        #[arg(short = 'f', long = "filename")]
+        file: Option<PathBuf>,
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+        /// background, orphan or foreground
+        #[arg(long, default_value = "background")]
+        cascade: String,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn kind(name: &str) -> Result<&'static actors::model::KindInfo> {
+    actors::model::kind_by_name(name)
+        .ok_or_else(|| anyhow!("the server doesn't have a resource type {name:?}"))
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let client = || Client::new(&cli.server);
+    match &cli.command {
+        Command::Up { data_dir, listen, kubeconfig_out, workers } => {
+            init_logging();
+            cmd::cluster::run(ServeOptions {
+                store: StoreChoice::Embedded(data_dir.clone()),
+                listen: listen.clone(),
+                kubeconfig_out: kubeconfig_out.clone(),
+                workers: *workers,
+            })
+        }
+        Command::Server { store, data_dir, listen, kubeconfig_out, workers } => {
+            init_logging();
+            let store = match (store, data_dir) {
+                (Some(url), _) => StoreChoice::etcd(url)?,
+                (None, Some(dir)) => StoreChoice::Embedded(dir.clone()),
+                (None, None) => return Err(anyhow!("shoal server needs --store etcd://HOST:PORT or --data-dir DIR")),
+            };
+            cmd::cluster::run(ServeOptions {
+                store,
+                listen: listen.clone(),
+                kubeconfig_out: kubeconfig_out.clone(),
+                workers: *workers,
+            })
+        }
+        Command::Apply { file, namespace } => cmd::apply::run(&client(), file, namespace),
+        Command::Get { kind: k, name, namespace, all_namespaces, output, selector } => cmd::get::run(
+            &client(),
+            kind(k)?,
+            name.as_deref(),
+            &cmd::get::GetOptions {
+                namespace,
+                all_namespaces: *all_namespaces,
+                output: output.as_deref(),
+                selector: selector.as_deref(),
+            },
+        ),
+        Command::Delete { kind: k, names, file, namespace, cascade } => match (file, k) {
+            (Some(f), _) => cmd::delete::from_file(&client(), f, namespace, cascade),
+            (None, Some(k)) if !names.is_empty() => cmd::delete::by_name(&client(), kind(k)?, namespace, names, cascade),
+            _ => Err(anyhow!("usage: shoal delete KIND NAME... or shoal delete -f FILE")),
+        },
+    }
+}
