@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use crate::body;
 use crate::error::{from_registry, ApiError};
 use crate::metrics::RequestInfo;
+use crate::table;
 use crate::watch;
 use crate::AppState;
 
@@ -229,6 +230,10 @@ pub async fn list<T: Resource>(state: web::Data<AppState>, req: HttpRequest, q: 
     tag::<T>(&req, "list");
     let (items, rev) = state.registry.list::<T>(target.ns.as_deref()).await.map_err(err::<T>)?;
     let items: Vec<T> = if filter.is_empty() { items } else { items.into_iter().filter(|o| filter.accepts(o)).collect() };
+    if table::wants_table(&req) {
+        let values: Vec<Value> = items.iter().filter_map(|o| serde_json::to_value(o).ok()).collect();
+        return json_response(StatusCode::OK, &table::build(T::INFO.kind, &values, &rev.to_string()), &[]);
+    }
     json_response(StatusCode::OK, &list_body::<T>(items, rev), &[])
 }
 
@@ -264,6 +269,11 @@ pub async fn get<T: Resource>(state: web::Data<AppState>, req: HttpRequest) -> A
     tag::<T>(&req, "get");
     let target = Target::of(&req);
     let obj: T = state.registry.get(target.ns.as_deref(), target.name()).await.map_err(err::<T>)?;
+    if table::wants_table(&req) {
+        let value = serde_json::to_value(&obj).map_err(|e| ApiError::internal(e.to_string()))?;
+        let rv = obj.meta().resource_version.clone();
+        return json_response(StatusCode::OK, &table::build(T::INFO.kind, &[value], &rv), &[]);
+    }
     json_response(StatusCode::OK, &obj, &[])
 }
 

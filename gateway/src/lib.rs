@@ -11,6 +11,7 @@ pub mod handlers;
 pub mod metrics;
 pub mod routes;
 pub mod server;
+pub mod table;
 pub mod watch;
 
 pub use server::{bootstrap, serve};
