@@ -37,6 +37,9 @@ enum Command {
         /// HTTP worker threads.
         #[arg(long, default_value_t = 2)]
         workers: usize,
+        /// Seconds between compactions of store history (0: never).
+        #[arg(long, default_value_t = 300)]
+        compact_interval: u64,
     },
     /// Run the control plane only, on etcd (--store) or on the embedded store (--data-dir).
     Server {
@@ -51,6 +54,8 @@ enum Command {
         kubeconfig_out: Option<PathBuf>,
         #[arg(long, default_value_t = 2)]
         workers: usize,
+        #[arg(long, default_value_t = 300)]
+        compact_interval: u64,
     },
     /// Create or update the objects in a file or directory.
     Apply {
@@ -109,16 +114,17 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     let client = || Client::new(&cli.server);
     match &cli.command {
-        Command::Up { data_dir, listen, kubeconfig_out, workers } => {
+        Command::Up { data_dir, listen, kubeconfig_out, workers, compact_interval } => {
             init_logging();
             cmd::cluster::run(ServeOptions {
                 store: StoreChoice::Embedded(data_dir.clone()),
                 listen: listen.clone(),
                 kubeconfig_out: kubeconfig_out.clone(),
                 workers: *workers,
+                compact_interval: std::time::Duration::from_secs(*compact_interval),
             })
         }
-        Command::Server { store, data_dir, listen, kubeconfig_out, workers } => {
+        Command::Server { store, data_dir, listen, kubeconfig_out, workers, compact_interval } => {
             init_logging();
             let store = match (store, data_dir) {
                 (Some(url), _) => StoreChoice::etcd(url)?,
@@ -130,6 +136,7 @@ fn run(cli: Cli) -> Result<()> {
                 listen: listen.clone(),
                 kubeconfig_out: kubeconfig_out.clone(),
                 workers: *workers,
+                compact_interval: std::time::Duration::from_secs(*compact_interval),
             })
         }
         Command::Apply { file, namespace } => cmd::apply::run(&client(), file, namespace),

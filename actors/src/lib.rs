@@ -4,6 +4,7 @@
 //! the overlay are clients of what this crate defines.
 
 pub mod codec;
+pub mod compactor;
 pub mod model;
 pub mod registry;
 pub mod store;

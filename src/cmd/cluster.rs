@@ -34,6 +34,8 @@ pub struct ServeOptions {
     pub listen: String,
     pub kubeconfig_out: Option<PathBuf>,
     pub workers: usize,
+    /// How often store history is compacted (zero: never).
+    pub compact_interval: std::time::Duration,
 }
 
 /// Runs the control plane until SIGINT or SIGTERM.
@@ -55,7 +57,8 @@ async fn open_store(choice: &StoreChoice) -> Result<Arc<dyn Store>> {
 
 async fn serve(opts: ServeOptions) -> Result<()> {
     let store = open_store(&opts.store).await?;
-    let state = AppState::new(store);
+    let state = AppState::new(store.clone());
+    actix_rt::spawn(actors::compactor::run(store, opts.compact_interval));
     gateway::bootstrap(&state.registry).await.context("creating the default namespaces")?;
     let listener = std::net::TcpListener::bind(&opts.listen).with_context(|| format!("binding {}", opts.listen))?;
     let addr = listener.local_addr()?;

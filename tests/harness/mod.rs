@@ -1,0 +1,272 @@
+//! The end-to-end test harness: starts real `shoal` processes (and etcd when asked) in a
+//! temporary directory, hands out API clients, and tears everything down on drop, also
+//! when the test panics.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub mod etcd;
+pub use etcd::Etcd;
+
+/// Path of the `shoal` binary cargo built for these tests.
+pub fn shoal_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_shoal"))
+}
+
+/// Polls `check` until it returns Some or the deadline passes; then panics with `what` and
+/// the last observed state.
+pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let end = Instant::now() + deadline;
+    let mut last = String::from("never checked");
+    while Instant::now() < end {
+        match check() {
+            Ok(v) => return v,
+            Err(state) => last = state,
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out after {deadline:?} waiting for {what}; last observed: {last}");
+}
+
+/// Which store the control plane runs on.
+pub enum Backend {
+    Embedded,
+    Etcd,
+}
+
+/// A running control plane (and its etcd, if any). Killed on drop.
+pub struct Cluster {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    server: Option<Child>,
+    pub etcd: Option<Etcd>,
+    backend_args: Vec<String>,
+    extra_args: Vec<String>,
+}
+
+impl Cluster {
+    pub fn embedded() -> Self {
+        Self::start(Backend::Embedded)
+    }
+
+    pub fn on_etcd() -> Self {
+        Self::start(Backend::Etcd)
+    }
+
+    pub fn start(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("creating a temporary directory");
+        let (etcd, args) = match backend {
+            Backend::Embedded => (None, vec!["up".to_string(), "--data-dir".into(), dir.path().join("data").display().to_string()]),
+            Backend::Etcd => {
+                let etcd = Etcd::start(&dir.path().join("etcd"));
+                let args = vec!["server".to_string(), "--store".into(), format!("etcd://{}", etcd.client_addr)];
+                (Some(etcd), args)
+            }
+        };
+        let mut c = Cluster { url: String::new(), dir, server: None, etcd, backend_args: args, extra_args: Vec::new() };
+        c.start_server();
+        c
+    }
+
+    fn start_server(&mut self) {
+        let kubeconfig = self.dir.path().join("kubeconfig");
+        let mut child = Command::new(shoal_bin())
+            .args(&self.backend_args)
+            .args(&self.extra_args)
+            .args(["--listen", "127.0.0.1:0", "--kubeconfig-out"])
+            .arg(&kubeconfig)
+            .env("SHOAL_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting shoal");
+        let stdout = child.stdout.take().expect("shoal stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("shoal API server listening on ") {
+                    let _ = tx.send(url.to_string());
+                }
+            }
+        });
+        self.server = Some(child);
+        self.url = rx.recv_timeout(Duration::from_secs(60)).expect("shoal did not report its listen address within 60 s");
+        let api = self.api();
+        wait_for("the API server to be ready", Duration::from_secs(30), || match api.get("/readyz") {
+            Ok((200, _)) => Ok(()),
+            other => Err(format!("{other:?}")),
+        });
+    }
+
+    /// Kills the server process (SIGKILL) and starts it again on the same store.
+    pub fn restart_server(&mut self) {
+        self.kill_server();
+        self.start_server();
+    }
+
+    /// Extra flags for the next server start (see `restart_server`).
+    pub fn set_server_args(&mut self, args: &[&str]) {
+        self.extra_args = args.iter().map(|s| s.to_string()).collect();
+    }
+
+    pub fn kill_server(&mut self) {
+        if let Some(mut c) = self.server.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn api(&self) -> Api {
+        Api::new(&self.url)
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    /// Runs the `shoal` CLI against this cluster.
+    pub fn shoal(&self, args: &[&str]) -> std::process::Output {
+        Command::new(shoal_bin()).args(args).env("SHOAL_SERVER", &self.url).output().expect("running shoal")
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.kill_server();
+    }
+}
+
+/// A small HTTP client for tests: every call returns (status, parsed body).
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    agent: ureq::Agent,
+}
+
+pub type Reply = Result<(u16, Value), String>;
+
+impl Api {
+    pub fn new(base: &str) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Api { base: base.to_string(), agent }
+    }
+
+    fn finish(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+        let mut r = r.map_err(|e| e.to_string())?;
+        let status = r.status().as_u16();
+        let text = r.body_mut().with_config().limit(1 << 30).read_to_string().map_err(|e| e.to_string())?;
+        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, v))
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        Self::finish(self.agent.get(format!("{}{path}", self.base)).call())
+    }
+
+    pub fn get_with(&self, path: &str, accept: &str) -> Reply {
+        Self::finish(self.agent.get(format!("{}{path}", self.base)).header("Accept", accept).call())
+    }
+
+    pub fn send(&self, method: &str, path: &str, content_type: &str, body: &[u8]) -> Reply {
+        let url = format!("{}{path}", self.base);
+        let r = match method {
+            "POST" => self.agent.post(&url).header("Content-Type", content_type).send(body),
+            "PUT" => self.agent.put(&url).header("Content-Type", content_type).send(body),
+            "PATCH" => self.agent.patch(&url).header("Content-Type", content_type).send(body),
+            "DELETE" => self.agent.delete(&url).header("Content-Type", content_type).force_send_body().send(body),
+            m => return Err(format!("unsupported method {m}")),
+        };
+        Self::finish(r)
+    }
+
+    /// Like `send`, also returning the `Warning` headers.
+    pub fn send_with_warnings(&self, method: &str, path: &str, content_type: &str, body: &[u8]) -> Result<(u16, Value, Vec<String>), String> {
+        let url = format!("{}{path}", self.base);
+        let r = match method {
+            "POST" => self.agent.post(&url).header("Content-Type", content_type).send(body),
+            "PUT" => self.agent.put(&url).header("Content-Type", content_type).send(body),
+            m => return Err(format!("unsupported method {m}")),
+        };
+        let mut r = r.map_err(|e| e.to_string())?;
+        let warnings = r.headers().get_all("Warning").iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect();
+        let status = r.status().as_u16();
+        let text = r.body_mut().read_to_string().map_err(|e| e.to_string())?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text)), warnings))
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send("POST", path, "application/json", body.to_string().as_bytes())
+    }
+
+    pub fn put(&self, path: &str, body: &Value) -> Reply {
+        self.send("PUT", path, "application/json", body.to_string().as_bytes())
+    }
+
+    pub fn delete(&self, path: &str) -> Reply {
+        Self::finish(self.agent.delete(format!("{}{path}", self.base)).call())
+    }
+
+    /// Opens a watch and returns a reader of its event lines.
+    pub fn watch(&self, path: &str) -> WatchReader {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(None)
+            .build()
+            .into();
+        let resp = agent.get(format!("{}{path}", self.base)).call().expect("opening a watch");
+        assert_eq!(resp.status().as_u16(), 200, "watch {path} answered {}", resp.status());
+        let reader = resp.into_body().into_reader();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(reader);
+            loop {
+                let mut line = String::new();
+                match lines.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                            if tx.send(v).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        WatchReader { rx }
+    }
+}
+
+/// Events of an open watch, one JSON value per line.
+pub struct WatchReader {
+    rx: mpsc::Receiver<Value>,
+}
+
+impl WatchReader {
+    /// The next event, or None when the deadline passes or the stream ends.
+    pub fn next(&self, deadline: Duration) -> Option<Value> {
+        self.rx.recv_timeout(deadline).ok()
+    }
+}
+
+/// Reads a whole stream to a string (for small bodies in tests).
+pub fn read_all(mut r: impl Read) -> String {
+    let mut s = String::new();
+    let _ = r.read_to_string(&mut s);
+    s
+}
