@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit tests, the store conformance suite on the embedded
+# store and on a real etcd, and the end-to-end tests against real shoal processes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/shoal-target}"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast "$@"
+else
+  cargo test --workspace --no-fail-fast "$@"
+fi
