@@ -52,10 +52,10 @@ fn sample_pod_bytes() -> Vec<u8> {
             labels: [("app".to_string(), "bench".to_string())].into(),
             ..Default::default()
         },
-        spec: Some(PodSpec {
+        spec: PodSpec {
             containers: vec![Container { name: "web".into(), image: "hello:v1".into(), ..Default::default() }],
             ..Default::default()
-        }),
+        },
         ..Default::default()
     };
     actors::codec::encode(&pod).expect("encode pod")
