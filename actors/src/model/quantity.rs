@@ -25,12 +25,20 @@ pub enum QuantityFormat {
 }
 
 /// An exactly parsed quantity: the amount in nano-units (10^-9), rounded away from zero
-/// below that precision like Kubernetes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// below that precision like Kubernetes. Equality and order compare amounts only.
+#[derive(Debug, Clone, Copy)]
 pub struct ParsedQuantity {
     pub nanos: i128,
     pub format: QuantityFormat,
 }
+
+impl PartialEq for ParsedQuantity {
+    fn eq(&self, other: &Self) -> bool {
+        self.nanos == other.nanos
+    }
+}
+
+impl Eq for ParsedQuantity {}
 
 impl PartialOrd for ParsedQuantity {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {

@@ -601,7 +601,7 @@ mod tests {
         p.spec.containers[0].readiness_probe.as_mut().unwrap().http_get.as_mut().unwrap().port = IntOrString::Int(0);
         assert_only(&p, "spec.containers[0].readinessProbe.httpGet.port", FieldErrorKind::Invalid);
         let mut p = good_pod();
-        p.spec.containers[0].liveness_probe.as_mut().unwrap().tcp_socket.as_mut().unwrap().port = "HTTP_PORT".into();
+        p.spec.containers[0].liveness_probe.as_mut().unwrap().tcp_socket.as_mut().unwrap().port = "http--port".into();
         assert_only(&p, "spec.containers[0].livenessProbe.tcpSocket.port", FieldErrorKind::Invalid);
         let mut p = good_pod();
         p.spec.containers[0].liveness_probe.as_mut().unwrap().success_threshold = Some(2);
