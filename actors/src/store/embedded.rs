@@ -16,7 +16,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -53,9 +53,10 @@ pub struct EmbeddedStore {
 
 struct Inner {
     db: Arc<Database>,
-    requests: Mutex<Option<mpsc::Sender<Request>>>,
+    /// `None` only while dropping.
+    requests: Option<mpsc::Sender<Request>>,
     events: broadcast::Sender<Arc<Vec<WatchEvent>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    writer: Option<JoinHandle<()>>,
     path: PathBuf,
 }
 
@@ -63,10 +64,8 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Closing the channel ends the writer loop; joining makes sure the last batch is
         // committed (and the file lock released, once watch streams are gone) on return.
-        if let Ok(mut tx) = self.requests.lock() {
-            tx.take();
-        }
-        if let Some(handle) = self.writer.lock().ok().and_then(|mut h| h.take()) {
+        self.requests.take();
+        if let Some(handle) = self.writer.take() {
             if handle.join().is_err() {
                 tracing::error!(path = %self.path.display(), "embedded store writer thread panicked");
             }
@@ -99,9 +98,9 @@ impl EmbeddedStore {
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
-                requests: Mutex::new(Some(tx)),
+                requests: Some(tx),
                 events,
-                writer: Mutex::new(Some(handle)),
+                writer: Some(handle),
                 path,
             }),
         })
@@ -109,11 +108,8 @@ impl EmbeddedStore {
 
     async fn call(&self, op: Op) -> Result<Reply, StoreError> {
         let (reply, rx) = oneshot::channel();
-        {
-            let guard = self.inner.requests.lock().map_err(|_| writer_gone())?;
-            let tx = guard.as_ref().ok_or_else(writer_gone)?;
-            tx.send(Request { op, reply }).map_err(|_| writer_gone())?;
-        }
+        let tx = self.inner.requests.as_ref().ok_or_else(writer_gone)?;
+        tx.send(Request { op, reply }).map_err(|_| writer_gone())?;
         rx.await.map_err(|_| writer_gone())?
     }
 
@@ -895,6 +891,48 @@ mod tests {
         let ev = WatchEvent { kind: EventKind::Put, kv: kv.clone(), prev: Some(KeyValue { value: vec![], ..kv.clone() }) };
         assert_eq!(decode_event(&encode_event(&ev)).expect("decodes"), ev);
         assert_eq!(decode_record("/a", &encode_record(&kv)).expect("decodes"), kv);
+    }
+
+    /// More committed batches than the broadcast holds, while the watcher is not polled.
+    async fn overflow_broadcast(store: &EmbeddedStore) -> Vec<Revision> {
+        let mut revs = Vec::new();
+        for i in 0..BROADCAST_CAPACITY + 50 {
+            revs.push(store.create(&format!("/lag/{i:05}"), Vec::new(), None).await.expect("create"));
+        }
+        revs
+    }
+
+    #[tokio::test]
+    async fn a_lagging_watch_rereads_the_log_without_gaps_or_duplicates() {
+        use futures::StreamExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        let mut w = store.watch("/lag/", 0).await.expect("watch");
+        let revs = overflow_broadcast(&store).await;
+        for want in &revs {
+            let ev = w.next().await.expect("stream open").expect("event");
+            assert_eq!(ev.revision(), *want);
+        }
+        let last = store.create("/lag/last", Vec::new(), None).await.expect("create");
+        assert_eq!(w.next().await.expect("stream open").expect("event").revision(), last);
+    }
+
+    #[tokio::test]
+    async fn a_watch_that_falls_behind_past_compaction_ends_with_compacted() {
+        use futures::StreamExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        let mut w = store.watch("/lag/", 0).await.expect("watch");
+        let revs = overflow_broadcast(&store).await;
+        let current = *revs.last().expect("writes");
+        store.compact(current).await.expect("compact");
+        match w.next().await {
+            Some(Err(StoreError::Compacted { requested, compacted })) => {
+                assert_eq!((requested, compacted), (revs[0], current));
+            }
+            other => panic!("expected Compacted, got {other:?}"),
+        }
+        assert!(w.next().await.is_none(), "the stream ends after Compacted");
     }
 
     #[test]
