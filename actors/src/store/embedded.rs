@@ -544,6 +544,8 @@ impl Writer {
                 for req in batch {
                     let _ = req.reply.send(Err(StoreError::Backend(format!("redb write failed: {e}"))));
                 }
+                // A broken disk fails every batch; do not spin on due lease expiries.
+                std::thread::sleep(Duration::from_millis(100));
             }
         }
     }
