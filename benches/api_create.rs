@@ -53,7 +53,7 @@ fn sample_pod_bytes() -> Vec<u8> {
             ..Default::default()
         },
         spec: PodSpec {
-            containers: vec![Container { name: "web".into(), image: "hello:v1".into(), ..Default::default() }],
+            containers: vec![Container { name: "web".into(), image: Some("hello:v1".into()), ..Default::default() }],
             ..Default::default()
         },
         ..Default::default()

@@ -5,6 +5,8 @@
 
 pub mod codec;
 pub mod compactor;
+pub mod controller;
+pub mod informer;
 pub mod model;
 pub mod registry;
 pub mod store;
