@@ -218,3 +218,14 @@ pub trait Reconciler: Send + Sync + 'static {
     /// Brings the world one step closer to `obj`'s spec; level-triggered, safe to repeat.
     async fn reconcile(&self, obj: Arc<Self::Object>, cx: &Cx) -> Result<Action, ReconcileError>;
 }
+
+/// A control loop that is not tied to one object (the scheduler, node lifecycle, the
+/// garbage collector): one supervised actor runs `run_once` whenever a cache it reads
+/// changes (coalesced), and again after the returned `Action`'s delay.
+#[async_trait]
+pub trait Singleton: Send + Sync + 'static {
+    /// Name in the supervision tree and in `/debug/actors/{name}/…`.
+    const NAME: &'static str;
+    /// One pass over the caches; level-triggered, safe to repeat.
+    async fn run_once(&self, cx: &Cx) -> Result<Action, ReconcileError>;
+}
