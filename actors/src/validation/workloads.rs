@@ -178,7 +178,21 @@ pub fn validate_stateful_set(ss: &StatefulSet) -> Vec<FieldError> {
     let s = &ss.spec;
     opt_non_negative(&mut errs, s.replicas, "spec.replicas");
     validate_selector_and_template(s.selector.as_ref(), &s.template, "statefulset", &mut errs);
-    validate_always_template(&s.template, &mut errs);
+    // Each volumeClaimTemplate becomes a volume of every pod, so mounts may name it.
+    let mut template = s.template.clone();
+    for claim in &s.volume_claim_templates {
+        if !template.spec.volumes.iter().any(|v| v.name == claim.metadata.name) {
+            template.spec.volumes.push(crate::model::Volume {
+                name: claim.metadata.name.clone(),
+                persistent_volume_claim: Some(crate::model::PersistentVolumeClaimVolumeSource {
+                    claim_name: claim.metadata.name.clone(),
+                    read_only: None,
+                }),
+                ..Default::default()
+            });
+        }
+    }
+    validate_always_template(&template, &mut errs);
     if let Some(svc) = s.service_name.as_deref().filter(|n| !n.is_empty()) {
         errs.extend(invalid_each("spec.serviceName", svc, is_dns1123_label(svc)));
     }
