@@ -82,5 +82,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     kind_routes::<Job>(cfg);
     kind_routes::<CronJob>(cfg);
     kind_routes::<HorizontalPodAutoscaler>(cfg);
+    kind_routes::<Lease>(cfg);
     cfg.default_service(web::to(not_found));
 }

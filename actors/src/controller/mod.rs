@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::informer::{self, Cache};
-use crate::model::{Deployment, LabelSelector, Node, Pod, ReplicaSet, ReplicationController, Resource};
+use crate::model::{Deployment, LabelSelector, Lease, Node, Pod, ReplicaSet, ReplicationController, Resource};
 use crate::registry::{Deleted, Preconditions, Registry, RegistryError, UpdateScope};
 use crate::store::Revision;
 
@@ -72,6 +72,7 @@ pub struct Caches {
     pub replicationcontrollers: Cache<ReplicationController>,
     pub deployments: Cache<Deployment>,
     pub nodes: Cache<Node>,
+    pub leases: Cache<Lease>,
 }
 
 impl Caches {
@@ -83,6 +84,7 @@ impl Caches {
             replicationcontrollers: informer::start(registry.clone()),
             deployments: informer::start(registry.clone()),
             nodes: informer::start(registry.clone()),
+            leases: informer::start(registry.clone()),
         }
     }
 
@@ -93,6 +95,7 @@ impl Caches {
         self.replicationcontrollers.wait_synced().await;
         self.deployments.wait_synced().await;
         self.nodes.wait_synced().await;
+        self.leases.wait_synced().await;
     }
 
     async fn wait_for(&self, plural: &str, rev: Revision, timeout: Duration) -> bool {
@@ -102,6 +105,7 @@ impl Caches {
             "replicationcontrollers" => self.replicationcontrollers.wait_for_revision(rev, timeout).await,
             "deployments" => self.deployments.wait_for_revision(rev, timeout).await,
             "nodes" => self.nodes.wait_for_revision(rev, timeout).await,
+            "leases" => self.leases.wait_for_revision(rev, timeout).await,
             _ => true,
         }
     }

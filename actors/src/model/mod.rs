@@ -91,13 +91,16 @@ pub trait Resource:
     fn set_type_meta(&mut self);
     /// Checks the object; every problem is reported with the field it concerns.
     fn validate(&self) -> Vec<crate::validation::FieldError>;
+    /// Fills the fields the server defaults (see `crate::defaults`); idempotent.
+    fn apply_defaults(&mut self) {}
 }
 
 /// Implements [`Resource`] for a struct with `api_version`, `kind` and `metadata` fields,
-/// using its `KindInfo` constant and a `validate` function `fn(&T) -> Vec<FieldError>`.
+/// using its `KindInfo` constant, a `validate` function `fn(&T) -> Vec<FieldError>` and
+/// optionally a defaults function `fn(&mut T)`.
 #[macro_export]
 macro_rules! impl_resource {
-    ($ty:ty, $info:expr, $validate:path) => {
+    ($ty:ty, $info:expr, $validate:path $(, $defaults:path)?) => {
         impl $crate::model::Resource for $ty {
             const INFO: &'static $crate::model::KindInfo = &$info;
             fn meta(&self) -> &$crate::model::ObjectMeta {
@@ -113,6 +116,11 @@ macro_rules! impl_resource {
             fn validate(&self) -> Vec<$crate::validation::FieldError> {
                 $validate(self)
             }
+            $(
+                fn apply_defaults(&mut self) {
+                    $defaults(self)
+                }
+            )?
         }
     };
 }
@@ -122,6 +130,7 @@ pub mod common;
 pub mod daemonset;
 pub mod hpa;
 pub mod int_or_string;
+pub mod lease;
 pub mod namespace;
 pub mod node;
 pub mod pod;
@@ -139,6 +148,7 @@ pub use common::{find_condition, Condition, ObjectReference};
 pub use daemonset::*;
 pub use hpa::*;
 pub use int_or_string::IntOrString;
+pub use lease::*;
 pub use namespace::*;
 pub use node::*;
 pub use pod::*;
@@ -164,6 +174,7 @@ pub const ALL_KINDS: &[&KindInfo] = &[
     &CRON_JOB_INFO,
     &PERSISTENT_VOLUME_CLAIM_INFO,
     &HORIZONTAL_POD_AUTOSCALER_INFO,
+    &LEASE_INFO,
 ];
 
 /// Finds a kind by its kind name (any case), plural, singular or short name:
@@ -203,6 +214,6 @@ mod kind_tests {
                 assert!(seen.insert(s), "{s}");
             }
         }
-        assert_eq!(ALL_KINDS.len(), 14);
+        assert_eq!(ALL_KINDS.len(), 15);
     }
 }
