@@ -6,6 +6,8 @@
 pub mod codec;
 pub mod compactor;
 pub mod controller;
+pub mod controllers;
+pub mod defaults;
 pub mod informer;
 pub mod model;
 pub mod registry;

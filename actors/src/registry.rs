@@ -104,6 +104,63 @@ pub struct Preconditions {
     pub resource_version: Option<String>,
 }
 
+/// The finalizer that makes the garbage collector orphan an owner's dependents.
+pub const ORPHAN_FINALIZER: &str = "orphan";
+/// The finalizer that makes the garbage collector delete an owner's dependents first.
+pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+
+/// What happens to an object's dependents when it is deleted (Kubernetes'
+/// `propagationPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Propagation {
+    /// The object goes now; the garbage collector deletes its dependents afterwards.
+    #[default]
+    Background,
+    /// The object stays (with a deletionTimestamp) until the garbage collector has
+    /// deleted its dependents.
+    Foreground,
+    /// The object stays until the garbage collector has removed it from its dependents'
+    /// ownerReferences; the dependents live on.
+    Orphan,
+}
+
+impl Propagation {
+    /// Parses the API value (`Background`, `Foreground`, `Orphan`).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "Background" => Some(Propagation::Background),
+            "Foreground" => Some(Propagation::Foreground),
+            "Orphan" => Some(Propagation::Orphan),
+            _ => None,
+        }
+    }
+
+    /// The finalizer this policy puts on the deleted object, if any.
+    pub fn finalizer(self) -> Option<&'static str> {
+        match self {
+            Propagation::Background => None,
+            Propagation::Foreground => Some(FOREGROUND_FINALIZER),
+            Propagation::Orphan => Some(ORPHAN_FINALIZER),
+        }
+    }
+}
+
+/// Puts the finalizers `propagation` asks for on `meta` (and drops the other policy's);
+/// returns whether anything changed. Background leaves the finalizers alone.
+fn apply_propagation(meta: &mut crate::model::ObjectMeta, propagation: Propagation) -> bool {
+    let Some(wanted) = propagation.finalizer() else {
+        return false;
+    };
+    let before = meta.finalizers.len();
+    meta.finalizers.retain(|f| !((f == ORPHAN_FINALIZER || f == FOREGROUND_FINALIZER) && f != wanted));
+    let mut changed = meta.finalizers.len() != before;
+    if !meta.finalizers.iter().any(|f| f == wanted) {
+        meta.finalizers.push(wanted.to_string());
+        changed = true;
+    }
+    changed
+}
+
 #[derive(Clone)]
 pub struct Registry {
     store: Arc<dyn Store>,
@@ -220,6 +277,7 @@ impl Registry {
     /// Creates `obj`: validates it, fills server-set metadata and stores it if absent.
     pub async fn create<T: Resource>(&self, mut obj: T) -> Result<T> {
         obj.set_type_meta();
+        obj.apply_defaults();
         {
             let meta = obj.meta_mut();
             if meta.name.is_empty() {
@@ -258,6 +316,10 @@ impl Registry {
     /// Replaces an object. A non-empty `resourceVersion` must match the stored one (else
     /// 409 Conflict); an empty one means "whatever is stored now" (retried on races).
     pub async fn update<T: Resource>(&self, obj: T, scope: UpdateScope) -> Result<T> {
+        let mut obj = obj;
+        if scope == UpdateScope::Main {
+            obj.apply_defaults();
+        }
         let ns = Self::namespace_of::<T>(obj.meta().namespace.as_deref()).map(str::to_string);
         let name = obj.meta().name.clone();
         let key = T::INFO.key(ns.as_deref(), &name);
@@ -330,9 +392,24 @@ impl Registry {
         }
     }
 
-    /// Deletes an object: at once when it has no finalizers, otherwise by stamping a
-    /// deletionTimestamp and leaving the rest to whoever owns the finalizers.
+    /// Deletes an object with Background propagation: at once when it has no finalizers,
+    /// otherwise by stamping a deletionTimestamp and leaving the rest to whoever owns the
+    /// finalizers.
     pub async fn delete<T: Resource>(&self, ns: Option<&str>, name: &str, pre: &Preconditions) -> Result<Deleted<T>> {
+        self.delete_with(ns, name, pre, Propagation::Background).await
+    }
+
+    /// Deletes an object with the given propagation policy. Background is `delete`;
+    /// Foreground and Orphan add their finalizer (`foregroundDeletion`, `orphan`) and stamp
+    /// a deletionTimestamp, and the garbage collector finishes the delete. A repeated
+    /// delete of an object already being deleted may switch between Foreground and Orphan.
+    pub async fn delete_with<T: Resource>(
+        &self,
+        ns: Option<&str>,
+        name: &str,
+        pre: &Preconditions,
+        propagation: Propagation,
+    ) -> Result<Deleted<T>> {
         let key = T::INFO.key(Self::namespace_of::<T>(ns), name);
         loop {
             let Some(kv) = self.store.get(&key).await? else {
@@ -363,12 +440,15 @@ impl Registry {
                     });
                 }
             }
+            let policy_changed = apply_propagation(obj.meta_mut(), propagation);
             if !obj.meta().finalizers.is_empty() {
-                if obj.meta().is_deleting() {
+                if obj.meta().is_deleting() && !policy_changed {
                     return Ok(Deleted::Pending(obj));
                 }
-                obj.meta_mut().deletion_timestamp = Some(now_rfc3339());
-                obj.meta_mut().deletion_grace_period_seconds = Some(0);
+                if !obj.meta().is_deleting() {
+                    obj.meta_mut().deletion_timestamp = Some(now_rfc3339());
+                    obj.meta_mut().deletion_grace_period_seconds = Some(0);
+                }
                 let bytes = encode_object(&obj)?;
                 match self.store.update(&key, bytes, kv.mod_revision).await {
                     Ok(rev) => {

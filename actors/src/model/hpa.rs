@@ -35,7 +35,8 @@ pub struct HorizontalPodAutoscaler {
 crate::impl_resource!(
     HorizontalPodAutoscaler,
     HORIZONTAL_POD_AUTOSCALER_INFO,
-    crate::validation::validate_horizontal_pod_autoscaler
+    crate::validation::validate_horizontal_pod_autoscaler,
+    crate::defaults::default_hpa
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]

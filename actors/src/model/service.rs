@@ -47,7 +47,7 @@ pub struct Service {
     pub status: Option<ServiceStatus>,
 }
 
-crate::impl_resource!(Service, SERVICE_INFO, crate::validation::validate_service);
+crate::impl_resource!(Service, SERVICE_INFO, crate::validation::validate_service, crate::defaults::default_service);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]

@@ -47,7 +47,7 @@ pub struct StatefulSet {
     pub status: Option<StatefulSetStatus>,
 }
 
-crate::impl_resource!(StatefulSet, STATEFUL_SET_INFO, crate::validation::validate_stateful_set);
+crate::impl_resource!(StatefulSet, STATEFUL_SET_INFO, crate::validation::validate_stateful_set, crate::defaults::default_stateful_set);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]

@@ -63,7 +63,8 @@ pub struct ReplicationController {
 crate::impl_resource!(
     ReplicationController,
     REPLICATION_CONTROLLER_INFO,
-    crate::validation::validate_replication_controller
+    crate::validation::validate_replication_controller,
+    crate::defaults::default_replication_controller
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
@@ -93,7 +94,7 @@ pub struct ReplicaSet {
     pub status: Option<ReplicaSetStatus>,
 }
 
-crate::impl_resource!(ReplicaSet, REPLICA_SET_INFO, crate::validation::validate_replica_set);
+crate::impl_resource!(ReplicaSet, REPLICA_SET_INFO, crate::validation::validate_replica_set, crate::defaults::default_replica_set);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
@@ -140,7 +141,7 @@ pub struct Deployment {
     pub status: Option<DeploymentStatus>,
 }
 
-crate::impl_resource!(Deployment, DEPLOYMENT_INFO, crate::validation::validate_deployment);
+crate::impl_resource!(Deployment, DEPLOYMENT_INFO, crate::validation::validate_deployment, crate::defaults::default_deployment);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]

@@ -1,0 +1,1 @@
+//! The workload controllers: ReplicaSet/ReplicationController and Deployment reconcilers.
