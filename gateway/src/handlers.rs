@@ -399,20 +399,27 @@ pub async fn delete<T: Resource>(
         serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?
     };
     let policy = opts.propagation_policy.or_else(|| q.propagation_policy.clone());
-    if let Some(p) = policy.as_deref() {
-        if !matches!(p, "Orphan" | "Background" | "Foreground") {
-            return Err(ApiError::new(
+    // Unspecified means Background, as for apps/v1 kinds in Kubernetes (and what kubectl sends).
+    let propagation = match policy.as_deref() {
+        None => actors::registry::Propagation::Background,
+        Some(p) => actors::registry::Propagation::parse(p).ok_or_else(|| {
+            ApiError::new(
                 422,
                 "Invalid",
                 format!("propagationPolicy: Unsupported value: {p:?}: supported values: \"Foreground\", \"Background\", \"Orphan\""),
-            ));
-        }
-    }
+            )
+        })?,
+    };
     let pre = opts
         .preconditions
         .map(|p| Preconditions { uid: p.uid, resource_version: p.resource_version })
         .unwrap_or_default();
-    match state.registry.delete::<T>(target.ns.as_deref(), target.name(), &pre).await.map_err(err::<T>)? {
+    match state
+        .registry
+        .delete_with::<T>(target.ns.as_deref(), target.name(), &pre, propagation)
+        .await
+        .map_err(err::<T>)?
+    {
         Deleted::Pending(obj) => json_response(StatusCode::OK, &obj, &[]),
         Deleted::Gone(obj) if T::INFO.kind == "Pod" || T::INFO.kind == "Namespace" => json_response(StatusCode::OK, &obj, &[]),
         Deleted::Gone(obj) => json_response(
