@@ -11,5 +11,6 @@ pub mod defaults;
 pub mod informer;
 pub mod model;
 pub mod registry;
+pub mod runtime;
 pub mod store;
 pub mod validation;
