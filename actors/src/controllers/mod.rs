@@ -1,1 +1,104 @@
 //! The workload controllers: ReplicaSet/ReplicationController and Deployment reconcilers.
+//!
+//! Register with the runtime: [`replicaset::ReplicaSetController`],
+//! [`replicaset::ReplicationControllerController`] and [`deployment::DeploymentController`].
+
+pub mod deployment;
+pub mod replicaset;
+
+pub use deployment::DeploymentController;
+pub use replicaset::{ReplicaSetController, ReplicationControllerController};
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{find_condition, OwnerReference, Pod, Resource};
+
+/// Parses an RFC 3339 timestamp as the registry writes them.
+pub(crate) fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s?).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// A pod that still counts: not Succeeded/Failed and not being deleted.
+pub(crate) fn pod_is_active(p: &Pod) -> bool {
+    let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+    !matches!(phase, Some("Succeeded") | Some("Failed")) && !p.metadata.is_deleting()
+}
+
+/// The time the pod's Ready condition became True, if it is ready.
+pub(crate) fn pod_ready_since(p: &Pod) -> Option<Option<DateTime<Utc>>> {
+    let c = find_condition(&p.status.as_ref()?.conditions, "Ready")?;
+    c.is_true().then(|| parse_time(c.last_transition_time.as_deref()))
+}
+
+pub(crate) fn pod_is_ready(p: &Pod) -> bool {
+    pod_ready_since(p).is_some()
+}
+
+/// Ready for at least `min_ready_seconds` at `now` (a missing transition time counts as long ago).
+pub(crate) fn pod_is_available(p: &Pod, min_ready_seconds: i32, now: DateTime<Utc>) -> bool {
+    match pod_ready_since(p) {
+        None => false,
+        Some(_) if min_ready_seconds <= 0 => true,
+        Some(None) => true,
+        Some(Some(t)) => now - t >= chrono::Duration::seconds(i64::from(min_ready_seconds)),
+    }
+}
+
+/// The controlling ownerReference an object of kind `O` puts on its children.
+pub(crate) fn controller_ref_of<O: Resource>(owner: &O) -> OwnerReference {
+    OwnerReference {
+        api_version: O::INFO.api_version(),
+        kind: O::INFO.kind.to_string(),
+        name: owner.meta().name.clone(),
+        uid: owner.meta().uid.clone(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// Whether `obj` is controlled by the owner with this uid.
+pub(crate) fn controlled_by<T: Resource>(obj: &T, uid: &str) -> bool {
+    obj.meta().controller_ref().is_some_and(|r| r.uid == uid)
+}
+
+/// Adds `owner`'s controlling reference to an orphan `child`, if it is still an orphan.
+pub(crate) async fn adopt<C: Resource, O: Resource>(
+    cx: &crate::controller::Cx,
+    owner: &O,
+    child: &C,
+) -> Result<(), crate::controller::ReconcileError> {
+    let r = controller_ref_of(owner);
+    let res = cx
+        .modify::<C>(child.meta().namespace.as_deref(), &child.meta().name, crate::registry::UpdateScope::Main, |c| {
+            if c.meta().controller_ref().is_some() || c.meta().is_deleting() {
+                return false;
+            }
+            c.meta_mut().owner_references.retain(|o| o.uid != r.uid);
+            c.meta_mut().owner_references.push(r.clone());
+            true
+        })
+        .await;
+    match res {
+        Ok(_) | Err(crate::registry::RegistryError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes the ownerReference of the owner with `owner_uid` from `child`.
+pub(crate) async fn release<C: Resource>(
+    cx: &crate::controller::Cx,
+    owner_uid: &str,
+    child: &C,
+) -> Result<(), crate::controller::ReconcileError> {
+    let res = cx
+        .modify::<C>(child.meta().namespace.as_deref(), &child.meta().name, crate::registry::UpdateScope::Main, |c| {
+            let before = c.meta().owner_references.len();
+            c.meta_mut().owner_references.retain(|o| o.uid != owner_uid);
+            c.meta().owner_references.len() != before
+        })
+        .await;
+    match res {
+        Ok(_) | Err(crate::registry::RegistryError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,3 @@
+//! Deployment: rolls a pod template out through ReplicaSets.
+
+pub struct DeploymentController;
