@@ -23,6 +23,35 @@ struct Cli {
     command: Command,
 }
 
+/// Tunables of the controllers, shared by `up` and `server`.
+#[derive(clap::Args, Clone)]
+struct ControlFlags {
+    /// Restart budget: at most this many restarts of one actor…
+    #[arg(long, default_value_t = 5)]
+    restart_limit: u32,
+    /// …within this many seconds; one more escalates to its supervisor.
+    #[arg(long, default_value_t = 10)]
+    restart_window: u64,
+    /// Seconds without a lease renewal before a node becomes NotReady.
+    #[arg(long, default_value_t = 40)]
+    node_grace: u64,
+    /// Seconds pods stay on a NotReady node before they are evicted.
+    #[arg(long, default_value_t = 300)]
+    eviction_timeout: u64,
+}
+
+impl ControlFlags {
+    fn config(&self) -> actors::controller::ControlConfig {
+        use std::time::Duration;
+        actors::controller::ControlConfig {
+            restart_limit: self.restart_limit,
+            restart_window: Duration::from_secs(self.restart_window),
+            node_grace: Duration::from_secs(self.node_grace),
+            eviction_timeout: Duration::from_secs(self.eviction_timeout),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a whole single-node cluster in this process on the embedded store.
@@ -40,6 +69,8 @@ enum Command {
         /// Seconds between compactions of store history (0: never).
         #[arg(long, default_value_t = 300)]
         compact_interval: u64,
+        #[command(flatten)]
+        control: ControlFlags,
     },
     /// Run the control plane only, on etcd (--store) or on the embedded store (--data-dir).
     Server {
@@ -56,6 +87,8 @@ enum Command {
         workers: usize,
         #[arg(long, default_value_t = 300)]
         compact_interval: u64,
+        #[command(flatten)]
+        control: ControlFlags,
     },
     /// Create or update the objects in a file or directory.
     Apply {
@@ -114,7 +147,7 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     let client = || Client::new(&cli.server);
     match &cli.command {
-        Command::Up { data_dir, listen, kubeconfig_out, workers, compact_interval } => {
+        Command::Up { data_dir, listen, kubeconfig_out, workers, compact_interval, control } => {
             init_logging();
             cmd::cluster::run(ServeOptions {
                 store: StoreChoice::Embedded(data_dir.clone()),
@@ -122,9 +155,10 @@ fn run(cli: Cli) -> Result<()> {
                 kubeconfig_out: kubeconfig_out.clone(),
                 workers: *workers,
                 compact_interval: std::time::Duration::from_secs(*compact_interval),
+                control: control.config(),
             })
         }
-        Command::Server { store, data_dir, listen, kubeconfig_out, workers, compact_interval } => {
+        Command::Server { store, data_dir, listen, kubeconfig_out, workers, compact_interval, control } => {
             init_logging();
             let store = match (store, data_dir) {
                 (Some(url), _) => StoreChoice::etcd(url)?,
@@ -137,6 +171,7 @@ fn run(cli: Cli) -> Result<()> {
                 kubeconfig_out: kubeconfig_out.clone(),
                 workers: *workers,
                 compact_interval: std::time::Duration::from_secs(*compact_interval),
+                control: control.config(),
             })
         }
         Command::Apply { file, namespace } => cmd::apply::run(&client(), file, namespace),

@@ -12,5 +12,6 @@ pub mod informer;
 pub mod model;
 pub mod registry;
 pub mod runtime;
+pub mod standard;
 pub mod store;
 pub mod validation;

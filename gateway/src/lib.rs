@@ -6,6 +6,7 @@ use std::sync::Arc;
 use actors::registry::Registry;
 
 pub mod body;
+pub mod debug;
 pub mod error;
 pub mod handlers;
 pub mod metrics;
@@ -21,4 +22,6 @@ pub use server::{bootstrap, serve};
 pub struct AppState {
     pub registry: Registry,
     pub metrics: Arc<metrics::Metrics>,
+    /// The supervision tree, when this process runs the controllers.
+    pub control: Option<actors::runtime::ControlHandle>,
 }

@@ -68,6 +68,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/livez", web::get().to(|| async { HttpResponse::Ok().content_type("text/plain").body("ok") }))
         .route("/readyz", web::get().to(crate::server::readyz))
         .route("/metrics", web::get().to(crate::metrics::endpoint));
+    crate::debug::configure(cfg);
     kind_routes::<Namespace>(cfg);
     kind_routes::<Pod>(cfg);
     kind_routes::<ReplicationController>(cfg);

@@ -36,6 +36,8 @@ pub struct ServeOptions {
     pub workers: usize,
     /// How often store history is compacted (zero: never).
     pub compact_interval: std::time::Duration,
+    /// Controller tunables (restart budget, node grace, eviction timeout).
+    pub control: actors::controller::ControlConfig,
 }
 
 /// Runs the control plane until SIGINT or SIGTERM.
@@ -57,9 +59,15 @@ async fn open_store(choice: &StoreChoice) -> Result<Arc<dyn Store>> {
 
 async fn serve(opts: ServeOptions) -> Result<()> {
     let store = open_store(&opts.store).await?;
-    let state = AppState::new(store.clone());
+    let mut state = AppState::new(store.clone());
     actix_rt::spawn(actors::compactor::run(store, opts.compact_interval));
     gateway::bootstrap(&state.registry).await.context("creating the default namespaces")?;
+    let shared = Arc::new(actors::controller::Shared {
+        registry: state.registry.clone(),
+        caches: actors::controller::Caches::start(&state.registry),
+        config: opts.control.clone(),
+    });
+    state.control = Some(actors::standard::control_plane(shared).start());
     let listener = std::net::TcpListener::bind(&opts.listen).with_context(|| format!("binding {}", opts.listen))?;
     let addr = listener.local_addr()?;
     let url = format!("http://{addr}");
