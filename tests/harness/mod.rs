@@ -49,6 +49,7 @@ pub struct Cluster {
     pub etcd: Option<Etcd>,
     backend_args: Vec<String>,
     extra_args: Vec<String>,
+    nodes: Vec<Option<Child>>,
 }
 
 impl Cluster {
@@ -70,9 +71,68 @@ impl Cluster {
                 (Some(etcd), args)
             }
         };
-        let mut c = Cluster { url: String::new(), dir, server: None, etcd, backend_args: args, extra_args: Vec::new() };
+        let mut c = Cluster { url: String::new(), dir, server: None, etcd, backend_args: args, extra_args: Vec::new(), nodes: Vec::new() };
         c.start_server();
         c
+    }
+
+    /// A cluster whose server runs with extra flags (e.g. `--node-grace 3`).
+    pub fn with_args(backend: Backend, args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("creating a temporary directory");
+        let (etcd, backend_args) = match backend {
+            Backend::Embedded => (None, vec!["up".to_string(), "--data-dir".into(), dir.path().join("data").display().to_string()]),
+            Backend::Etcd => {
+                let etcd = Etcd::start(&dir.path().join("etcd"));
+                let a = vec!["server".to_string(), "--store".into(), format!("etcd://{}", etcd.client_addr)];
+                (Some(etcd), a)
+            }
+        };
+        let extra_args = args.iter().map(|s| s.to_string()).collect();
+        let mut c = Cluster { url: String::new(), dir, server: None, etcd, backend_args, extra_args, nodes: Vec::new() };
+        c.start_server();
+        c
+    }
+
+    /// Starts one `shoal node --simulate` process hosting `count` nodes named
+    /// `{prefix}-0..`, waits until they are Ready, and returns its index (for `kill_nodes`).
+    pub fn add_simulated_nodes(&mut self, prefix: &str, count: usize) -> usize {
+        let child = Command::new(shoal_bin())
+            .args(["node", "--simulate", "--server", &self.url, "--name", prefix, "--count", &count.to_string()])
+            .env("SHOAL_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting shoal node --simulate");
+        self.nodes.push(Some(child));
+        let api = self.api();
+        let prefix = format!("{prefix}-");
+        wait_for("simulated nodes to be Ready", Duration::from_secs(30), || {
+            let (_, list) = api.get("/api/v1/nodes").map_err(|e| e.to_string())?;
+            let ready = list["items"]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter(|n| n["metadata"]["name"].as_str().is_some_and(|x| x.starts_with(&prefix)))
+                        .filter(|n| {
+                            n["status"]["conditions"].as_array().is_some_and(|cs| {
+                                cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True")
+                            })
+                        })
+                        .count()
+                })
+                .unwrap_or(0);
+            if ready == count { Ok(()) } else { Err(format!("{ready}/{count} ready")) }
+        });
+        self.nodes.len() - 1
+    }
+
+    /// SIGKILLs one simulated-node process (its nodes stop renewing their leases).
+    pub fn kill_nodes(&mut self, index: usize) {
+        if let Some(Some(mut c)) = self.nodes.get_mut(index).map(Option::take) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 
     fn start_server(&mut self) {
@@ -143,6 +203,9 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill_nodes(i);
+        }
         self.kill_server();
     }
 }
