@@ -123,6 +123,29 @@ enum Command {
         #[arg(long, default_value = "background")]
         cascade: String,
     },
+    /// Manage a Deployment's rollout: status, history, undo, pause, resume, restart.
+    Rollout {
+        #[command(subcommand)]
+        command: cmd::rollout::RolloutCommand,
+    },
+    /// Set the replicas of a Deployment, ReplicaSet, ReplicationController or StatefulSet.
+    Scale(cmd::scale::ScaleArgs),
+    /// Change fields of objects (`set image`).
+    Set {
+        #[command(subcommand)]
+        command: cmd::set_image::SetCommand,
+    },
+    /// Kill things on purpose (`kill actor KIND/NAMESPACE/NAME`).
+    Kill {
+        #[command(subcommand)]
+        command: cmd::kill::KillCommand,
+    },
+    /// Run a scenario file: operations, faults, waits and assertions, with a timeline.
+    Run {
+        scenario: PathBuf,
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+    },
 }
 
 fn init_logging() {
@@ -191,5 +214,10 @@ fn run(cli: Cli) -> Result<()> {
             (None, Some(k)) if !names.is_empty() => cmd::delete::by_name(&client(), kind(k)?, namespace, names, cascade),
             _ => Err(anyhow!("usage: shoal delete KIND NAME... or shoal delete -f FILE")),
         },
+        Command::Rollout { command } => cmd::rollout::run(&client(), command),
+        Command::Scale(args) => cmd::scale::run(&client(), args),
+        Command::Set { command } => cmd::set_image::run(&client(), command),
+        Command::Kill { command } => cmd::kill::run(&client(), command),
+        Command::Run { scenario, namespace } => cmd::scenario::run(&client(), scenario, namespace),
     }
 }

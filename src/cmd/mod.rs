@@ -4,6 +4,11 @@ pub mod apply;
 pub mod cluster;
 pub mod delete;
 pub mod get;
+pub mod kill;
+pub mod rollout;
+pub mod scale;
+pub mod scenario;
+pub mod set_image;
 
 use actors::model::KindInfo;
 
