@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use crate::controller::Shared;
+use crate::pod_actor::PodController;
 use crate::runtime::ControlPlane;
 
 /// The standard set of managers and singletons.
 pub fn control_plane(shared: Arc<Shared>) -> ControlPlane {
-    ControlPlane::new(shared)
+    ControlPlane::new(shared).manager(PodController)
 }
