@@ -7,6 +7,7 @@ use actors::registry::Registry;
 
 pub mod body;
 pub mod debug;
+pub mod discovery;
 pub mod error;
 pub mod handlers;
 pub mod metrics;

@@ -69,6 +69,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(crate::server::readyz))
         .route("/metrics", web::get().to(crate::metrics::endpoint));
     crate::debug::configure(cfg);
+    crate::discovery::configure(cfg);
     kind_routes::<Namespace>(cfg);
     kind_routes::<Pod>(cfg);
     kind_routes::<ReplicationController>(cfg);

@@ -1,0 +1,198 @@
+//! API discovery as Kubernetes serves it: `/version`, `/api`, `/apis`, the per-group and
+//! per-version resource lists, and aggregated discovery (`apidiscovery.k8s.io/v2`), which
+//! current kubectl asks for first.
+
+use std::collections::BTreeMap;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use actors::model::{KindInfo, ALL_KINDS};
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+
+const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const SUB_VERBS: &[&str] = &["get", "patch", "update"];
+const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// Group name → versions → kinds, in a stable order (core group first).
+fn groups() -> BTreeMap<&'static str, BTreeMap<&'static str, Vec<&'static KindInfo>>> {
+    let mut g: BTreeMap<&'static str, BTreeMap<&'static str, Vec<&'static KindInfo>>> = BTreeMap::new();
+    for k in ALL_KINDS {
+        g.entry(k.group).or_default().entry(k.version).or_default().push(k);
+    }
+    g
+}
+
+fn wants_aggregated(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.split(',').next().unwrap_or("").contains("as=APIGroupDiscoveryList"))
+}
+
+fn json_ok(v: Value) -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(v.to_string())
+}
+
+pub async fn version() -> HttpResponse {
+    json_ok(json!({
+        "major": "1", "minor": "32",
+        "gitVersion": format!("v1.32.0-shoal.{}", env!("CARGO_PKG_VERSION")),
+        "gitCommit": "", "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": "rust", "compiler": "rustc", "platform": "linux/amd64",
+    }))
+}
+
+fn resource_list(group: &str, version: &str, kinds: &[&KindInfo]) -> Value {
+    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    let mut resources = Vec::new();
+    for k in kinds {
+        let mut r = json!({
+            "name": k.plural, "singularName": k.singular, "namespaced": k.namespaced,
+            "kind": k.kind, "verbs": VERBS,
+        });
+        if !k.short_names.is_empty() {
+            r["shortNames"] = json!(k.short_names);
+        }
+        if !k.categories.is_empty() {
+            r["categories"] = json!(k.categories);
+        }
+        resources.push(r);
+        if k.has_status {
+            resources.push(json!({"name": format!("{}/status", k.plural), "singularName": "", "namespaced": k.namespaced, "kind": k.kind, "verbs": SUB_VERBS}));
+        }
+        if k.has_scale {
+            resources.push(json!({"name": format!("{}/scale", k.plural), "singularName": "", "namespaced": k.namespaced,
+                "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": SUB_VERBS}));
+        }
+    }
+    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
+}
+
+fn discovery_resources(kinds: &[&KindInfo]) -> Vec<Value> {
+    kinds
+        .iter()
+        .map(|k| {
+            let mut subs = Vec::new();
+            if k.has_status {
+                subs.push(json!({"subresource": "status", "responseKind": {"group": k.group, "version": k.version, "kind": k.kind}, "verbs": SUB_VERBS}));
+            }
+            if k.has_scale {
+                subs.push(json!({"subresource": "scale", "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"}, "verbs": SUB_VERBS}));
+            }
+            let mut r = json!({
+                "resource": k.plural,
+                "responseKind": {"group": k.group, "version": k.version, "kind": k.kind},
+                "scope": if k.namespaced { "Namespaced" } else { "Cluster" },
+                "singularResource": k.singular,
+                "verbs": VERBS,
+            });
+            if !k.short_names.is_empty() {
+                r["shortNames"] = json!(k.short_names);
+            }
+            if !k.categories.is_empty() {
+                r["categories"] = json!(k.categories);
+            }
+            if !subs.is_empty() {
+                r["subresources"] = json!(subs);
+            }
+            r
+        })
+        .collect()
+}
+
+fn aggregated(core: bool) -> HttpResponse {
+    let items: Vec<Value> = groups()
+        .into_iter()
+        .filter(|(g, _)| g.is_empty() == core)
+        .map(|(g, versions)| {
+            let versions: Vec<Value> = versions
+                .iter()
+                .rev()
+                .map(|(v, kinds)| json!({"version": v, "resources": discovery_resources(kinds), "freshness": "Current"}))
+                .collect();
+            let mut meta = json!({"creationTimestamp": null});
+            if !g.is_empty() {
+                meta["name"] = json!(g);
+            }
+            json!({"metadata": meta, "versions": versions})
+        })
+        .collect();
+    HttpResponse::Ok()
+        .content_type(AGGREGATED)
+        .body(json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items}).to_string())
+}
+
+pub async fn core_versions(req: HttpRequest) -> HttpResponse {
+    if wants_aggregated(&req) {
+        return aggregated(true);
+    }
+    let addr = req.app_config().local_addr().to_string();
+    json_ok(json!({"kind": "APIVersions", "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": addr}]}))
+}
+
+fn group_json(group: &str, versions: &BTreeMap<&'static str, Vec<&'static KindInfo>>) -> Value {
+    let vs: Vec<Value> = versions.keys().rev().map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v})).collect();
+    json!({"name": group, "versions": vs, "preferredVersion": vs[0].clone()})
+}
+
+pub async fn group_list(req: HttpRequest) -> HttpResponse {
+    if wants_aggregated(&req) {
+        return aggregated(false);
+    }
+    let groups: Vec<Value> = groups().iter().filter(|(g, _)| !g.is_empty()).map(|(g, v)| group_json(g, v)).collect();
+    json_ok(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
+}
+
+pub async fn group(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let name = path.into_inner();
+    let all = groups();
+    match all.get(name.as_str()).filter(|_| !name.is_empty()) {
+        Some(v) => {
+            let mut g = group_json(&name, v);
+            g["kind"] = json!("APIGroup");
+            g["apiVersion"] = json!("v1");
+            Ok(json_ok(g))
+        }
+        None => Err(ApiError::not_found(format!("the server could not find the requested resource (group {name})"))),
+    }
+}
+
+pub async fn core_resources() -> HttpResponse {
+    let all = groups();
+    let kinds = all.get("").and_then(|v| v.get("v1")).cloned().unwrap_or_default();
+    json_ok(resource_list("", "v1", &kinds))
+}
+
+pub async fn group_resources(path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    let (g, v) = path.into_inner();
+    let all = groups();
+    match all.get(g.as_str()).and_then(|vs| vs.get(v.as_str())).filter(|_| !g.is_empty()) {
+        Some(kinds) => Ok(json_ok(resource_list(&g, &v, kinds))),
+        None => Err(ApiError::not_found(format!("the server could not find the requested resource ({g}/{v})"))),
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/version", web::get().to(version))
+        .route("/api", web::get().to(core_versions))
+        .route("/api/v1", web::get().to(core_resources))
+        .route("/apis", web::get().to(group_list))
+        .route("/apis/{group}", web::get().to(group))
+        .route("/apis/{group}/{version}", web::get().to(group_resources));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_listed_once_under_its_group_version() {
+        let n: usize = groups().values().flat_map(|v| v.values()).map(Vec::len).sum();
+        assert_eq!(n, ALL_KINDS.len());
+        let apps = resource_list("apps", "v1", &groups()["apps"]["v1"]);
+        let names: Vec<&str> = apps["resources"].as_array().unwrap().iter().filter_map(|r| r["name"].as_str()).collect();
+        assert!(names.contains(&"deployments") && names.contains(&"deployments/scale") && names.contains(&"deployments/status"));
+    }
+}
