@@ -568,3 +568,87 @@ fn random_suffix() -> String {
     let mut rng = rand::rng();
     (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }
+
+
+#[cfg(test)]
+mod propagation_tests {
+    use super::*;
+    use crate::model::Pod;
+    use crate::store::embedded::EmbeddedStore;
+
+    fn pod(name: &str, finalizers: &[&str]) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "finalizers": finalizers},
+            "spec": {"containers": [{"name": "c", "image": "hello:v1"}]}
+        }))
+        .expect("pod")
+    }
+
+    async fn registry() -> (Registry, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        (Registry::new(Arc::new(store)), dir)
+    }
+
+    #[tokio::test]
+    async fn background_without_finalizers_deletes_at_once() {
+        let (r, _dir) = registry().await;
+        r.create(pod("a", &[])).await.expect("create");
+        let out = r.delete_with::<Pod>(Some("default"), "a", &Preconditions::default(), Propagation::Background).await;
+        assert!(matches!(out, Ok(Deleted::Gone(_))), "{out:?}");
+    }
+
+    #[tokio::test]
+    async fn orphan_and_foreground_add_their_finalizer_and_a_deletion_timestamp() {
+        let (r, _dir) = registry().await;
+        for (name, policy, fin) in [("o", Propagation::Orphan, ORPHAN_FINALIZER), ("f", Propagation::Foreground, FOREGROUND_FINALIZER)] {
+            r.create(pod(name, &[])).await.expect("create");
+            let Ok(Deleted::Pending(obj)) = r.delete_with::<Pod>(Some("default"), name, &Preconditions::default(), policy).await
+            else {
+                panic!("{name}: expected a pending delete");
+            };
+            assert_eq!(obj.metadata.finalizers, vec![fin.to_string()]);
+            assert!(obj.metadata.is_deleting());
+            let stored: Pod = r.get(Some("default"), name).await.expect("still there");
+            assert_eq!(stored.metadata.finalizers, vec![fin.to_string()]);
+            // Removing the finalizer completes the delete.
+            r.modify::<Pod>(Some("default"), name, UpdateScope::Main, |p| {
+                p.metadata.finalizers.clear();
+                true
+            })
+            .await
+            .expect("remove finalizer");
+            assert!(matches!(r.get::<Pod>(Some("default"), name).await, Err(RegistryError::NotFound { .. })));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_second_delete_can_switch_foreground_to_orphan_and_background_changes_nothing() {
+        let (r, _dir) = registry().await;
+        r.create(pod("s", &["example.com/hold"])).await.expect("create");
+        let pre = Preconditions::default();
+        r.delete_with::<Pod>(Some("default"), "s", &pre, Propagation::Foreground).await.expect("delete");
+        let Ok(Deleted::Pending(obj)) = r.delete_with::<Pod>(Some("default"), "s", &pre, Propagation::Orphan).await else {
+            panic!("expected a pending delete");
+        };
+        assert_eq!(obj.metadata.finalizers, vec!["example.com/hold".to_string(), ORPHAN_FINALIZER.to_string()]);
+        let Ok(Deleted::Pending(again)) = r.delete_with::<Pod>(Some("default"), "s", &pre, Propagation::Background).await
+        else {
+            panic!("expected a pending delete");
+        };
+        assert_eq!(again.metadata.finalizers, obj.metadata.finalizers);
+        assert_eq!(again.metadata.resource_version, obj.metadata.resource_version, "no write");
+    }
+
+    #[tokio::test]
+    async fn preconditions_still_apply_to_orphan_deletes() {
+        let (r, _dir) = registry().await;
+        r.create(pod("p", &[])).await.expect("create");
+        let pre = Preconditions { uid: Some("not-the-uid".into()), resource_version: None };
+        let out = r.delete_with::<Pod>(Some("default"), "p", &pre, Propagation::Orphan).await;
+        assert!(matches!(out, Err(RegistryError::Conflict { .. })), "{out:?}");
+        let stored: Pod = r.get(Some("default"), "p").await.expect("untouched");
+        assert!(stored.metadata.finalizers.is_empty() && !stored.metadata.is_deleting());
+    }
+}
