@@ -156,6 +156,9 @@ fn bind_namespace<T: Resource>(obj: &mut T, target: &Target) -> Result<(), ApiEr
 
 async fn require_namespace(state: &AppState, target: &Target) -> Result<(), ApiError> {
     let Some(ns) = target.ns.as_deref() else { return Ok(()) };
+    if state.namespaces.as_ref().is_some_and(|c| c.get(None, ns).is_some()) {
+        return Ok(());
+    }
     match state.registry.get::<Namespace>(None, ns).await {
         Ok(_) => Ok(()),
         Err(e) => Err(from_registry(e, "", "namespaces")),

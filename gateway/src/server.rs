@@ -13,7 +13,15 @@ use crate::AppState;
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        AppState { registry: Registry::new(store), metrics: Metrics::new(), control: None }
+        AppState { registry: Registry::new(store), metrics: Metrics::new(), control: None, namespaces: None }
+    }
+}
+
+impl AppState {
+    /// Starts the namespace mirror (needs a running tokio runtime).
+    pub fn with_namespace_cache(mut self) -> Self {
+        self.namespaces = Some(actors::informer::start::<Namespace>(self.registry.clone()));
+        self
     }
 }
 

@@ -59,7 +59,7 @@ async fn open_store(choice: &StoreChoice) -> Result<Arc<dyn Store>> {
 
 async fn serve(opts: ServeOptions) -> Result<()> {
     let store = open_store(&opts.store).await?;
-    let mut state = AppState::new(store.clone());
+    let mut state = AppState::new(store.clone()).with_namespace_cache();
     actix_rt::spawn(actors::compactor::run(store, opts.compact_interval));
     gateway::bootstrap(&state.registry).await.context("creating the default namespaces")?;
     let shared = Arc::new(actors::controller::Shared {
