@@ -1,0 +1,67 @@
+//! The scheduler: places pending pods on nodes (filter, score, bind), as a Singleton.
+//!
+//! `plan` is pure (see `fit` for the predicates); `bind` does the writes, many at once.
+
+pub mod bind;
+pub mod fit;
+pub mod plan;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+
+use crate::controller::{Action, Cx, ReconcileError, Singleton};
+use plan::Decision;
+
+/// How many bind writes run at once (the embedded store commits them in groups).
+const CONCURRENT_WRITES: usize = 64;
+/// How soon unschedulable pods are tried again even if nothing changes.
+const RETRY_UNSCHEDULABLE: Duration = Duration::from_secs(5);
+
+pub struct Scheduler;
+
+#[async_trait]
+impl Singleton for Scheduler {
+    const NAME: &'static str = "scheduler";
+
+    async fn run_once(&self, cx: &Cx) -> Result<Action, ReconcileError> {
+        // Our own binds of the last pass must be visible, or we would place pods twice.
+        cx.catch_up().await;
+        let pods = cx.caches().pods.list(None);
+        let nodes = cx.caches().nodes.list(None);
+        let decisions = plan::plan(&pods, &nodes);
+        if decisions.is_empty() {
+            return Ok(Action::await_change());
+        }
+        let unschedulable = decisions.iter().filter(|d| matches!(d, Decision::Unschedulable { .. })).count();
+        let results: Vec<_> = futures::stream::iter(decisions)
+            .map(|d| async move {
+                let res = match &d {
+                    Decision::Bind { pod, node } => bind::bind(cx, pod, node).await,
+                    Decision::Unschedulable { pod, message } => bind::mark_unschedulable(cx, pod, message).await,
+                };
+                (d, res)
+            })
+            .buffer_unordered(CONCURRENT_WRITES)
+            .collect()
+            .await;
+        let mut failed = 0usize;
+        for (d, res) in results {
+            if let Err(e) = res {
+                failed += 1;
+                let pod = match &d {
+                    Decision::Bind { pod, .. } | Decision::Unschedulable { pod, .. } => pod,
+                };
+                tracing::warn!(pod = %crate::informer::key_of(pod.as_ref()), error = %e, "scheduler write failed");
+            }
+        }
+        if failed > 0 {
+            return Ok(Action::requeue(Duration::from_secs(1)));
+        }
+        if unschedulable > 0 {
+            return Ok(Action::requeue(RETRY_UNSCHEDULABLE));
+        }
+        Ok(Action::await_change())
+    }
+}
