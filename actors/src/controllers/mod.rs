@@ -56,11 +56,6 @@ pub(crate) fn controller_ref_of<O: Resource>(owner: &O) -> OwnerReference {
     }
 }
 
-/// Whether `obj` is controlled by the owner with this uid.
-pub(crate) fn controlled_by<T: Resource>(obj: &T, uid: &str) -> bool {
-    obj.meta().controller_ref().is_some_and(|r| r.uid == uid)
-}
-
 /// Adds `owner`'s controlling reference to an orphan `child`, if it is still an orphan.
 pub(crate) async fn adopt<C: Resource, O: Resource>(
     cx: &crate::controller::Cx,
