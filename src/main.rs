@@ -90,6 +90,33 @@ enum Command {
         #[command(flatten)]
         control: ControlFlags,
     },
+    /// Run a node-host (`--simulate`: fake nodes that report pods Running, like kwok).
+    Node {
+        /// Node name (with --count: NAME-0 … NAME-{N-1}).
+        #[arg(long)]
+        name: String,
+        /// InternalIP of the node (of the first one with --count; the others count up).
+        #[arg(long)]
+        node_ip: Option<std::net::Ipv4Addr>,
+        /// Run pods as fake processes instead of containers.
+        #[arg(long)]
+        simulate: bool,
+        /// Simulate this many nodes in one process.
+        #[arg(long)]
+        count: Option<u32>,
+        /// leaseDurationSeconds of each node's Lease (renewed every quarter of it).
+        #[arg(long, default_value_t = 10)]
+        lease_seconds: u64,
+        #[arg(long, default_value = "8")]
+        cpu: String,
+        #[arg(long, default_value = "32Gi")]
+        memory: String,
+        #[arg(long, default_value = "110")]
+        pods: String,
+        /// Node label KEY=VALUE (repeatable).
+        #[arg(long = "label")]
+        labels: Vec<String>,
+    },
     /// Create or update the objects in a file or directory.
     Apply {
         #[arg(short = 'f', long = "filename")]
@@ -195,6 +222,21 @@ fn run(cli: Cli) -> Result<()> {
                 workers: *workers,
                 compact_interval: std::time::Duration::from_secs(*compact_interval),
                 control: control.config(),
+            })
+        }
+        Command::Node { name, node_ip, simulate, count, lease_seconds, cpu, memory, pods, labels } => {
+            init_logging();
+            cmd::node::run(cmd::node::NodeOptions {
+                server: &cli.server,
+                name,
+                node_ip: *node_ip,
+                simulate: *simulate,
+                count: *count,
+                lease_seconds: *lease_seconds,
+                cpu,
+                memory,
+                pods,
+                labels,
             })
         }
         Command::Apply { file, namespace } => cmd::apply::run(&client(), file, namespace),
