@@ -183,6 +183,11 @@ impl Cluster {
         }
     }
 
+    /// The server process id (for memory figures).
+    pub fn server_pid(&self) -> Option<u32> {
+        self.server.as_ref().map(Child::id)
+    }
+
     pub fn api(&self) -> Api {
         Api::new(&self.url)
     }
