@@ -8,6 +8,7 @@ pub mod compactor;
 pub mod controller;
 pub mod controllers;
 pub mod defaults;
+pub mod gc;
 pub mod informer;
 pub mod model;
 pub mod pod_actor;

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use crate::controller::Shared;
+use crate::gc::GarbageCollector;
 use crate::pod_actor::PodController;
 use crate::runtime::ControlPlane;
 
 /// The standard set of managers and singletons.
 pub fn control_plane(shared: Arc<Shared>) -> ControlPlane {
-    ControlPlane::new(shared).manager(PodController)
+    ControlPlane::new(shared).manager(PodController).singleton(GarbageCollector)
 }
