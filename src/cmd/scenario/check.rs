@@ -181,9 +181,14 @@ pub fn pods_per_node(p: &PodsPerNode, pods: &[Value], nodes: &[Value]) -> Vec<St
     )]
 }
 
-/// The sum of `restarts` over the whole `/debug/actors` tree.
+/// Every restart in the `/debug/actors` tree: the root's `totalRestarts` when it has one (it
+/// keeps the restarts of actors whose objects are gone), else the sum of `restarts` and
+/// `departedRestarts` over the tree.
 pub fn restarts_sum(tree: &Value) -> u64 {
-    let own = tree.get("restarts").and_then(Value::as_u64).unwrap_or(0);
+    if let Some(total) = tree.get("totalRestarts").and_then(Value::as_u64) {
+        return total;
+    }
+    let own = ["restarts", "departedRestarts"].iter().filter_map(|k| tree.get(*k).and_then(Value::as_u64)).sum::<u64>();
     let children = tree.get("children").and_then(Value::as_array).into_iter().flatten().map(restarts_sum).sum::<u64>();
     own + children
 }
@@ -297,6 +302,11 @@ mod tests {
                 {"name": "default/web-abc", "kind": "ReplicaSet", "restarts": 3, "children": []}]},
             {"name": "scheduler", "kind": "scheduler", "restarts": 4}]});
         assert_eq!(restarts_sum(&tree), 10);
+        let mut with_departed = tree.clone();
+        with_departed["children"][0]["departedRestarts"] = json!(5);
+        assert_eq!(restarts_sum(&with_departed), 15);
+        with_departed["totalRestarts"] = json!(42);
+        assert_eq!(restarts_sum(&with_departed), 42);
     }
 
     #[test]

@@ -256,7 +256,8 @@ impl Runner<'_> {
                     .collect();
                 if candidates.is_empty() {
                     if attempts >= 20 {
-                        bail!("no actors match kinds {kinds:?} after {i} kills");
+                        let which = kinds.map_or_else(|| "any kind".to_string(), |k| k.join(","));
+                        bail!("no actors of {which} to kill in /debug/actors (after {i} kills)");
                     }
                     std::thread::sleep(POLL);
                     continue;
