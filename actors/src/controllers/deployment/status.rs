@@ -191,3 +191,64 @@ pub async fn sync(d: &Deployment, sets: &Sets, created: Option<&str>, cx: &Cx) -
         None => Action::await_change(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controllers::deployment::sync::tests::{deployment, rs_for};
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn converged_deployment_writes_status_once_then_nothing() {
+        let mut d = deployment(3, "hello:v1");
+        let sets = Sets { new: Some(rs_for(&d, 1, 3, 3, "2026-01-01T00:00:00Z")), old: vec![] };
+        let (st, wait) = compute(&d, &sets, None, at("2026-01-01T00:01:00Z"));
+        assert_eq!((st.replicas, st.updated_replicas, st.ready_replicas, st.available_replicas, st.unavailable_replicas), (3, 3, 3, 3, 0));
+        assert_eq!(find_condition(&st.conditions, PROGRESSING).unwrap().reason.as_deref(), Some(NEW_RS_AVAILABLE));
+        assert!(find_condition(&st.conditions, AVAILABLE).unwrap().is_true());
+        assert_eq!(wait, None);
+        d.status = Some(st.clone());
+        let (again, _) = compute(&d, &sets, None, at("2026-01-01T09:00:00Z"));
+        assert_eq!(again, st, "idempotent: no status write on a converged deployment");
+    }
+
+    #[test]
+    fn rollout_progresses_then_times_out_at_the_deadline() {
+        let mut d = deployment(3, "hello:v2");
+        d.spec.progress_deadline_seconds = Some(60);
+        let old = rs_for(&deployment(3, "hello:v1"), 1, 3, 3, "2026-01-01T00:00:00Z");
+        let new = rs_for(&d, 2, 1, 0, "2026-01-01T00:00:00Z");
+        let sets = Sets { new: Some(new), old: vec![old] };
+        let (st, wait) = compute(&d, &sets, Some("web-x"), at("2026-01-01T00:00:00Z"));
+        assert_eq!(find_condition(&st.conditions, PROGRESSING).unwrap().reason.as_deref(), Some(NEW_RS_CREATED));
+        assert!(wait.is_some(), "requeued for the deadline");
+        d.status = Some(st);
+        let (st, wait) = compute(&d, &sets, None, at("2026-01-01T00:00:30Z"));
+        let w = wait.unwrap();
+        assert!(w >= Duration::from_secs(30) && w <= Duration::from_secs(31), "{w:?}");
+        d.status = Some(st);
+        let (st, wait) = compute(&d, &sets, None, at("2026-01-01T00:01:01Z"));
+        let c = find_condition(&st.conditions, PROGRESSING).unwrap();
+        assert_eq!((c.status.as_str(), c.reason.as_deref()), ("False", Some(TIMED_OUT)));
+        assert_eq!(wait, None);
+    }
+
+    #[test]
+    fn availability_and_pause_conditions() {
+        let mut d = deployment(4, "hello:v1");
+        // 25% of 4: one may be unavailable.
+        let sets = Sets { new: Some(rs_for(&d, 1, 4, 2, "2026-01-01T00:00:00Z")), old: vec![] };
+        let st = calculate(&d, &sets, at("2026-01-01T00:00:00Z"));
+        let c = find_condition(&st.conditions, AVAILABLE).unwrap();
+        assert_eq!((c.status.as_str(), c.reason.as_deref()), ("False", Some(MIN_UNAVAILABLE)));
+        assert_eq!(st.unavailable_replicas, 2);
+        d.spec.paused = Some(true);
+        let (st, wait) = compute(&d, &sets, None, at("2026-01-01T00:00:00Z"));
+        let c = find_condition(&st.conditions, PROGRESSING).unwrap();
+        assert_eq!((c.status.as_str(), c.reason.as_deref()), ("Unknown", Some(PAUSED)));
+        assert_eq!(wait, None);
+    }
+}

@@ -356,3 +356,124 @@ pub async fn cleanup_history(d: &Deployment, sets: &Sets, cx: &Cx) -> Result<boo
     }
     Ok(!victims.is_empty())
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::model::{Container, ReplicaSetStatus};
+
+    pub(crate) fn deployment(replicas: i32, image: &str) -> Deployment {
+        let mut d = Deployment::default();
+        d.metadata.name = "web".into();
+        d.metadata.namespace = Some("default".into());
+        d.metadata.uid = "d-uid".into();
+        d.metadata.generation = 1;
+        d.spec.replicas = Some(replicas);
+        d.spec.selector = Some(LabelSelector::from_map(&[("app".to_string(), "web".to_string())].into()));
+        d.spec.template.metadata.labels.insert("app".into(), "web".into());
+        d.spec.template.spec.containers.push(Container { name: "c".into(), image: Some(image.into()), ..Default::default() });
+        crate::defaults::default_deployment(&mut d);
+        d
+    }
+
+    /// A set as the controller would have created it, with `spec`/`available` replicas.
+    pub(crate) fn rs_for(d: &Deployment, revision: i64, spec: i32, available: i32, created: &str) -> Arc<ReplicaSet> {
+        let mut rs = new_rs_object(d, spec, revision, max_surge_unavailable(d).0);
+        rs.metadata.uid = format!("rs-{revision}");
+        rs.metadata.creation_timestamp = Some(created.into());
+        rs.status = Some(ReplicaSetStatus {
+            replicas: spec,
+            ready_replicas: available,
+            available_replicas: available,
+            ..Default::default()
+        });
+        Arc::new(rs)
+    }
+
+    #[test]
+    fn new_rs_carries_hash_revision_and_sizes() {
+        let d = deployment(4, "hello:v1");
+        let rs = new_rs_object(&d, 2, 3, 1);
+        let hash = rs.spec.template.metadata.labels.get(HASH_LABEL).cloned().unwrap();
+        assert_eq!(rs.metadata.name, format!("web-{hash}"));
+        assert_eq!(rs.spec.selector.as_ref().unwrap().match_labels.get(HASH_LABEL), Some(&hash));
+        assert_eq!(rs.metadata.labels.get(HASH_LABEL), Some(&hash));
+        assert!(rs.spec.selector.as_ref().unwrap().matches(&rs.spec.template.metadata.labels));
+        assert_eq!(rs.metadata.annotations.get(REVISION).map(String::as_str), Some("3"));
+        assert_eq!(rs.metadata.annotations.get(DESIRED_REPLICAS).map(String::as_str), Some("4"));
+        assert_eq!(rs.metadata.annotations.get(super::super::rollback::MAX_REPLICAS).map(String::as_str), Some("5"));
+        assert_eq!(rs.spec.replicas, Some(2));
+        assert_eq!(rs.metadata.controller_ref().unwrap().uid, "d-uid");
+        assert!(templates_equal(&rs.spec.template, &d.spec.template));
+    }
+
+    #[test]
+    fn split_finds_the_set_with_the_current_template_even_an_old_one() {
+        let v1 = deployment(3, "hello:v1");
+        let v2 = deployment(3, "hello:v2");
+        let a = rs_for(&v1, 1, 0, 0, "2026-01-01T00:00:00Z");
+        let b = rs_for(&v2, 2, 3, 3, "2026-01-02T00:00:00Z");
+        // Rolled back to v1: the v1 set is the new one again.
+        let sets = split_sets(&v1, vec![b.clone(), a.clone()]);
+        assert_eq!(sets.new.unwrap().metadata.uid, a.metadata.uid);
+        assert_eq!(sets.old.len(), 1);
+        let sets = split_sets(&deployment(3, "hello:v3"), vec![b, a.clone()]);
+        assert!(sets.new.is_none());
+        assert_eq!(sets.old[0].metadata.uid, a.metadata.uid, "oldest first");
+    }
+
+    #[test]
+    fn proportional_targets_table() {
+        assert_eq!(proportional_targets(&[5, 5], 20), vec![10, 10]);
+        assert_eq!(proportional_targets(&[6, 3], 12), vec![8, 4]);
+        assert_eq!(proportional_targets(&[3, 2], 6), vec![4, 2]);
+        assert_eq!(proportional_targets(&[6, 4], 5), vec![3, 2]);
+        assert_eq!(proportional_targets(&[0, 0], 3), vec![3, 0]);
+        assert_eq!(proportional_targets(&[2, 1], 0), vec![0, 0]);
+        for (sizes, total) in [(vec![7, 3, 1], 25), (vec![1, 1, 1], 1), (vec![9, 1], 4)] {
+            assert_eq!(proportional_targets(&sizes, total).iter().sum::<i32>(), total, "{sizes:?}");
+        }
+    }
+
+    #[test]
+    fn resize_scales_the_only_active_set_and_nothing_when_converged() {
+        let d = deployment(5, "hello:v1");
+        let only = rs_for(&deployment(3, "hello:v1"), 1, 3, 3, "2026-01-01T00:00:00Z");
+        let sets = Sets { new: Some(only.clone()), old: vec![] };
+        assert!(is_scaling_event(&d, &sets));
+        let plan = plan_scale(&d, &sets);
+        assert_eq!(plan.len(), 1);
+        assert_eq!(plan[0].1, 5);
+        let done = rs_for(&d, 1, 5, 5, "2026-01-01T00:00:00Z");
+        let sets = Sets { new: Some(done), old: vec![] };
+        assert!(!is_scaling_event(&d, &sets));
+        assert!(plan_scale(&d, &sets).is_empty());
+    }
+
+    #[test]
+    fn resize_mid_rollout_is_proportional() {
+        // 10 → 20 replicas while v1 has 8 and v2 has 5 (surge 3 of 10).
+        let before = deployment(10, "hello:v2");
+        let old = rs_for(&deployment(10, "hello:v1"), 1, 8, 8, "2026-01-01T00:00:00Z");
+        let new = rs_for(&before, 2, 5, 0, "2026-01-02T00:00:00Z");
+        let d = deployment(20, "hello:v2");
+        let sets = Sets { new: Some(new), old: vec![old] };
+        assert!(is_scaling_event(&d, &sets));
+        let plan = plan_scale(&d, &sets);
+        let total: i32 = plan.iter().map(|(_, n)| n).sum();
+        assert_eq!(total, 25, "replicas + maxSurge (5)");
+        assert!(plan.iter().all(|(_, n)| *n > 0));
+    }
+
+    #[test]
+    fn history_keeps_the_newest_empty_sets_within_the_limit() {
+        let mut d = deployment(1, "hello:v9");
+        d.spec.revision_history_limit = Some(2);
+        let old: Vec<_> = (1..=5)
+            .map(|r| rs_for(&deployment(1, &format!("hello:v{r}")), r, if r == 5 { 1 } else { 0 }, 0, "2026-01-01T00:00:00Z"))
+            .collect();
+        let sets = Sets { new: None, old };
+        let gone: Vec<i64> = history_to_delete(&d, &sets).iter().map(|rs| revision_of(&rs.metadata)).collect();
+        assert_eq!(gone, vec![1, 2], "revisions 3 and 4 kept; 5 still has replicas");
+    }
+}
