@@ -366,7 +366,8 @@ fn describe_assertion(a: &Assertion) -> String {
         parts.push(describe_pods(p, "="));
     }
     if let Some(p) = &a.pods_per_node {
-        parts.push(format!("pods_per_node {} in [{:?}, {:?}]", p.selector, p.min, p.max));
+        let bound = |b: Option<i64>| b.map_or_else(|| "-".to_string(), |n| n.to_string());
+        parts.push(format!("pods_per_node {} in [{}, {}]", p.selector, bound(p.min), bound(p.max)));
     }
     if let Some(r) = &a.restarts_total {
         match r.equals {
