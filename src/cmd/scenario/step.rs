@@ -78,7 +78,7 @@ pub enum Step {
         #[serde(default = "default_timeout")]
         timeout_s: f64,
     },
-    Assert(Assertion),
+    Assert(Box<Assertion>),
 }
 
 fn default_timeout() -> f64 {
@@ -229,7 +229,7 @@ impl Step {
                 Ok(())
             }
             Step::Assert(a) => {
-                if *a == Assertion::default() {
+                if **a == Assertion::default() {
                     bail!("assert needs something to check");
                 }
                 let deployment_fields = a.replicas.is_some()
