@@ -3,11 +3,21 @@
 use std::sync::Arc;
 
 use crate::controller::Shared;
+use crate::controllers::{DeploymentController, ReplicaSetController, ReplicationControllerController};
 use crate::gc::GarbageCollector;
+use crate::nodelifecycle::NodeLifecycle;
 use crate::pod_actor::PodController;
 use crate::runtime::ControlPlane;
+use crate::scheduler::Scheduler;
 
 /// The standard set of managers and singletons.
 pub fn control_plane(shared: Arc<Shared>) -> ControlPlane {
-    ControlPlane::new(shared).manager(PodController).singleton(GarbageCollector)
+    ControlPlane::new(shared)
+        .manager(DeploymentController)
+        .manager(ReplicaSetController)
+        .manager(ReplicationControllerController)
+        .manager(PodController)
+        .singleton(Scheduler)
+        .singleton(NodeLifecycle)
+        .singleton(GarbageCollector)
 }
