@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use futures::StreamExt;
 
 use crate::controller::{Action, Cx, ReconcileError, Singleton};
@@ -79,7 +79,12 @@ pub fn desired_taints(current: &[Taint], ready: Option<&str>, now: DateTime<Utc>
     if let Some(key) = want_key {
         for effect in [EFFECT_NO_SCHEDULE, EFFECT_NO_EXECUTE] {
             if !out.iter().any(|t| t.key == key && t.effect == effect) {
-                out.push(Taint { key: key.into(), value: None, effect: effect.into(), time_added: Some(rfc3339(now)) });
+                // timeAdded has whole seconds: round up, so that no deadline counted from
+                // it comes early.
+                let added = now.with_nanosecond(0).filter(|t| *t == now).unwrap_or_else(|| {
+                    now.with_nanosecond(0).unwrap_or(now) + chrono::Duration::seconds(1)
+                });
+                out.push(Taint { key: key.into(), value: None, effect: effect.into(), time_added: Some(rfc3339(added)) });
             }
         }
     }
@@ -298,7 +303,7 @@ mod tests {
     fn taints_follow_ready_status() {
         let now = at("2026-01-01T01:00:00Z");
         let own = Taint { key: "gpu".into(), value: Some("yes".into()), effect: "NoSchedule".into(), time_added: None };
-        let t = desired_taints(&[own.clone()], Some("Unknown"), now).unwrap();
+        let t = desired_taints(&[own.clone()], Some("Unknown"), at("2026-01-01T00:59:59.2Z")).unwrap();
         let keys: Vec<_> = t.iter().map(|t| (t.key.as_str(), t.effect.as_str())).collect();
         assert_eq!(keys, [("gpu", "NoSchedule"), (TAINT_UNREACHABLE, "NoSchedule"), (TAINT_UNREACHABLE, "NoExecute")]);
         assert_eq!(t[2].time_added.as_deref(), Some("2026-01-01T01:00:00Z"));
