@@ -71,6 +71,9 @@ enum Command {
         compact_interval: u64,
         #[command(flatten)]
         control: ControlFlags,
+        /// Also run this many simulated nodes (pods go Running without containers).
+        #[arg(long, default_value_t = 0)]
+        simulated_nodes: usize,
     },
     /// Run the control plane only, on etcd (--store) or on the embedded store (--data-dir).
     Server {
@@ -197,7 +200,7 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     let client = || Client::new(&cli.server);
     match &cli.command {
-        Command::Up { data_dir, listen, kubeconfig_out, workers, compact_interval, control } => {
+        Command::Up { data_dir, listen, kubeconfig_out, workers, compact_interval, control, simulated_nodes } => {
             init_logging();
             cmd::cluster::run(ServeOptions {
                 store: StoreChoice::Embedded(data_dir.clone()),
@@ -206,6 +209,7 @@ fn run(cli: Cli) -> Result<()> {
                 workers: *workers,
                 compact_interval: std::time::Duration::from_secs(*compact_interval),
                 control: control.config(),
+                simulated_nodes: *simulated_nodes,
             })
         }
         Command::Server { store, data_dir, listen, kubeconfig_out, workers, compact_interval, control } => {
@@ -222,6 +226,7 @@ fn run(cli: Cli) -> Result<()> {
                 workers: *workers,
                 compact_interval: std::time::Duration::from_secs(*compact_interval),
                 control: control.config(),
+                simulated_nodes: 0,
             })
         }
         Command::Node { name, node_ip, simulate, count, lease_seconds, cpu, memory, pods, labels } => {

@@ -38,6 +38,9 @@ pub struct ServeOptions {
     pub compact_interval: std::time::Duration,
     /// Controller tunables (restart budget, node grace, eviction timeout).
     pub control: actors::controller::ControlConfig,
+    /// Simulated nodes to run in this process (`shoal up` only; real nodes come with the
+    /// data plane).
+    pub simulated_nodes: usize,
 }
 
 /// Runs the control plane until SIGINT or SIGTERM.
@@ -79,9 +82,27 @@ async fn serve(opts: ServeOptions) -> Result<()> {
         write_kubeconfig(path, &url)?;
         println!("kubeconfig written to {}", path.display());
     }
+    let stop_nodes = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if opts.simulated_nodes > 0 {
+        let sim = node_host::SimOptions {
+            server: url.clone(),
+            names: (0..opts.simulated_nodes).map(|i| format!("node-{i}")).collect(),
+            ..Default::default()
+        };
+        let stop = stop_nodes.clone();
+        std::thread::Builder::new()
+            .name("simulated-nodes".into())
+            .spawn(move || {
+                if let Err(e) = node_host::run_simulated_until(sim, stop) {
+                    tracing::error!(error = %e, "simulated nodes stopped");
+                }
+            })
+            .context("starting the simulated nodes")?;
+    }
     println!("shoal API server listening on {url}");
     tracing::info!(%url, "API server listening");
     gateway::serve(listener, state, opts.workers, shutdown_signal()).await.context("serving the API")?;
+    stop_nodes.store(true, std::sync::atomic::Ordering::Relaxed);
     tracing::info!("API server stopped");
     Ok(())
 }
