@@ -276,27 +276,7 @@ impl Registry {
 
     /// Creates `obj`: validates it, fills server-set metadata and stores it if absent.
     pub async fn create<T: Resource>(&self, mut obj: T) -> Result<T> {
-        obj.set_type_meta();
-        obj.apply_defaults();
-        {
-            let meta = obj.meta_mut();
-            if meta.name.is_empty() {
-                if let Some(prefix) = meta.generate_name.clone() {
-                    meta.name = format!("{prefix}{}", random_suffix());
-                }
-            }
-            if !T::INFO.namespaced {
-                meta.namespace = None;
-            } else if meta.namespace.as_deref().unwrap_or("").is_empty() {
-                meta.namespace = Some("default".into());
-            }
-            meta.uid = uuid::Uuid::new_v4().to_string();
-            meta.creation_timestamp = Some(now_rfc3339());
-            meta.generation = 1;
-            meta.resource_version.clear();
-            meta.deletion_timestamp = None;
-            meta.deletion_grace_period_seconds = None;
-        }
+        fill_create_metadata(&mut obj);
         check_invalid(&obj)?;
         let key = T::INFO.key(obj.meta().namespace.as_deref(), &obj.meta().name);
         let bytes = encode_object(&obj)?;
@@ -311,6 +291,91 @@ impl Registry {
             }),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// What [`Registry::create`] would store (defaults, server-set metadata, validation,
+    /// the already-exists check), without writing anything: `dryRun=All`.
+    pub async fn prepare_create<T: Resource>(&self, mut obj: T) -> Result<T> {
+        fill_create_metadata(&mut obj);
+        check_invalid(&obj)?;
+        let key = T::INFO.key(obj.meta().namespace.as_deref(), &obj.meta().name);
+        if self.store.get(&key).await?.is_some() {
+            return Err(RegistryError::AlreadyExists { kind: display_name(T::INFO), name: obj.meta().name.clone() });
+        }
+        Ok(obj)
+    }
+
+    /// What [`Registry::update`] would store (the resourceVersion check, the spec/status
+    /// split, generation, validation), without writing anything: `dryRun=All`. The result
+    /// carries the current resourceVersion.
+    pub async fn prepare_update<T: Resource>(&self, mut obj: T, scope: UpdateScope) -> Result<T> {
+        if scope == UpdateScope::Main {
+            obj.apply_defaults();
+        }
+        let ns = Self::namespace_of::<T>(obj.meta().namespace.as_deref()).map(str::to_string);
+        let name = obj.meta().name.clone();
+        let key = T::INFO.key(ns.as_deref(), &name);
+        let wanted_rv = obj.meta().resource_version.clone();
+        let Some(kv) = self.store.get(&key).await? else {
+            return Err(not_found(T::INFO, &name));
+        };
+        if !wanted_rv.is_empty() {
+            let exp: Revision = wanted_rv.parse().map_err(|_| {
+                RegistryError::BadRequest(format!("metadata.resourceVersion: Invalid value: {wanted_rv:?}: must be an integer"))
+            })?;
+            if exp != kv.mod_revision {
+                return Err(conflict(T::INFO, &name));
+            }
+        }
+        let old: T = decode_object(&kv)?;
+        let mut new = merge_update(&old, obj, scope)?;
+        if scope == UpdateScope::Main {
+            check_invalid(&new)?;
+        }
+        new.meta_mut().resource_version = kv.mod_revision.to_string();
+        Ok(new)
+    }
+
+    /// What [`Registry::delete_with`] would do (preconditions, propagation finalizers,
+    /// deletionTimestamp), without writing anything: `dryRun=All`.
+    pub async fn prepare_delete<T: Resource>(
+        &self,
+        ns: Option<&str>,
+        name: &str,
+        pre: &Preconditions,
+        propagation: Propagation,
+    ) -> Result<Deleted<T>> {
+        let mut obj: T = self.get(ns, name).await?;
+        if let Some(uid) = &pre.uid {
+            if *uid != obj.meta().uid {
+                return Err(RegistryError::Conflict {
+                    kind: display_name(T::INFO),
+                    name: name.to_string(),
+                    reason: format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", obj.meta().uid),
+                });
+            }
+        }
+        if let Some(rv) = &pre.resource_version {
+            if *rv != obj.meta().resource_version {
+                return Err(RegistryError::Conflict {
+                    kind: display_name(T::INFO),
+                    name: name.to_string(),
+                    reason: format!(
+                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                        obj.meta().resource_version
+                    ),
+                });
+            }
+        }
+        apply_propagation(obj.meta_mut(), propagation);
+        if obj.meta().finalizers.is_empty() {
+            return Ok(Deleted::Gone(obj));
+        }
+        if !obj.meta().is_deleting() {
+            obj.meta_mut().deletion_timestamp = Some(now_rfc3339());
+            obj.meta_mut().deletion_grace_period_seconds = Some(0);
+        }
+        Ok(Deleted::Pending(obj))
     }
 
     /// Replaces an object. A non-empty `resourceVersion` must match the stored one (else
@@ -560,6 +625,29 @@ fn merge_update<T: Resource>(old: &T, mut new: T, scope: UpdateScope) -> Result<
             Ok(out)
         }
     }
+}
+
+/// Defaults and server-set metadata of a new object.
+fn fill_create_metadata<T: Resource>(obj: &mut T) {
+    obj.set_type_meta();
+    obj.apply_defaults();
+    let meta = obj.meta_mut();
+    if meta.name.is_empty() {
+        if let Some(prefix) = meta.generate_name.clone() {
+            meta.name = format!("{prefix}{}", random_suffix());
+        }
+    }
+    if !T::INFO.namespaced {
+        meta.namespace = None;
+    } else if meta.namespace.as_deref().unwrap_or("").is_empty() {
+        meta.namespace = Some("default".into());
+    }
+    meta.uid = uuid::Uuid::new_v4().to_string();
+    meta.creation_timestamp = Some(now_rfc3339());
+    meta.generation = 1;
+    meta.resource_version.clear();
+    meta.deletion_timestamp = None;
+    meta.deletion_grace_period_seconds = None;
 }
 
 fn random_suffix() -> String {

@@ -39,6 +39,9 @@ pub struct ObjectMeta {
     pub deletion_grace_period_seconds: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub finalizers: Vec<String>,
+    /// Which manager owns which fields (server-side apply bookkeeping).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_fields: Vec<ManagedFieldsEntry>,
 }
 
 impl ObjectMeta {
@@ -53,6 +56,43 @@ impl ObjectMeta {
 
     pub fn namespace_str(&self) -> Option<&str> {
         self.namespace.as_deref()
+    }
+}
+
+/// One manager's fields (`metadata.managedFields[]`). `fieldsV1` is a JSON object on the
+/// wire and a JSON string in the store (bincode cannot hold a free-form JSON value).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedFieldsEntry {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub manager: String,
+    /// `Apply` or `Update`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub operation: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub api_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fields_type: String,
+    #[serde(default, skip_serializing_if = "String::is_empty", with = "json_text")]
+    pub fields_v1: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subresource: String,
+}
+
+/// (De)serializes a String holding JSON text as the JSON value itself.
+mod json_text {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+        let v: serde_json::Value = serde_json::from_str(text).map_err(serde::ser::Error::custom)?;
+        v.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        Ok(if v.is_null() { String::new() } else { v.to_string() })
     }
 }
 
