@@ -1,6 +1,7 @@
 //! Job and CronJob: run-to-completion pods, once or on a schedule.
 
 use bincode::{Decode, Encode};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::*;
@@ -32,7 +33,7 @@ pub const CRON_JOB_INFO: KindInfo = KindInfo {
     has_scale: false,
 };
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(default)]
 pub struct Job {
     #[serde(rename = "apiVersion", skip_serializing_if = "String::is_empty")]
@@ -47,7 +48,7 @@ pub struct Job {
 
 crate::impl_resource!(Job, JOB_INFO, crate::validation::validate_job, crate::defaults::default_job);
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct JobSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -72,7 +73,7 @@ pub struct JobSpec {
     pub suspend: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct JobStatus {
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -93,7 +94,7 @@ pub struct JobStatus {
     pub completed_indexes: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(default)]
 pub struct CronJob {
     #[serde(rename = "apiVersion", skip_serializing_if = "String::is_empty")]
@@ -108,7 +109,7 @@ pub struct CronJob {
 
 crate::impl_resource!(CronJob, CRON_JOB_INFO, crate::validation::validate_cron_job, crate::defaults::default_cron_job);
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct CronJobSpec {
     /// Five-field cron expression or `@hourly`, `@daily`, ….
@@ -129,7 +130,7 @@ pub struct CronJobSpec {
     pub failed_jobs_history_limit: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(default)]
 pub struct JobTemplateSpec {
     #[serde(skip_serializing_if = "meta_is_empty")]
@@ -137,7 +138,7 @@ pub struct JobTemplateSpec {
     pub spec: JobSpec,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct CronJobStatus {
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -1,6 +1,7 @@
 //! Small types and serde helpers shared by several kinds: conditions, object references.
 
 use bincode::{Decode, Encode};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ObjectMeta;
@@ -27,7 +28,7 @@ pub fn meta_is_empty(m: &ObjectMeta) -> bool {
 
 /// A status condition. One shape serves every kind: the timestamps a kind does not use
 /// stay `None` and are not serialized.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Condition {
     #[serde(rename = "type")]
@@ -70,7 +71,7 @@ pub fn find_condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'
 }
 
 /// Kubernetes' `ObjectReference` (Endpoints' `targetRef`, CronJob's `status.active`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ObjectReference {
     #[serde(skip_serializing_if = "Option::is_none")]

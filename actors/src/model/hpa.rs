@@ -1,6 +1,7 @@
 //! HorizontalPodAutoscaler (autoscaling/v2): scales a workload to hold metrics at targets.
 
 use bincode::{Decode, Encode};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::*;
@@ -19,7 +20,7 @@ pub const HORIZONTAL_POD_AUTOSCALER_INFO: KindInfo = KindInfo {
     has_scale: false,
 };
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(default)]
 pub struct HorizontalPodAutoscaler {
     #[serde(rename = "apiVersion", skip_serializing_if = "String::is_empty")]
@@ -39,7 +40,7 @@ crate::impl_resource!(
     crate::defaults::default_hpa
 );
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct HorizontalPodAutoscalerSpec {
     pub scale_target_ref: CrossVersionObjectReference,
@@ -52,7 +53,7 @@ pub struct HorizontalPodAutoscalerSpec {
     pub behavior: Option<HorizontalPodAutoscalerBehavior>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct CrossVersionObjectReference {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,7 +63,7 @@ pub struct CrossVersionObjectReference {
 }
 
 /// One metric; `type_` says which of the sources is set.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct MetricSpec {
     /// `Resource`, `Pods`, `Object`, `External` or `ContainerResource`.
@@ -80,7 +81,7 @@ pub struct MetricSpec {
     pub container_resource: Option<ContainerResourceMetricSource>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct MetricTarget {
     /// `Utilization`, `Value` or `AverageValue`.
@@ -94,7 +95,7 @@ pub struct MetricTarget {
     pub average_utilization: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct MetricIdentifier {
     pub name: String,
@@ -102,14 +103,14 @@ pub struct MetricIdentifier {
     pub selector: Option<LabelSelector>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ResourceMetricSource {
     pub name: String,
     pub target: MetricTarget,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ContainerResourceMetricSource {
     pub name: String,
@@ -117,14 +118,14 @@ pub struct ContainerResourceMetricSource {
     pub target: MetricTarget,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PodsMetricSource {
     pub metric: MetricIdentifier,
     pub target: MetricTarget,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ObjectMetricSource {
     pub described_object: CrossVersionObjectReference,
@@ -132,14 +133,14 @@ pub struct ObjectMetricSource {
     pub metric: MetricIdentifier,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ExternalMetricSource {
     pub metric: MetricIdentifier,
     pub target: MetricTarget,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct HorizontalPodAutoscalerBehavior {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -148,7 +149,7 @@ pub struct HorizontalPodAutoscalerBehavior {
     pub scale_down: Option<HpaScalingRules>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct HpaScalingRules {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -160,7 +161,7 @@ pub struct HpaScalingRules {
     pub policies: Vec<HpaScalingPolicy>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct HpaScalingPolicy {
     /// `Pods` or `Percent`.
@@ -170,7 +171,7 @@ pub struct HpaScalingPolicy {
     pub period_seconds: i32,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct HorizontalPodAutoscalerStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -186,7 +187,7 @@ pub struct HorizontalPodAutoscalerStatus {
     pub conditions: Vec<Condition>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct MetricStatus {
     #[serde(rename = "type")]
@@ -203,7 +204,7 @@ pub struct MetricStatus {
     pub container_resource: Option<ContainerResourceMetricStatus>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct MetricValueStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -214,14 +215,14 @@ pub struct MetricValueStatus {
     pub average_utilization: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ResourceMetricStatus {
     pub name: String,
     pub current: MetricValueStatus,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ContainerResourceMetricStatus {
     pub name: String,
@@ -229,14 +230,14 @@ pub struct ContainerResourceMetricStatus {
     pub current: MetricValueStatus,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PodsMetricStatus {
     pub metric: MetricIdentifier,
     pub current: MetricValueStatus,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ObjectMetricStatus {
     pub metric: MetricIdentifier,
@@ -244,7 +245,7 @@ pub struct ObjectMetricStatus {
     pub described_object: CrossVersionObjectReference,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ExternalMetricStatus {
     pub metric: MetricIdentifier,

@@ -86,6 +86,20 @@ fn div_ceil(a: i64, b: i64) -> i64 {
     }
 }
 
+impl schemars::JsonSchema for IntOrString {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "IntOrString".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "IntOrString is a type that can hold an int32 or a string. Written as a bare number (`1`) or a string (`\"25%\"`).",
+            "type": "string",
+            "format": "int-or-string",
+        })
+    }
+}
+
 impl Serialize for IntOrString {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {

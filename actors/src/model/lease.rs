@@ -1,6 +1,7 @@
 //! Lease (coordination.k8s.io/v1): a node-host's heartbeat, renewed like kubelet's.
 
 use bincode::{Decode, Encode};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::*;
@@ -22,7 +23,7 @@ pub const LEASE_INFO: KindInfo = KindInfo {
 /// The namespace holding one Lease per node, named after the node.
 pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(default)]
 pub struct Lease {
     #[serde(rename = "apiVersion", skip_serializing_if = "String::is_empty")]
@@ -37,7 +38,7 @@ pub struct Lease {
 crate::impl_resource!(Lease, LEASE_INFO, crate::validation::validate_lease);
 
 /// Times are Kubernetes' MicroTime: RFC 3339 with microseconds (`2026-11-25T01:02:03.123456Z`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct LeaseSpec {
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use bincode::{Decode, Encode};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 fn is_zero(v: &i64) -> bool {
@@ -10,7 +11,7 @@ fn is_zero(v: &i64) -> bool {
 }
 
 /// Kubernetes' `metadata` block. Timestamps are RFC 3339 strings (`2026-11-25T01:02:03Z`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectMeta {
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -61,7 +62,7 @@ impl ObjectMeta {
 
 /// One manager's fields (`metadata.managedFields[]`). `fieldsV1` is a JSON object on the
 /// wire and a JSON string in the store (bincode cannot hold a free-form JSON value).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase")]
 pub struct ManagedFieldsEntry {
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -76,6 +77,7 @@ pub struct ManagedFieldsEntry {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub fields_type: String,
     #[serde(default, skip_serializing_if = "String::is_empty", with = "json_text")]
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     pub fields_v1: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub subresource: String,
@@ -96,7 +98,7 @@ mod json_text {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase")]
 pub struct OwnerReference {
     pub api_version: String,
@@ -110,7 +112,7 @@ pub struct OwnerReference {
 }
 
 /// `metadata` of a list response.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListMeta {
     #[serde(default, skip_serializing_if = "String::is_empty")]

@@ -1,6 +1,7 @@
 //! Namespace: the scope of namespaced objects.
 
 use bincode::{Decode, Encode};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::*;
@@ -19,7 +20,7 @@ pub const NAMESPACE_INFO: KindInfo = KindInfo {
     has_scale: false,
 };
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(default)]
 pub struct Namespace {
     #[serde(rename = "apiVersion", skip_serializing_if = "String::is_empty")]
@@ -35,14 +36,14 @@ pub struct Namespace {
 
 crate::impl_resource!(Namespace, NAMESPACE_INFO, crate::validation::validate_namespace);
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct NamespaceSpec {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub finalizers: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct NamespaceStatus {
     /// `Active` or `Terminating`.

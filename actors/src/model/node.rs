@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use bincode::{Decode, Encode};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::*;
@@ -21,7 +22,7 @@ pub const NODE_INFO: KindInfo = KindInfo {
     has_scale: false,
 };
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(default)]
 pub struct Node {
     #[serde(rename = "apiVersion", skip_serializing_if = "String::is_empty")]
@@ -37,7 +38,7 @@ pub struct Node {
 
 crate::impl_resource!(Node, NODE_INFO, crate::validation::validate_node);
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct NodeSpec {
     #[serde(rename = "podCIDR", skip_serializing_if = "Option::is_none")]
@@ -52,7 +53,7 @@ pub struct NodeSpec {
     pub taints: Vec<Taint>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Taint {
     pub key: String,
@@ -64,7 +65,7 @@ pub struct Taint {
     pub time_added: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct NodeStatus {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -83,7 +84,7 @@ pub struct NodeStatus {
     pub node_info: Option<NodeSystemInfo>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct NodeAddress {
     /// `InternalIP`, `ExternalIP`, `Hostname`, ….
@@ -92,14 +93,14 @@ pub struct NodeAddress {
     pub address: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct NodeDaemonEndpoints {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kubelet_endpoint: Option<DaemonEndpoint>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(default)]
 pub struct DaemonEndpoint {
     /// Kubernetes spells this one with a capital P.
@@ -107,7 +108,7 @@ pub struct DaemonEndpoint {
     pub port: i32,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct NodeSystemInfo {
     #[serde(rename = "machineID")]

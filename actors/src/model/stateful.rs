@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use bincode::{Decode, Encode};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::*;
@@ -34,7 +35,7 @@ pub const PERSISTENT_VOLUME_CLAIM_INFO: KindInfo = KindInfo {
     has_scale: false,
 };
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(default)]
 pub struct StatefulSet {
     #[serde(rename = "apiVersion", skip_serializing_if = "String::is_empty")]
@@ -49,7 +50,7 @@ pub struct StatefulSet {
 
 crate::impl_resource!(StatefulSet, STATEFUL_SET_INFO, crate::validation::validate_stateful_set, crate::defaults::default_stateful_set);
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct StatefulSetSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,7 +77,7 @@ pub struct StatefulSetSpec {
     pub ordinals: Option<StatefulSetOrdinals>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct StatefulSetUpdateStrategy {
     /// `RollingUpdate` (default) or `OnDelete`.
@@ -86,7 +87,7 @@ pub struct StatefulSetUpdateStrategy {
     pub rolling_update: Option<RollingUpdateStatefulSetStrategy>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RollingUpdateStatefulSetStrategy {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,7 +96,7 @@ pub struct RollingUpdateStatefulSetStrategy {
     pub max_unavailable: Option<IntOrString>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct StatefulSetPersistentVolumeClaimRetentionPolicy {
     /// `Retain` (default) or `Delete`.
@@ -105,13 +106,13 @@ pub struct StatefulSetPersistentVolumeClaimRetentionPolicy {
     pub when_scaled: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct StatefulSetOrdinals {
     pub start: i32,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct StatefulSetStatus {
     #[serde(skip_serializing_if = "is_zero_i64")]
@@ -135,7 +136,7 @@ pub struct StatefulSetStatus {
     pub conditions: Vec<Condition>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(default)]
 pub struct PersistentVolumeClaim {
     #[serde(rename = "apiVersion", skip_serializing_if = "String::is_empty")]
@@ -154,7 +155,7 @@ crate::impl_resource!(
     crate::validation::validate_persistent_volume_claim
 );
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PersistentVolumeClaimSpec {
     /// `ReadWriteOnce`, `ReadOnlyMany`, `ReadWriteMany`, `ReadWriteOncePod`.
@@ -173,7 +174,7 @@ pub struct PersistentVolumeClaimSpec {
     pub volume_mode: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct VolumeResourceRequirements {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -182,7 +183,7 @@ pub struct VolumeResourceRequirements {
     pub requests: BTreeMap<String, Quantity>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PersistentVolumeClaimStatus {
     /// `Pending`, `Bound` or `Lost`.

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use bincode::{Decode, Encode};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::*;
@@ -47,7 +48,7 @@ pub const DEPLOYMENT_INFO: KindInfo = KindInfo {
     has_scale: true,
 };
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(default)]
 pub struct ReplicationController {
     #[serde(rename = "apiVersion", skip_serializing_if = "String::is_empty")]
@@ -67,7 +68,7 @@ crate::impl_resource!(
     crate::defaults::default_replication_controller
 );
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ReplicationControllerSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -81,7 +82,7 @@ pub struct ReplicationControllerSpec {
     pub template: Option<PodTemplateSpec>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(default)]
 pub struct ReplicaSet {
     #[serde(rename = "apiVersion", skip_serializing_if = "String::is_empty")]
@@ -96,7 +97,7 @@ pub struct ReplicaSet {
 
 crate::impl_resource!(ReplicaSet, REPLICA_SET_INFO, crate::validation::validate_replica_set, crate::defaults::default_replica_set);
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ReplicaSetSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -110,7 +111,7 @@ pub struct ReplicaSetSpec {
 }
 
 /// Status of a ReplicaSet, and of a ReplicationController (same shape).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ReplicaSetStatus {
     pub replicas: i32,
@@ -128,7 +129,7 @@ pub struct ReplicaSetStatus {
 
 pub type ReplicationControllerStatus = ReplicaSetStatus;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(default)]
 pub struct Deployment {
     #[serde(rename = "apiVersion", skip_serializing_if = "String::is_empty")]
@@ -143,7 +144,7 @@ pub struct Deployment {
 
 crate::impl_resource!(Deployment, DEPLOYMENT_INFO, crate::validation::validate_deployment, crate::defaults::default_deployment);
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct DeploymentSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -163,7 +164,7 @@ pub struct DeploymentSpec {
     pub progress_deadline_seconds: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct DeploymentStrategy {
     /// `Recreate` or `RollingUpdate` (default).
@@ -173,7 +174,7 @@ pub struct DeploymentStrategy {
     pub rolling_update: Option<RollingUpdateDeployment>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RollingUpdateDeployment {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -182,7 +183,7 @@ pub struct RollingUpdateDeployment {
     pub max_surge: Option<IntOrString>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct DeploymentStatus {
     #[serde(skip_serializing_if = "is_zero_i64")]
