@@ -13,7 +13,9 @@ use serde_json::{json, Value};
 
 use crate::body;
 use crate::error::{from_registry, ApiError};
+use crate::fields;
 use crate::metrics::RequestInfo;
+use crate::pagination;
 use crate::table;
 use crate::watch;
 use crate::AppState;
@@ -28,13 +30,91 @@ pub struct ListParams {
     pub field_selector: Option<String>,
     pub watch: Option<String>,
     pub resource_version: Option<String>,
+    pub resource_version_match: Option<String>,
     pub allow_watch_bookmarks: Option<bool>,
+    pub send_initial_events: Option<bool>,
     pub timeout_seconds: Option<u64>,
+    pub limit: Option<i64>,
+    #[serde(rename = "continue")]
+    pub continue_token: Option<String>,
 }
 
 impl ListParams {
     pub fn is_watch(&self) -> bool {
         matches!(self.watch.as_deref(), Some("true") | Some("1"))
+    }
+
+    fn rv(&self) -> &str {
+        self.resource_version.as_deref().unwrap_or("")
+    }
+
+    fn rv_match(&self) -> &str {
+        self.resource_version_match.as_deref().unwrap_or("")
+    }
+
+    fn continue_token(&self) -> &str {
+        self.continue_token.as_deref().unwrap_or("")
+    }
+
+    /// Upstream's `ValidateListOptions` (apimachinery internalversion validation): a
+    /// 422 Invalid on `ListOptions.meta.k8s.io` with one cause per broken rule.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        let mut errs: Vec<(&str, &str, String)> = Vec::new(); // (field, cause reason, message)
+        let forbidden = |f: &'static str, m: &str| (f, "FieldValueForbidden", format!("Forbidden: {m}"));
+        let (rv, m, cont) = (self.rv(), self.rv_match(), self.continue_token());
+        if self.is_watch() {
+            if let Some(send) = self.send_initial_events {
+                if m != "NotOlderThan" {
+                    errs.push(forbidden("resourceVersionMatch", "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"));
+                }
+                if send && self.allow_watch_bookmarks != Some(true) {
+                    errs.push(forbidden("allowWatchBookmarks", "sendInitialEvents requires setting allowWatchBookmarks to true"));
+                }
+            }
+            if !m.is_empty() {
+                if self.send_initial_events.is_none() {
+                    errs.push(forbidden("resourceVersionMatch", "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"));
+                }
+                if m != "NotOlderThan" {
+                    errs.push(("resourceVersionMatch", "FieldValueNotSupported", format!("Unsupported value: {m:?}: supported values: \"NotOlderThan\"")));
+                }
+                if !cont.is_empty() {
+                    errs.push(forbidden("resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided"));
+                }
+            }
+        } else {
+            if !m.is_empty() {
+                if rv.is_empty() {
+                    errs.push(forbidden("resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided"));
+                }
+                if !cont.is_empty() {
+                    errs.push(forbidden("resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided"));
+                }
+                if m != "Exact" && m != "NotOlderThan" {
+                    errs.push((
+                        "resourceVersionMatch",
+                        "FieldValueNotSupported",
+                        format!("Unsupported value: {m:?}: supported values: \"Exact\", \"NotOlderThan\", \"\""),
+                    ));
+                }
+                if m == "Exact" && rv == "0" {
+                    errs.push(forbidden("resourceVersionMatch", "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\""));
+                }
+            }
+            if self.send_initial_events.is_some() {
+                errs.push(forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list"));
+            }
+        }
+        if errs.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = errs.iter().map(|(f, _, m)| format!("{f}: {m}")).collect();
+        let joined = if list.len() == 1 { list[0].clone() } else { format!("[{}]", list.join(", ")) };
+        let causes: Vec<Value> = errs.iter().map(|(f, r, m)| json!({"reason": r, "message": m, "field": f})).collect();
+        Err(ApiError {
+            details: Some(json!({"group": "meta.k8s.io", "kind": "ListOptions", "causes": causes})),
+            ..ApiError::new(422, "Invalid", format!("ListOptions.meta.k8s.io \"\" is invalid: {joined}"))
+        })
     }
 }
 
@@ -165,40 +245,40 @@ async fn require_namespace(state: &AppState, target: &Target) -> Result<(), ApiE
     }
 }
 
-/// Parses `labelSelector` and `fieldSelector` into one predicate.
+/// Parses `labelSelector` and `fieldSelector` into one predicate; fields are the kind's
+/// selectable fields (see `fields`), as upstream.
 pub struct Filter {
+    kind: &'static str,
     labels: Option<LabelSelector>,
-    fields: Vec<(String, bool, String)>,
+    fields: Vec<fields::Requirement>,
+    /// The selectors as given, identifying the filtered list (for snapshots).
+    key: String,
 }
 
 impl Filter {
-    pub fn from_params(p: &ListParams) -> Result<Self, ApiError> {
-        let labels = match p.label_selector.as_deref().map(str::trim) {
-            Some(s) if !s.is_empty() => Some(
-                parse_selector_string(s).map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?,
-            ),
-            _ => None,
+    pub fn for_kind<T: Resource>(p: &ListParams) -> Result<Self, ApiError> {
+        Self::new(T::INFO.kind, p.label_selector.as_deref(), p.field_selector.as_deref())
+    }
+
+    pub fn new(kind: &'static str, label_selector: Option<&str>, field_selector: Option<&str>) -> Result<Self, ApiError> {
+        let ls = label_selector.map(str::trim).unwrap_or("");
+        let fs = field_selector.map(str::trim).unwrap_or("");
+        let labels = if ls.is_empty() {
+            None
+        } else {
+            Some(parse_selector_string(ls).map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?)
         };
-        let mut fields = Vec::new();
-        if let Some(fs) = p.field_selector.as_deref() {
-            for term in fs.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-                let (k, eq, v) = if let Some((k, v)) = term.split_once("!=") {
-                    (k, false, v)
-                } else if let Some((k, v)) = term.split_once("==") {
-                    (k, true, v)
-                } else if let Some((k, v)) = term.split_once('=') {
-                    (k, true, v)
-                } else {
-                    return Err(ApiError::bad_request(format!("invalid field selector term {term:?}: expected key=value")));
-                };
-                fields.push((k.trim().to_string(), eq, v.trim().to_string()));
-            }
-        }
-        Ok(Filter { labels, fields })
+        let fields = fields::parse(kind, fs)?;
+        Ok(Filter { kind, labels, fields, key: format!("l={ls}\u{0}f={fs}") })
     }
 
     pub fn is_empty(&self) -> bool {
         self.labels.is_none() && self.fields.is_empty()
+    }
+
+    /// The selectors, as one string (equal strings select the same objects).
+    pub fn key(&self) -> &str {
+        &self.key
     }
 
     pub fn accepts<T: Resource>(&self, obj: &T) -> bool {
@@ -211,33 +291,182 @@ impl Filter {
             return true;
         }
         let value = serde_json::to_value(obj).unwrap_or(Value::Null);
-        self.fields.iter().all(|(path, eq, want)| {
-            let got = path.split('.').try_fold(&value, |v, seg| v.get(seg));
-            let got = match got {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Null) | None => String::new(),
-                Some(other) => other.to_string(),
-            };
-            (got == *want) == *eq
-        })
+        fields::matches(self.kind, &value, &self.fields)
     }
 }
 
+/// An object's key within its collection; sorts like the store key.
+fn item_key<T: Resource>(obj: &T) -> String {
+    match obj.meta().namespace.as_deref() {
+        Some(ns) if T::INFO.namespaced => format!("{ns}/{}", obj.meta().name),
+        _ => obj.meta().name.clone(),
+    }
+}
+
+fn to_items<T: Resource>(objs: &[T]) -> Result<Vec<pagination::Item>, ApiError> {
+    objs.iter()
+        .map(|o| {
+            let json = serde_json::to_vec(o).map_err(|e| ApiError::internal(format!("encoding response: {e}")))?;
+            Ok(pagination::Item { key: item_key(o), json: json.into() })
+        })
+        .collect()
+}
+
+/// 504 "Too large resource version", as upstream answers a read newer than the store.
+fn too_large_rv(want: i64, current: i64) -> ApiError {
+    ApiError {
+        details: Some(json!({
+            "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+            "retryAfterSeconds": 1,
+        })),
+        ..ApiError::new(504, "Timeout", format!("Too large resource version: {want}, current: {current}"))
+    }
+}
+
+/// How long a read "not older than" a future revision waits for the store (upstream's
+/// watch cache waits 3 s before answering "Too large resource version").
+const FRESHNESS_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Waits (briefly) until the store has reached revision `want`.
+pub async fn wait_until_fresh(state: &AppState, want: i64) -> Result<(), ApiError> {
+    let deadline = tokio::time::Instant::now() + FRESHNESS_WAIT;
+    loop {
+        let current = state
+            .registry
+            .store()
+            .current_revision()
+            .await
+            .map_err(|e| from_registry(RegistryError::from(e), "", ""))?;
+        if current >= want {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(too_large_rv(want, current));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+/// Parses a `resourceVersion` parameter ("" → None).
+pub fn parse_rv(rv: &str) -> Result<Option<i64>, ApiError> {
+    if rv.is_empty() {
+        return Ok(None);
+    }
+    match rv.parse::<i64>() {
+        Ok(n) if n >= 0 => Ok(Some(n)),
+        _ => Err(ApiError::bad_request(format!("invalid resource version: {rv:?}: must be a non-negative integer"))),
+    }
+}
+
+/// The list, filtered, read at the latest revision, as a snapshot.
+async fn read_snapshot<T: Resource>(state: &AppState, ns: Option<&str>, filter: &Filter, prefix: &str) -> Result<pagination::Snapshot, ApiError> {
+    let (items, rev) = state.registry.list::<T>(ns).await.map_err(err::<T>)?;
+    let items: Vec<T> = if filter.is_empty() { items } else { items.into_iter().filter(|o| filter.accepts(o)).collect() };
+    Ok(pagination::Snapshot { rev, prefix: prefix.to_string(), selector: filter.key().to_string(), items: to_items(&items)? })
+}
+
+/// LIST, with `limit`/`continue` over a consistent snapshot and `resourceVersion` +
+/// `resourceVersionMatch`:
+/// - `resourceVersion` unset or "0": the latest state (shoal has no older cache to serve
+///   "any" from).
+/// - `NotOlderThan` N (or N without a match and without `limit`): the latest state once
+///   the store has reached N; waits up to 3 s, then 504 "Too large resource version".
+/// - `Exact` N (or N with `limit` and no match, upstream's legacy rule): served when N is
+///   the latest revision or a kept snapshot of the same list is at N; an older N is 410
+///   Expired (shoal keeps no multi-version state to rebuild it from), a newer one waits
+///   like NotOlderThan and then needs N to be the latest revision.
 pub async fn list<T: Resource>(state: web::Data<AppState>, req: HttpRequest, q: web::Query<ListParams>) -> ApiResult {
     let target = Target::of(&req);
-    let filter = Filter::from_params(&q)?;
+    q.validate()?;
+    let filter = Filter::for_kind::<T>(&q)?;
     if q.is_watch() {
         tag::<T>(&req, "watch");
-        return watch::serve::<T>(state.get_ref().clone(), target.ns, filter, &q).await;
+        return watch::serve::<T>(state.get_ref().clone(), target.ns, filter, &q, table::wants_table(&req)).await;
     }
     tag::<T>(&req, "list");
-    let (items, rev) = state.registry.list::<T>(target.ns.as_deref()).await.map_err(err::<T>)?;
-    let items: Vec<T> = if filter.is_empty() { items } else { items.into_iter().filter(|o| filter.accepts(o)).collect() };
-    if table::wants_table(&req) {
-        let values: Vec<Value> = items.iter().filter_map(|o| serde_json::to_value(o).ok()).collect();
-        return json_response(StatusCode::OK, &table::build(T::INFO.kind, &values, &rev.to_string()), &[]);
+    let ns = target.ns.as_deref();
+    let prefix = T::INFO.namespace_prefix(if T::INFO.namespaced { ns } else { None });
+    let limit = q.limit.filter(|l| *l > 0).map(|l| l as usize);
+    let cache = pagination::cache();
+    let rv = parse_rv(q.rv())?;
+    let page = if !q.continue_token().is_empty() {
+        if rv.is_some_and(|n| n != 0) {
+            return Err(ApiError::bad_request("specifying resource version is not allowed when using continue"));
+        }
+        let token = pagination::Token::decode(q.continue_token(), &prefix)?;
+        if token.rv == -1 {
+            // Continue after the last key served, at the latest revision (inconsistent).
+            let mut snap = read_snapshot::<T>(&state, ns, &filter, &prefix).await?;
+            snap.items.retain(|i| i.key > token.start);
+            pagination::first_page(cache, snap, limit)
+        } else {
+            let Some(snap) = cache.get(token.id) else {
+                return Ok(pagination::expired_response(&token));
+            };
+            if snap.rev != token.rv || snap.prefix != prefix {
+                return Ok(pagination::expired_response(&token));
+            }
+            if snap.selector != filter.key() {
+                return Err(ApiError::bad_request(
+                    "invalid continue token: the label and field selectors differ from those of the list it continues",
+                ));
+            }
+            pagination::paginate(cache, &snap, token.id, token.off, limit, true)
+        }
+    } else {
+        let exact = match (q.rv_match(), rv) {
+            ("Exact", Some(n)) => Some(n),
+            ("", Some(n)) if n != 0 && limit.is_some() => Some(n),
+            _ => None,
+        };
+        match (exact, rv) {
+            (Some(n), _) => {
+                if let Some((id, snap)) = cache.find(n, &prefix, filter.key()) {
+                    pagination::paginate(cache, &snap, id, 0, limit, false)
+                } else {
+                    wait_until_fresh(&state, n).await?;
+                    let snap = read_snapshot::<T>(&state, ns, &filter, &prefix).await?;
+                    if snap.rev != n {
+                        return Err(ApiError::new(410, "Expired", "The resourceVersion for the provided list is too old."));
+                    }
+                    pagination::first_page(cache, snap, limit)
+                }
+            }
+            (None, Some(n)) if n > 0 => {
+                wait_until_fresh(&state, n).await?;
+                pagination::first_page(cache, read_snapshot::<T>(&state, ns, &filter, &prefix).await?, limit)
+            }
+            _ => pagination::first_page(cache, read_snapshot::<T>(&state, ns, &filter, &prefix).await?, limit),
+        }
+    };
+    list_response::<T>(&req, page)
+}
+
+fn list_response<T: Resource>(req: &HttpRequest, page: pagination::Page) -> ApiResult {
+    let meta = ListMeta {
+        resource_version: page.rev.to_string(),
+        continue_token: page.continue_token,
+        remaining_item_count: page.remaining,
+    };
+    if table::wants_table(req) {
+        let values: Vec<Value> = page.items.iter().filter_map(|i| serde_json::from_slice(&i.json).ok()).collect();
+        let mut t = table::build(T::INFO.kind, &values, &page.rev.to_string());
+        t["metadata"] = serde_json::to_value(&meta).map_err(|e| ApiError::internal(e.to_string()))?;
+        return json_response(StatusCode::OK, &t, &[]);
     }
-    json_response(StatusCode::OK, &list_body::<T>(items, rev), &[])
+    // The items are already JSON; splice them in rather than decode and encode again.
+    let mut out = Vec::with_capacity(page.items.iter().map(|i| i.json.len() + 1).sum::<usize>() + 256);
+    out.extend_from_slice(format!("{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":", T::INFO.kind, T::INFO.api_version()).as_bytes());
+    out.extend_from_slice(&serde_json::to_vec(&meta).map_err(|e| ApiError::internal(e.to_string()))?);
+    out.extend_from_slice(b",\"items\":[");
+    for (n, i) in page.items.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&i.json);
+    }
+    out.extend_from_slice(b"]}");
+    Ok(HttpResponse::Ok().content_type("application/json").body(out))
 }
 
 #[derive(Serialize)]
@@ -434,6 +663,66 @@ pub async fn delete<T: Resource>(
             &[],
         ),
     }
+}
+
+/// DELETE on a collection (`deletecollection`): deletes every object the label and field
+/// selectors match, one by one through the registry with the body's (or query's)
+/// propagationPolicy, and answers the list of deleted objects (`kind: XList`), as
+/// upstream does. Objects that vanish meanwhile are skipped.
+pub async fn delete_collection<T: Resource>(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<ListParams>,
+    dq: web::Query<DeleteParams>,
+    payload: web::Payload,
+) -> ApiResult {
+    tag::<T>(&req, "deletecollection");
+    let target = Target::of(&req);
+    let filter = Filter::for_kind::<T>(&q)?;
+    let bytes = body::read(payload).await?;
+    let opts: DeleteOptions = if bytes.iter().all(u8::is_ascii_whitespace) {
+        DeleteOptions::default()
+    } else {
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?
+    };
+    let policy = opts.propagation_policy.or_else(|| dq.propagation_policy.clone());
+    let propagation = match policy.as_deref() {
+        None => actors::registry::Propagation::Background,
+        Some(p) => actors::registry::Propagation::parse(p).ok_or_else(|| {
+            ApiError::new(
+                422,
+                "Invalid",
+                format!("propagationPolicy: Unsupported value: {p:?}: supported values: \"Foreground\", \"Background\", \"Orphan\""),
+            )
+        })?,
+    };
+    let pre = opts
+        .preconditions
+        .map(|p| Preconditions { uid: p.uid, resource_version: p.resource_version })
+        .unwrap_or_default();
+    let (items, _) = state.registry.list::<T>(target.ns.as_deref()).await.map_err(err::<T>)?;
+    let mut deleted = Vec::new();
+    let mut last_rev = 0;
+    for obj in items.into_iter().filter(|o| filter.accepts(o)) {
+        let ns = obj.meta().namespace.clone();
+        match state.registry.delete_with::<T>(ns.as_deref(), &obj.meta().name, &pre, propagation).await {
+            Ok(Deleted::Gone(o)) | Ok(Deleted::Pending(o)) => {
+                last_rev = last_rev.max(o.meta().resource_version.parse().unwrap_or(0));
+                deleted.push(o);
+            }
+            Err(RegistryError::NotFound { .. }) => {}
+            Err(e) => return Err(err::<T>(e)),
+        }
+    }
+    if last_rev == 0 {
+        last_rev = state
+            .registry
+            .store()
+            .current_revision()
+            .await
+            .map_err(|e| from_registry(RegistryError::from(e), T::INFO.group, T::INFO.plural))?;
+    }
+    json_response(StatusCode::OK, &list_body::<T>(deleted, last_rev), &[])
 }
 
 pub async fn get_status<T: Resource>(state: web::Data<AppState>, req: HttpRequest) -> ApiResult {

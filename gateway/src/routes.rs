@@ -24,6 +24,7 @@ fn kind_routes<T: Resource>(cfg: &mut web::ServiceConfig) {
         web::resource(base.clone())
             .route(web::get().to(h::list::<T>))
             .route(web::post().to(h::create::<T>))
+            .route(web::delete().to(h::delete_collection::<T>))
             .default_service(web::to(method_not_allowed)),
     );
     cfg.service(

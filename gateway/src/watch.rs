@@ -1,5 +1,8 @@
 //! Watch: newline-delimited JSON events (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR) from a
-//! resourceVersion on, filtered by selectors the way Kubernetes filters them.
+//! resourceVersion on, filtered by selectors the way Kubernetes filters them; watch-list
+//! (`sendInitialEvents=true`: the current objects, then a BOOKMARK annotated
+//! `k8s.io/initial-events-end`, then live events); and Table events for
+//! `Accept: application/json;as=Table` (what `kubectl get -w` asks for).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -13,7 +16,8 @@ use serde_json::json;
 use tokio::time::{Instant, Interval};
 
 use crate::error::{from_registry, ApiError};
-use crate::handlers::{ApiResult, Filter, ListParams};
+use crate::handlers::{parse_rv, wait_until_fresh, ApiResult, Filter, ListParams};
+use crate::table;
 use crate::AppState;
 
 /// How often a watch that asked for bookmarks gets one.
@@ -28,7 +32,12 @@ struct WatchState<T: Resource> {
     last_rv: i64,
     deadline: Option<Instant>,
     done: bool,
+    /// Send each object as a one-row Table.
+    table: bool,
 }
+
+/// The annotation on the bookmark that ends a watch-list's initial events.
+pub const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
 
 fn line(kind: &str, object: &impl serde::Serialize) -> Bytes {
     let mut v = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
@@ -40,11 +49,36 @@ fn error_line(e: ApiError) -> Bytes {
     line("ERROR", &e.status_body())
 }
 
-fn bookmark_line<T: Resource>(rv: i64) -> Bytes {
+fn bookmark_line<T: Resource>(rv: i64, table: bool) -> Bytes {
+    if table {
+        return line(
+            "BOOKMARK",
+            &json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": rv.to_string()},
+                    "columnDefinitions": [], "rows": []}),
+        );
+    }
     line(
         "BOOKMARK",
         &json!({"kind": T::INFO.kind, "apiVersion": T::INFO.api_version(), "metadata": {"resourceVersion": rv.to_string()}}),
     )
+}
+
+/// The bookmark that ends a watch-list's initial events.
+fn initial_events_end_line<T: Resource>(rv: i64) -> Bytes {
+    line(
+        "BOOKMARK",
+        &json!({"kind": T::INFO.kind, "apiVersion": T::INFO.api_version(),
+                "metadata": {"resourceVersion": rv.to_string(), "annotations": {INITIAL_EVENTS_END: "true"}}}),
+    )
+}
+
+/// One object event, as the object or (for Table watches) as a one-row Table.
+fn object_line<T: Resource>(kind: &str, obj: &T, table: bool) -> Bytes {
+    if !table {
+        return line(kind, obj);
+    }
+    let value = serde_json::to_value(obj).unwrap_or(serde_json::Value::Null);
+    line(kind, &table::build(T::INFO.kind, &[value], &obj.meta().resource_version))
 }
 
 /// Translates a store change into what a filtered watcher should see: an object entering
@@ -66,26 +100,51 @@ fn visible_event<T: Resource>(filter: &Filter, ev: &ObjectEvent<T>, prev: Option
     }
 }
 
-/// Starts a watch response. Without a resourceVersion (or with "0") the current objects
-/// come first as ADDED events, as Kubernetes does.
-pub async fn serve<T: Resource>(state: AppState, ns: Option<String>, filter: Filter, q: &ListParams) -> ApiResult {
-    let rv: i64 = match q.resource_version.as_deref() {
-        None | Some("") => 0,
-        Some(s) => s
-            .parse()
-            .map_err(|_| ApiError::bad_request(format!("resourceVersion: Invalid value: {s:?}: must be an integer")))?,
-    };
+/// Starts a watch response.
+/// - Legacy (no `sendInitialEvents`): without a resourceVersion (or with "0") the current
+///   objects come first as ADDED events, as Kubernetes does; with N, changes after N.
+/// - `sendInitialEvents=true` (with `resourceVersionMatch=NotOlderThan`,
+///   `allowWatchBookmarks=true`): the current objects (at a revision not older than the
+///   given one, waiting up to 3 s for it) as ADDED, a BOOKMARK with
+///   `k8s.io/initial-events-end: "true"` at the list's revision, then live changes.
+/// - `sendInitialEvents=false`: changes after N, or after now when N is unset or "0".
+pub async fn serve<T: Resource>(state: AppState, ns: Option<String>, filter: Filter, q: &ListParams, table: bool) -> ApiResult {
+    let rv = parse_rv(q.resource_version.as_deref().unwrap_or(""))?.unwrap_or(0);
     let mut pending = VecDeque::new();
-    let (from, last_rv) = if rv == 0 {
-        let (items, list_rev) =
-            state.registry.list::<T>(ns.as_deref()).await.map_err(|e| from_registry(e, T::INFO.group, T::INFO.plural))?;
+    let list_now = |pending: &mut VecDeque<Bytes>, items: Vec<T>| {
         for o in items.into_iter().filter(|o| filter.accepts(o)) {
-            pending.push_back(line("ADDED", &o));
+            pending.push_back(object_line("ADDED", &o, table));
         }
-        (list_rev + 1, list_rev)
-    } else {
-        (rv + 1, rv)
     };
+    let (from, last_rev) = match q.send_initial_events {
+        Some(true) => {
+            if rv > 0 {
+                wait_until_fresh(&state, rv).await?;
+            }
+            let (items, list_rev) =
+                state.registry.list::<T>(ns.as_deref()).await.map_err(|e| from_registry(e, T::INFO.group, T::INFO.plural))?;
+            list_now(&mut pending, items);
+            pending.push_back(initial_events_end_line::<T>(list_rev));
+            (list_rev + 1, list_rev)
+        }
+        Some(false) if rv == 0 => {
+            let now = state
+                .registry
+                .store()
+                .current_revision()
+                .await
+                .map_err(|e| from_registry(RegistryError::from(e), T::INFO.group, T::INFO.plural))?;
+            (now + 1, now)
+        }
+        None if rv == 0 => {
+            let (items, list_rev) =
+                state.registry.list::<T>(ns.as_deref()).await.map_err(|e| from_registry(e, T::INFO.group, T::INFO.plural))?;
+            list_now(&mut pending, items);
+            (list_rev + 1, list_rev)
+        }
+        _ => (rv + 1, rv),
+    };
+    let last_rv = last_rev;
     let events = match state.registry.watch::<T>(ns.as_deref(), from).await {
         Ok(s) => Some(s),
         Err(e @ RegistryError::Expired { .. }) => {
@@ -108,6 +167,7 @@ pub async fn serve<T: Resource>(state: AppState, ns: Option<String>, filter: Fil
         last_rv,
         deadline: q.timeout_seconds.map(|s| Instant::now() + Duration::from_secs(s)),
         done,
+        table,
     };
     let stream = futures::stream::unfold(st, |mut st| async move {
         loop {
@@ -125,7 +185,7 @@ pub async fn serve<T: Resource>(state: AppState, ns: Option<String>, filter: Fil
                     Some(Ok((ev, prev))) => {
                         st.last_rv = ev.revision();
                         if let Some((kind, obj)) = visible_event(&st.filter, &ev, prev.as_ref()) {
-                            st.pending.push_back(line(kind, &obj));
+                            st.pending.push_back(object_line(kind, &obj, st.table));
                         }
                     }
                     Some(Err(e)) => {
@@ -134,7 +194,7 @@ pub async fn serve<T: Resource>(state: AppState, ns: Option<String>, filter: Fil
                     }
                 },
                 _ = async { match st.bookmarks.as_mut() { Some(i) => { i.tick().await; } None => futures::future::pending::<()>().await } } => {
-                    st.pending.push_back(bookmark_line::<T>(st.last_rv));
+                    st.pending.push_back(bookmark_line::<T>(st.last_rv, st.table));
                 }
                 _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => futures::future::pending::<()>().await } } => {
                     st.done = true;
