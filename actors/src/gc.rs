@@ -40,6 +40,7 @@ pub struct GarbageCollector;
 #[async_trait]
 impl Singleton for GarbageCollector {
     const NAME: &'static str = "garbage-collector";
+    const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
     async fn run_once(&self, cx: &Cx) -> Result<Action, ReconcileError> {
         let kinds = tracked_kinds();

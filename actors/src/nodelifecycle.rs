@@ -125,6 +125,7 @@ fn until(now: DateTime<Utc>, at: DateTime<Utc>) -> Duration {
 #[async_trait]
 impl Singleton for NodeLifecycle {
     const NAME: &'static str = "node-lifecycle";
+    const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
     async fn run_once(&self, cx: &Cx) -> Result<Action, ReconcileError> {
         cx.catch_up().await;
@@ -178,6 +179,7 @@ impl Singleton for NodeLifecycle {
         let results: Vec<_> = futures::stream::iter(evict)
             .map(|pod| async move {
                 let pre = Preconditions { uid: Some(pod.metadata.uid.clone()), resource_version: None };
+                cx.event(pod.as_ref(), "Normal", "TaintManagerEviction", format!("Marking for deletion Pod {}", crate::informer::key_of(pod.as_ref())));
                 let res = cx.delete::<Pod>(pod.metadata.namespace.as_deref(), &pod.metadata.name, &pre).await;
                 (pod, res)
             })
@@ -222,7 +224,12 @@ async fn sync_node(cx: &Cx, node: &Node, stale: bool, now: DateTime<Utc>) -> Res
             })
             .await;
         match res {
-            Ok(n) => written = Some(n),
+            Ok(n) => {
+                if stale {
+                    cx.event(&n, "Normal", "NodeNotReady", format!("Node {name} status is now: NodeNotReady"));
+                }
+                written = Some(n)
+            }
             Err(RegistryError::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e),
         }

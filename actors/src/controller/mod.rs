@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::informer::{self, Cache};
-use crate::model::{Deployment, LabelSelector, Lease, Node, Pod, ReplicaSet, ReplicationController, Resource};
+use crate::model::{Deployment, LabelSelector, Lease, Namespace, Node, Pod, ReplicaSet, ReplicationController, Resource};
 use crate::registry::{Deleted, Preconditions, Registry, RegistryError, UpdateScope};
 use crate::store::Revision;
 
@@ -73,6 +73,7 @@ pub struct Caches {
     pub deployments: Cache<Deployment>,
     pub nodes: Cache<Node>,
     pub leases: Cache<Lease>,
+    pub namespaces: Cache<Namespace>,
 }
 
 impl Caches {
@@ -85,6 +86,7 @@ impl Caches {
             deployments: informer::start(registry.clone()),
             nodes: informer::start(registry.clone()),
             leases: informer::start(registry.clone()),
+            namespaces: informer::start(registry.clone()),
         }
     }
 
@@ -96,6 +98,7 @@ impl Caches {
         self.deployments.wait_synced().await;
         self.nodes.wait_synced().await;
         self.leases.wait_synced().await;
+        self.namespaces.wait_synced().await;
     }
 
     async fn wait_for(&self, plural: &str, rev: Revision, timeout: Duration) -> bool {
@@ -106,6 +109,7 @@ impl Caches {
             "deployments" => self.deployments.wait_for_revision(rev, timeout).await,
             "nodes" => self.nodes.wait_for_revision(rev, timeout).await,
             "leases" => self.leases.wait_for_revision(rev, timeout).await,
+            "namespaces" => self.namespaces.wait_for_revision(rev, timeout).await,
             _ => true,
         }
     }
@@ -230,6 +234,9 @@ pub trait Reconciler: Send + Sync + 'static {
 pub trait Singleton: Send + Sync + 'static {
     /// Name in the supervision tree and in `/debug/actors/{name}/…`.
     const NAME: &'static str;
+    /// The shortest time between two passes: changes arriving sooner are coalesced into
+    /// the next pass, so a loop that scans every object does not run once per event.
+    const MIN_INTERVAL: Duration = Duration::from_millis(20);
     /// One pass over the caches; level-triggered, safe to repeat.
     async fn run_once(&self, cx: &Cx) -> Result<Action, ReconcileError>;
 }

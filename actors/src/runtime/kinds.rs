@@ -2,7 +2,7 @@
 
 use crate::controller::Caches;
 use crate::informer::Cache;
-use crate::model::{Deployment, Node, Pod, ReplicaSet, ReplicationController, Resource};
+use crate::model::{Deployment, Namespace, Node, Pod, ReplicaSet, ReplicationController, Resource};
 
 /// A kind with a shared informer cache.
 pub trait CachedKind: Resource {
@@ -24,3 +24,4 @@ cached!(ReplicaSet, replicasets);
 cached!(ReplicationController, replicationcontrollers);
 cached!(Deployment, deployments);
 cached!(Node, nodes);
+cached!(Namespace, namespaces);

@@ -70,8 +70,9 @@ impl ControlPlane {
         self.root.add(
             name,
             "manager",
-            Box::new(move |instance, root| {
-                let addr = Manager::new(n.clone(), instance, reconciler.clone(), shared.clone(), tree.clone(), root).start();
+            Box::new(move |instance, root, arbiter| {
+                let (n, reconciler, shared, tree) = (n.clone(), reconciler.clone(), shared.clone(), tree.clone());
+                let addr = Manager::start_in_arbiter(arbiter, move |_| Manager::new(n, instance, reconciler, shared, tree, root));
                 Handle { kill: addr.clone().recipient(), kill_child: addr.recipient() }
             }),
         );
@@ -85,8 +86,9 @@ impl ControlPlane {
         self.root.add(
             S::NAME,
             "singleton",
-            Box::new(move |instance, root| {
-                let addr = SingletonActor::new(instance, logic.clone(), shared.clone(), root).start();
+            Box::new(move |instance, root, arbiter| {
+                let (logic, shared) = (logic.clone(), shared.clone());
+                let addr = SingletonActor::start_in_arbiter(arbiter, move |_| SingletonActor::new(instance, logic, shared, root));
                 Handle { kill: addr.clone().recipient(), kill_child: addr.recipient() }
             }),
         );

@@ -18,11 +18,15 @@ pub(crate) struct Handle {
     pub kill_child: Recipient<KillChild>,
 }
 
-/// Starts one supervisor (instance number, root's address) and returns its handle.
-pub(crate) type Starter = Box<dyn Fn(u64, Recipient<SupervisorExited>) -> Handle>;
+/// Starts one supervisor (instance number, root's address) on the given arbiter and
+/// returns its handle.
+pub(crate) type Starter = Box<dyn Fn(u64, Recipient<SupervisorExited>, &ArbiterHandle) -> Handle>;
 
 struct Entry {
     starter: Starter,
+    /// Each supervisor and its actors run on a thread of their own, so that the kinds
+    /// reconcile in parallel; a restarted supervisor comes back on the same thread.
+    arbiter: Arbiter,
     instance: u64,
     handle: Option<Handle>,
     budget: RestartBudget,
@@ -44,14 +48,17 @@ impl Root {
         let (limit, window) = (self.shared.config.restart_limit, self.shared.config.restart_window);
         self.tree.add_supervisor(name, kind);
         self.order.push(name.to_string());
-        self.entries.insert(name.to_string(), Entry { starter, instance: 0, handle: None, budget: RestartBudget::new(limit, window) });
+        self.entries.insert(
+            name.to_string(),
+            Entry { starter, arbiter: Arbiter::new(), instance: 0, handle: None, budget: RestartBudget::new(limit, window) },
+        );
     }
 
     fn start_entry(&mut self, name: &str, ctx: &mut Context<Self>) {
         let me = ctx.address().recipient();
         if let Some(e) = self.entries.get_mut(name) {
             e.instance += 1;
-            e.handle = Some((e.starter)(e.instance, me));
+            e.handle = Some((e.starter)(e.instance, me, &e.arbiter.handle()));
         }
     }
 }

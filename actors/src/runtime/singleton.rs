@@ -23,6 +23,8 @@ pub(crate) struct SingletonActor<S: Singleton> {
     failures: u32,
     exit: ExitReason,
     retry: Option<SpawnHandle>,
+    /// A pass scheduled `S::MIN_INTERVAL` after the last one; changes meanwhile wait for it.
+    coalescing: Option<SpawnHandle>,
 }
 
 /// Any change in any cache.
@@ -40,11 +42,12 @@ impl<S: Singleton> SingletonActor<S> {
             failures: 0,
             exit: ExitReason::Retired,
             retry: None,
+            coalescing: None,
         }
     }
 
     fn run(&mut self, ctx: &mut Context<Self>) {
-        if self.busy {
+        if self.busy || self.coalescing.is_some() {
             self.dirty = true;
             return;
         }
@@ -84,7 +87,12 @@ impl<S: Singleton> SingletonActor<S> {
             }
         }
         if self.dirty {
-            self.run(ctx);
+            // Coalesce the changes that arrived during the pass into one later pass.
+            self.dirty = false;
+            self.coalescing = Some(ctx.run_later(S::MIN_INTERVAL, |act, ctx| {
+                act.coalescing = None;
+                act.run(ctx)
+            }));
         }
     }
 }

@@ -42,6 +42,9 @@ const FILE_NAME: &str = "shoal.redb";
 const MAX_BATCH: usize = 1024;
 /// Committed batches a watcher may fall behind before it re-reads the log.
 const BROADCAST_CAPACITY: usize = 1024;
+/// redb's page cache (its default is 1 GiB): the working set of a cluster's objects fits
+/// in far less, and the rest of the memory belongs to the control plane.
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// Log entries read per replay step of a watch.
 const REPLAY_CHUNK: usize = 512;
 
@@ -80,7 +83,7 @@ impl EmbeddedStore {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Unavailable(format!("creating store dir {}: {e}", dir.display())))?;
         let path = dir.join(FILE_NAME);
-        let db = Database::create(&path).map_err(|e| match e {
+        let db = Database::builder().set_cache_size(CACHE_BYTES).create(&path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => {
                 StoreError::Unavailable(format!("{} is already open by another process", path.display()))
             }
