@@ -71,6 +71,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(crate::metrics::endpoint));
     crate::debug::configure(cfg);
     crate::discovery::configure(cfg);
+    crate::openapi::configure(cfg);
     kind_routes::<Namespace>(cfg);
     kind_routes::<Pod>(cfg);
     kind_routes::<ReplicationController>(cfg);

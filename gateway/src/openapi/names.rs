@@ -1,0 +1,321 @@
+//! The one table from Rust type names (as schemars names them) to Kubernetes definition
+//! names, plus the strategic-merge metadata and the descriptions that the Rust types do
+//! not carry in doc comments.
+
+const META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1";
+const CORE: &str = "io.k8s.api.core.v1";
+const APPS: &str = "io.k8s.api.apps.v1";
+const BATCH: &str = "io.k8s.api.batch.v1";
+const AUTOSCALING: &str = "io.k8s.api.autoscaling.v2";
+const COORDINATION: &str = "io.k8s.api.coordination.v1";
+
+/// Rust type name → (package, Kubernetes type name). Every type reachable from a kind must
+/// be here (a unit test checks it); the name defaults to the Rust name when empty.
+pub const NAMES: &[(&str, &str, &str)] = &[
+    // meta/v1 and the apimachinery scalars
+    ("ObjectMeta", META, ""),
+    ("ManagedFieldsEntry", META, ""),
+    ("OwnerReference", META, ""),
+    ("ListMeta", META, ""),
+    ("Condition", META, ""),
+    ("LabelSelector", META, ""),
+    ("LabelSelectorRequirement", META, ""),
+    ("IntOrString", "io.k8s.apimachinery.pkg.util.intstr", ""),
+    ("Quantity", "io.k8s.apimachinery.pkg.api.resource", ""),
+    // core/v1
+    ("ObjectReference", CORE, ""),
+    ("Pod", CORE, ""),
+    ("PodTemplateSpec", CORE, ""),
+    ("PodSpec", CORE, ""),
+    ("Container", CORE, ""),
+    ("ContainerPort", CORE, ""),
+    ("EnvVar", CORE, ""),
+    ("EnvVarSource", CORE, ""),
+    ("ObjectFieldSelector", CORE, ""),
+    ("ResourceFieldSelector", CORE, ""),
+    ("KeySelector", CORE, "ConfigMapKeySelector"),
+    ("ResourceRequirements", CORE, ""),
+    ("VolumeMount", CORE, ""),
+    ("Probe", CORE, ""),
+    ("ExecAction", CORE, ""),
+    ("HttpGetAction", CORE, "HTTPGetAction"),
+    ("HttpHeader", CORE, "HTTPHeader"),
+    ("TcpSocketAction", CORE, "TCPSocketAction"),
+    ("Volume", CORE, ""),
+    ("EmptyDirVolumeSource", CORE, ""),
+    ("HostPathVolumeSource", CORE, ""),
+    ("PersistentVolumeClaimVolumeSource", CORE, ""),
+    ("KeyToPath", CORE, ""),
+    ("ConfigMapVolumeSource", CORE, ""),
+    ("SecretVolumeSource", CORE, ""),
+    ("Affinity", CORE, ""),
+    ("NodeAffinity", CORE, ""),
+    ("NodeSelector", CORE, ""),
+    ("NodeSelectorTerm", CORE, ""),
+    ("NodeSelectorRequirement", CORE, ""),
+    ("PreferredSchedulingTerm", CORE, ""),
+    ("Toleration", CORE, ""),
+    ("PodStatus", CORE, ""),
+    ("PodIp", CORE, "PodIP"),
+    ("ContainerStatus", CORE, ""),
+    ("ContainerState", CORE, ""),
+    ("ContainerStateWaiting", CORE, ""),
+    ("ContainerStateRunning", CORE, ""),
+    ("ContainerStateTerminated", CORE, ""),
+    ("Node", CORE, ""),
+    ("NodeSpec", CORE, ""),
+    ("Taint", CORE, ""),
+    ("NodeStatus", CORE, ""),
+    ("NodeAddress", CORE, ""),
+    ("NodeDaemonEndpoints", CORE, ""),
+    ("DaemonEndpoint", CORE, ""),
+    ("NodeSystemInfo", CORE, ""),
+    ("Namespace", CORE, ""),
+    ("NamespaceSpec", CORE, ""),
+    ("NamespaceStatus", CORE, ""),
+    ("Service", CORE, ""),
+    ("ServiceSpec", CORE, ""),
+    ("ServicePort", CORE, ""),
+    ("ServiceStatus", CORE, ""),
+    ("LoadBalancerStatus", CORE, ""),
+    ("LoadBalancerIngress", CORE, ""),
+    ("Endpoints", CORE, ""),
+    ("EndpointSubset", CORE, ""),
+    ("EndpointAddress", CORE, ""),
+    ("EndpointPort", CORE, ""),
+    ("PersistentVolumeClaim", CORE, ""),
+    ("PersistentVolumeClaimSpec", CORE, ""),
+    ("VolumeResourceRequirements", CORE, ""),
+    ("PersistentVolumeClaimStatus", CORE, ""),
+    ("ReplicationController", CORE, ""),
+    ("ReplicationControllerSpec", CORE, ""),
+    // apps/v1
+    ("ReplicaSet", APPS, ""),
+    ("ReplicaSetSpec", APPS, ""),
+    ("ReplicaSetStatus", APPS, ""),
+    ("Deployment", APPS, ""),
+    ("DeploymentSpec", APPS, ""),
+    ("DeploymentStrategy", APPS, ""),
+    ("RollingUpdateDeployment", APPS, ""),
+    ("DeploymentStatus", APPS, ""),
+    ("StatefulSet", APPS, ""),
+    ("StatefulSetSpec", APPS, ""),
+    ("StatefulSetUpdateStrategy", APPS, ""),
+    ("RollingUpdateStatefulSetStrategy", APPS, ""),
+    ("StatefulSetPersistentVolumeClaimRetentionPolicy", APPS, ""),
+    ("StatefulSetOrdinals", APPS, ""),
+    ("StatefulSetStatus", APPS, ""),
+    ("DaemonSet", APPS, ""),
+    ("DaemonSetSpec", APPS, ""),
+    ("DaemonSetUpdateStrategy", APPS, ""),
+    ("RollingUpdateDaemonSet", APPS, ""),
+    ("DaemonSetStatus", APPS, ""),
+    // batch/v1
+    ("Job", BATCH, ""),
+    ("JobSpec", BATCH, ""),
+    ("JobStatus", BATCH, ""),
+    ("CronJob", BATCH, ""),
+    ("CronJobSpec", BATCH, ""),
+    ("JobTemplateSpec", BATCH, ""),
+    ("CronJobStatus", BATCH, ""),
+    // autoscaling/v2
+    ("HorizontalPodAutoscaler", AUTOSCALING, ""),
+    ("HorizontalPodAutoscalerSpec", AUTOSCALING, ""),
+    ("CrossVersionObjectReference", AUTOSCALING, ""),
+    ("MetricSpec", AUTOSCALING, ""),
+    ("MetricTarget", AUTOSCALING, ""),
+    ("MetricIdentifier", AUTOSCALING, ""),
+    ("ResourceMetricSource", AUTOSCALING, ""),
+    ("ContainerResourceMetricSource", AUTOSCALING, ""),
+    ("PodsMetricSource", AUTOSCALING, ""),
+    ("ObjectMetricSource", AUTOSCALING, ""),
+    ("ExternalMetricSource", AUTOSCALING, ""),
+    ("HorizontalPodAutoscalerBehavior", AUTOSCALING, ""),
+    ("HpaScalingRules", AUTOSCALING, "HPAScalingRules"),
+    ("HpaScalingPolicy", AUTOSCALING, "HPAScalingPolicy"),
+    ("HorizontalPodAutoscalerStatus", AUTOSCALING, ""),
+    ("MetricStatus", AUTOSCALING, ""),
+    ("MetricValueStatus", AUTOSCALING, ""),
+    ("ResourceMetricStatus", AUTOSCALING, ""),
+    ("ContainerResourceMetricStatus", AUTOSCALING, ""),
+    ("PodsMetricStatus", AUTOSCALING, ""),
+    ("ObjectMetricStatus", AUTOSCALING, ""),
+    ("ExternalMetricStatus", AUTOSCALING, ""),
+    // coordination/v1
+    ("Lease", COORDINATION, ""),
+    ("LeaseSpec", COORDINATION, ""),
+];
+
+/// Prefix of definitions for a type missing from [`NAMES`] (never in a correct build).
+pub const UNMAPPED: &str = "io.shoal.unmapped.";
+
+/// The Kubernetes definition name of a Rust type.
+pub fn k8s_name(rust: &str) -> String {
+    match NAMES.iter().find(|(r, _, _)| *r == rust) {
+        Some((r, pkg, name)) => format!("{pkg}.{}", if name.is_empty() { r } else { name }),
+        None => format!("{UNMAPPED}{rust}"),
+    }
+}
+
+/// The definition name of a kind's type: `io.k8s.api.apps.v1.Deployment`.
+pub fn kind_name(kind: &str) -> String {
+    k8s_name(kind)
+}
+
+pub const META_STATUS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Status";
+pub const META_DELETE_OPTIONS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions";
+pub const META_PATCH: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch";
+pub const META_LIST_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta";
+pub const SCALE: &str = "io.k8s.api.autoscaling.v1.Scale";
+
+/// Strategic-merge metadata of list fields, as Kubernetes declares it:
+/// (definition, property, patch strategy, merge key, list-map keys).
+pub const PATCH_META: &[(&str, &str, &str, &str, &[&str])] = &[
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "ownerReferences", "merge", "uid", &["uid"]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "finalizers", "merge", "", &[]),
+    ("io.k8s.api.core.v1.PodSpec", "containers", "merge", "name", &["name"]),
+    ("io.k8s.api.core.v1.PodSpec", "initContainers", "merge", "name", &["name"]),
+    ("io.k8s.api.core.v1.PodSpec", "volumes", "merge,retainKeys", "name", &["name"]),
+    ("io.k8s.api.core.v1.Container", "env", "merge", "name", &["name"]),
+    ("io.k8s.api.core.v1.Container", "ports", "merge", "containerPort", &["containerPort", "protocol"]),
+    ("io.k8s.api.core.v1.Container", "volumeMounts", "merge", "mountPath", &["mountPath"]),
+    ("io.k8s.api.core.v1.ServiceSpec", "ports", "merge", "port", &["port", "protocol"]),
+    ("io.k8s.api.core.v1.PodStatus", "conditions", "merge", "type", &["type"]),
+    ("io.k8s.api.core.v1.PodStatus", "podIPs", "merge", "ip", &["ip"]),
+    ("io.k8s.api.core.v1.NodeStatus", "conditions", "merge", "type", &["type"]),
+    ("io.k8s.api.core.v1.NodeStatus", "addresses", "merge", "type", &["type"]),
+    ("io.k8s.api.core.v1.ServiceStatus", "conditions", "merge", "type", &["type"]),
+    ("io.k8s.api.apps.v1.DeploymentStatus", "conditions", "merge", "type", &["type"]),
+    ("io.k8s.api.apps.v1.ReplicaSetStatus", "conditions", "merge", "type", &["type"]),
+    ("io.k8s.api.apps.v1.StatefulSetStatus", "conditions", "merge", "type", &["type"]),
+    ("io.k8s.api.apps.v1.DaemonSetStatus", "conditions", "merge", "type", &["type"]),
+    ("io.k8s.api.batch.v1.JobStatus", "conditions", "merge", "type", &["type"]),
+    ("io.k8s.api.core.v1.PersistentVolumeClaimStatus", "conditions", "merge", "type", &["type"]),
+    ("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerStatus", "conditions", "merge", "type", &["type"]),
+];
+
+/// Descriptions of kinds (definition → text).
+pub const KIND_DESCRIPTIONS: &[(&str, &str)] = &[
+    ("Namespace", "Namespace provides a scope for Names."),
+    ("Node", "Node is a worker node in the cluster."),
+    ("Pod", "Pod is a collection of containers that can run on a host."),
+    ("Service", "Service is a named abstraction of software service (for example, mysql) consisting of a local port that the proxy listens on, and the selector that determines which pods will answer requests sent through the proxy."),
+    ("Endpoints", "Endpoints is a collection of endpoints that implement the actual service."),
+    ("ReplicationController", "ReplicationController represents the configuration of a replication controller."),
+    ("Deployment", "Deployment enables declarative updates for Pods and ReplicaSets."),
+    ("ReplicaSet", "ReplicaSet ensures that a specified number of pod replicas are running at any given time."),
+    ("StatefulSet", "StatefulSet represents a set of pods with consistent identities."),
+    ("DaemonSet", "DaemonSet represents the configuration of a daemon set."),
+    ("Job", "Job represents the configuration of a single job."),
+    ("CronJob", "CronJob represents the configuration of a single cron job."),
+    ("PersistentVolumeClaim", "PersistentVolumeClaim is a user's request for and claim to a persistent volume."),
+    ("HorizontalPodAutoscaler", "HorizontalPodAutoscaler is the configuration for a horizontal pod autoscaler, which automatically manages the replica count of any resource implementing the scale subresource based on the metrics specified."),
+    ("Lease", "Lease defines a lease concept."),
+];
+
+/// Field descriptions that are better than the generated ones: (Rust type name or `*`
+/// for any type, JSON field name, text).
+pub const FIELD_DESCRIPTIONS: &[(&str, &str, &str)] = &[
+    ("*", "apiVersion", "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values."),
+    ("*", "kind", "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase."),
+    ("*", "metadata", "Standard object's metadata."),
+    ("*", "spec", "Specification of the desired behavior of the object."),
+    ("*", "status", "Most recently observed status of the object. Populated by the system. Read-only."),
+    ("*", "selector", "Label query over pods that should match the replica count. It must match the pod template's labels."),
+    ("*", "template", "Template describes the pods that will be created."),
+    ("*", "minReadySeconds", "Minimum number of seconds for which a newly created pod should be ready without any of its container crashing, for it to be considered available. Defaults to 0."),
+    ("*", "conditions", "Current service state of the object."),
+    ("*", "observedGeneration", "The generation observed by the controller."),
+    ("DeploymentSpec", "replicas", "Number of desired pods. This is a pointer to distinguish between explicit zero and not specified. Defaults to 1."),
+    ("ReplicaSetSpec", "replicas", "Replicas is the number of desired pods. Defaults to 1."),
+    ("ReplicationControllerSpec", "replicas", "Replicas is the number of desired replicas. Defaults to 1."),
+    ("StatefulSetSpec", "replicas", "Replicas is the desired number of replicas of the given Template. Defaults to 1."),
+    ("DeploymentSpec", "strategy", "The deployment strategy to use to replace existing pods with new ones."),
+    ("DeploymentSpec", "revisionHistoryLimit", "The number of old ReplicaSets to retain to allow rollback. Defaults to 10."),
+    ("DeploymentSpec", "paused", "Indicates that the deployment is paused."),
+    ("DeploymentSpec", "progressDeadlineSeconds", "The maximum time in seconds for a deployment to make progress before it is considered to be failed. Defaults to 600s."),
+    ("ObjectMeta", "name", "Name must be unique within a namespace. Cannot be updated."),
+    ("ObjectMeta", "namespace", "Namespace defines the space within which each name must be unique."),
+    ("ObjectMeta", "labels", "Map of string keys and values that can be used to organize and categorize (scope and select) objects."),
+    ("ObjectMeta", "annotations", "Annotations is an unstructured key value map stored with a resource that may be set by external tools to store and retrieve arbitrary metadata."),
+    ("ObjectMeta", "resourceVersion", "An opaque value that represents the internal version of this object. Populated by the system. Read-only."),
+    ("ObjectMeta", "uid", "UID is the unique in time and space value for this object. Populated by the system. Read-only."),
+    ("PodSpec", "containers", "List of containers belonging to the pod. There must be at least one container in a Pod. Cannot be updated."),
+    ("PodSpec", "initContainers", "List of initialization containers belonging to the pod, run in order before the app containers start."),
+    ("PodSpec", "volumes", "List of volumes that can be mounted by containers belonging to the pod."),
+    ("PodSpec", "nodeName", "NodeName indicates in which node this pod is scheduled."),
+    ("PodSpec", "nodeSelector", "NodeSelector is a selector which must be true for the pod to fit on a node."),
+    ("PodSpec", "restartPolicy", "Restart policy for all containers within the pod. One of Always, OnFailure, Never. Default to Always."),
+    ("Container", "name", "Name of the container specified as a DNS_LABEL. Each container in a pod must have a unique name. Cannot be updated."),
+    ("Container", "image", "Container image name."),
+    ("Container", "command", "Entrypoint array. Not executed within a shell. The container image's ENTRYPOINT is used if this is not provided."),
+    ("Container", "args", "Arguments to the entrypoint. The container image's CMD is used if this is not provided."),
+    ("Container", "ports", "List of ports to expose from the container."),
+    ("Container", "env", "List of environment variables to set in the container. Cannot be updated."),
+    ("Container", "resources", "Compute Resources required by this container. Cannot be updated."),
+    ("ContainerPort", "containerPort", "Number of port to expose on the pod's IP address. This must be a valid port number, 0 < x < 65536."),
+    ("ServiceSpec", "ports", "The list of ports that are exposed by this service."),
+    ("ServiceSpec", "type", "type determines how the Service is exposed. Defaults to ClusterIP. Valid options are ExternalName, ClusterIP, NodePort, and LoadBalancer."),
+    ("ServiceSpec", "selector", "Route service traffic to pods with label keys and values matching this selector."),
+];
+
+/// The description of a field, from the table or generated from the field and type names.
+pub fn field_description(rust_type: &str, field: &str) -> String {
+    if let Some((_, _, d)) = FIELD_DESCRIPTIONS.iter().find(|(t, f, _)| *t == rust_type && *f == field) {
+        return d.to_string();
+    }
+    if let Some((_, _, d)) = FIELD_DESCRIPTIONS.iter().find(|(t, f, _)| *t == "*" && *f == field) {
+        return d.to_string();
+    }
+    format!("{} of the {rust_type}.", words(field))
+}
+
+/// `minReadySeconds` → `Min ready seconds`.
+fn words(field: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in field.chars().enumerate() {
+        if i == 0 {
+            out.extend(c.to_uppercase());
+        } else if c.is_ascii_uppercase() {
+            out.push(' ');
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_kubernetes() {
+        assert_eq!(k8s_name("Deployment"), "io.k8s.api.apps.v1.Deployment");
+        assert_eq!(k8s_name("PodSpec"), "io.k8s.api.core.v1.PodSpec");
+        assert_eq!(k8s_name("ObjectMeta"), "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta");
+        assert_eq!(k8s_name("Quantity"), "io.k8s.apimachinery.pkg.api.resource.Quantity");
+        assert_eq!(k8s_name("IntOrString"), "io.k8s.apimachinery.pkg.util.intstr.IntOrString");
+        assert_eq!(k8s_name("HttpGetAction"), "io.k8s.api.core.v1.HTTPGetAction");
+        assert_eq!(k8s_name("Nope"), "io.shoal.unmapped.Nope");
+    }
+
+    #[test]
+    fn every_rust_name_is_listed_once() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (r, _, _) in NAMES {
+            assert!(seen.insert(*r), "{r} listed twice");
+        }
+        let mut k8s = std::collections::BTreeSet::new();
+        for (r, _, _) in NAMES {
+            assert!(k8s.insert(k8s_name(r)), "{r} maps onto a name already taken");
+        }
+    }
+
+    #[test]
+    fn descriptions_fall_back_to_words() {
+        assert!(field_description("DeploymentSpec", "replicas").starts_with("Number of desired pods"));
+        assert_eq!(field_description("JobSpec", "backoffLimit"), "Backoff limit of the JobSpec.");
+    }
+}
