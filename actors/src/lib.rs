@@ -3,11 +3,13 @@
 //! Nothing here knows about HTTP, containers or packets: the gateway, the node-host and
 //! the overlay are clients of what this crate defines.
 
+pub mod allocator;
 pub mod codec;
 pub mod compactor;
 pub mod controller;
 pub mod controllers;
 pub mod defaults;
+pub mod events;
 pub mod gc;
 pub mod informer;
 pub mod model;

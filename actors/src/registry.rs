@@ -29,6 +29,9 @@ pub enum RegistryError {
     Invalid { kind: String, name: String, errors: Vec<FieldError> },
     #[error("{0}")]
     BadRequest(String),
+    /// 403: the operation is refused by policy (e.g. deleting `default`).
+    #[error("{kind} \"{name}\" is forbidden: {reason}")]
+    Forbidden { kind: String, name: String, reason: String },
     #[error("too old resource version: {requested} ({compacted})")]
     Expired { requested: Revision, compacted: Revision },
     #[error("stored object is unreadable")]
@@ -164,6 +167,7 @@ fn apply_propagation(meta: &mut crate::model::ObjectMeta, propagation: Propagati
 #[derive(Clone)]
 pub struct Registry {
     store: Arc<dyn Store>,
+    alloc: Arc<crate::allocator::AllocatorConfig>,
 }
 
 /// RFC 3339 "now" with second precision, as Kubernetes writes timestamps.
@@ -240,7 +244,17 @@ fn check_invalid<T: Resource>(obj: &T) -> Result<()> {
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Registry { store }
+        Registry { store, alloc: Arc::default() }
+    }
+
+    /// The same registry with another Service IP / NodePort configuration.
+    pub fn with_allocator(mut self, cfg: crate::allocator::AllocatorConfig) -> Self {
+        self.alloc = Arc::new(cfg);
+        self
+    }
+
+    pub fn allocator(&self) -> &crate::allocator::AllocatorConfig {
+        &self.alloc
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -275,12 +289,28 @@ impl Registry {
     }
 
     /// Creates `obj`: validates it, fills server-set metadata and stores it if absent.
-    pub async fn create<T: Resource>(&self, mut obj: T) -> Result<T> {
+    pub async fn create<T: Resource>(&self, obj: T) -> Result<T> {
+        // A generated name can collide (5 random characters); draw again, as clients would.
+        let generated = obj.meta().name.is_empty() && obj.meta().generate_name.is_some();
+        let mut attempts = 0;
+        loop {
+            match self.create_once(obj.clone()).await {
+                Err(RegistryError::AlreadyExists { .. }) if generated && attempts < 8 => attempts += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn create_once<T: Resource>(&self, mut obj: T) -> Result<T> {
         fill_create_metadata(&mut obj);
         check_invalid(&obj)?;
+        // Service ClusterIP / NodePort keys are taken before the object is written.
+        let plan = crate::allocator::before_create(self, &mut obj).await?;
         let key = T::INFO.key(obj.meta().namespace.as_deref(), &obj.meta().name);
         let bytes = encode_object(&obj)?;
-        match self.store.create(&key, bytes, None).await {
+        let res = self.store.create(&key, bytes, None).await;
+        plan.finish(self, res.is_ok()).await;
+        match res {
             Ok(rev) => {
                 obj.meta_mut().resource_version = rev.to_string();
                 Ok(obj)
@@ -406,14 +436,22 @@ impl Registry {
                 }
             }
             let old: T = decode_object(&kv)?;
-            let new = merge_update(&old, obj.clone(), scope)?;
+            let mut new = merge_update(&old, obj.clone(), scope)?;
+            let mut plan = crate::allocator::Plan::default();
             if scope == UpdateScope::Main {
+                crate::allocator::prepare_update(&old, &mut new)?;
                 check_invalid(&new)?;
+                plan = crate::allocator::before_update(self, &old, &mut new).await?;
             }
             let rev = kv.mod_revision;
             // The last finalizer removed from an object being deleted: the delete completes.
-            if new.meta().is_deleting() && new.meta().finalizers.is_empty() {
-                return match self.store.delete(&key, Some(rev)).await {
+            if new.meta().is_deleting() && !crate::controllers::namespace::holds_finalizers(&new) {
+                let res = self.store.delete(&key, Some(rev)).await;
+                plan.finish(self, false).await;
+                if res.is_ok() {
+                    crate::allocator::after_delete(self, &old).await;
+                }
+                return match res {
                     Ok(_) => Ok(new),
                     Err(StoreError::Conflict { .. }) if expected.is_none() => continue,
                     Err(StoreError::Conflict { .. }) => Err(conflict(T::INFO, &name)),
@@ -422,7 +460,9 @@ impl Registry {
                 };
             }
             let bytes = encode_object(&new)?;
-            match self.store.update(&key, bytes, rev).await {
+            let res = self.store.update(&key, bytes, rev).await;
+            plan.finish(self, res.is_ok()).await;
+            match res {
                 Ok(new_rev) => {
                     let mut new = new;
                     new.meta_mut().resource_version = new_rev.to_string();
@@ -505,8 +545,11 @@ impl Registry {
                     });
                 }
             }
-            let policy_changed = apply_propagation(obj.meta_mut(), propagation);
-            if !obj.meta().finalizers.is_empty() {
+            let mut policy_changed = apply_propagation(obj.meta_mut(), propagation);
+            // A namespace goes Terminating and keeps its "kubernetes" finalizer until the
+            // namespace controller has emptied it; `default` & co. cannot be deleted.
+            policy_changed |= crate::controllers::namespace::prepare_delete(&mut obj)?;
+            if crate::controllers::namespace::holds_finalizers(&obj) {
                 if obj.meta().is_deleting() && !policy_changed {
                     return Ok(Deleted::Pending(obj));
                 }
@@ -527,6 +570,7 @@ impl Registry {
             }
             match self.store.delete(&key, Some(kv.mod_revision)).await {
                 Ok((rev, _)) => {
+                    crate::allocator::after_delete(self, &obj).await;
                     obj.meta_mut().resource_version = rev.to_string();
                     return Ok(Deleted::Gone(obj));
                 }

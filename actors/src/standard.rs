@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use crate::controller::Shared;
-use crate::controllers::{DeploymentController, ReplicaSetController, ReplicationControllerController};
+use crate::allocator::AllocationRepair;
+use crate::controllers::{DeploymentController, NamespaceController, ReplicaSetController, ReplicationControllerController};
+use crate::events::EventTtl;
 use crate::gc::GarbageCollector;
 use crate::nodelifecycle::NodeLifecycle;
 use crate::pod_actor::PodController;
@@ -20,4 +22,7 @@ pub fn control_plane(shared: Arc<Shared>) -> ControlPlane {
         .singleton(Scheduler)
         .singleton(NodeLifecycle)
         .singleton(GarbageCollector)
+        .manager(NamespaceController)
+        .singleton(AllocationRepair::default())
+        .singleton(EventTtl::default())
 }

@@ -105,6 +105,10 @@ pub fn from_registry(e: RegistryError, group: &str, plural: &str) -> ApiError {
             }
         }
         RegistryError::BadRequest(m) => ApiError::bad_request(m),
+        RegistryError::Forbidden { name, .. } => ApiError {
+            details: Some(json!({"name": name, "group": group, "kind": plural})),
+            ..ApiError::new(403, "Forbidden", message)
+        },
         RegistryError::Expired { .. } => ApiError::new(410, "Expired", message),
         RegistryError::Codec(_) => ApiError::internal(format!("{message}: {e:?}")),
         RegistryError::Store(StoreError::Unavailable(m)) => ApiError::new(503, "ServiceUnavailable", m),

@@ -4,9 +4,11 @@
 //! [`replicaset::ReplicationControllerController`] and [`deployment::DeploymentController`].
 
 pub mod deployment;
+pub mod namespace;
 pub mod replicaset;
 
 pub use deployment::DeploymentController;
+pub use namespace::NamespaceController;
 pub use replicaset::{ReplicaSetController, ReplicationControllerController};
 
 use chrono::{DateTime, Utc};

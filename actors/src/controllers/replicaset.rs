@@ -225,6 +225,7 @@ async fn create_pods<T: ReplicatedSet>(obj: &T, template: &PodTemplateSpec, coun
     while remaining > 0 {
         let n = batch.min(remaining);
         let results = join_all((0..n).map(|_| cx.create(pod_from_template(obj, template)))).await;
+        results.iter().flatten().for_each(|p| cx.event(obj, "Normal", "SuccessfulCreate", format!("Created pod: {}", p.metadata.name)));
         if let Some(e) = results.into_iter().find_map(Result::err) {
             return Err(e.into());
         }
@@ -310,6 +311,7 @@ pub async fn sync_replicas<T: ReplicatedSet>(obj: &T, cx: &Cx) -> Result<Action,
                 let n = (active.len() - want).min(BURST_REPLICAS);
                 let victims = pods_to_delete(active.clone(), n);
                 delete_pods(&victims, cx).await?;
+                victims.iter().for_each(|p| cx.event(obj, "Normal", "SuccessfulDelete", format!("Deleted pod: {}", p.metadata.name)));
             }
         }
     }

@@ -128,6 +128,7 @@ macro_rules! impl_resource {
 pub mod batch;
 pub mod common;
 pub mod daemonset;
+pub mod event;
 pub mod hpa;
 pub mod int_or_string;
 pub mod lease;
@@ -146,6 +147,7 @@ mod roundtrip_tests;
 pub use batch::*;
 pub use common::{find_condition, Condition, ObjectReference};
 pub use daemonset::*;
+pub use event::*;
 pub use hpa::*;
 pub use int_or_string::IntOrString;
 pub use lease::*;
@@ -175,6 +177,7 @@ pub const ALL_KINDS: &[&KindInfo] = &[
     &PERSISTENT_VOLUME_CLAIM_INFO,
     &HORIZONTAL_POD_AUTOSCALER_INFO,
     &LEASE_INFO,
+    &EVENT_INFO,
 ];
 
 /// Finds a kind by its kind name (any case), plural, singular or short name:
@@ -214,6 +217,6 @@ mod kind_tests {
                 assert!(seen.insert(s), "{s}");
             }
         }
-        assert_eq!(ALL_KINDS.len(), 15);
+        assert_eq!(ALL_KINDS.len(), 16);
     }
 }

@@ -65,6 +65,7 @@ pub async fn bind(cx: &Cx, pod: &Pod, node: &str) -> Result<(), RegistryError> {
         }
         Err(e) => return Err(e),
     };
+    cx.event(&bound, "Normal", "Scheduled", format!("Successfully assigned {}/{name} to {node}", ns.unwrap_or("default")));
     let mut with_status = bound;
     let changed = set_condition(
         &mut with_status.status.get_or_insert_with(PodStatus::default).conditions,
@@ -111,6 +112,10 @@ pub async fn mark_unschedulable(cx: &Cx, pod: &Pod, message: &str) -> Result<(),
         })
         .await;
     match res {
+        Ok(p) if p.spec.node_name.as_deref().unwrap_or("").is_empty() => {
+            cx.event(&p, "Warning", "FailedScheduling", message);
+            Ok(())
+        }
         Ok(_) | Err(RegistryError::NotFound { .. }) => Ok(()),
         Err(e) => Err(e),
     }

@@ -88,6 +88,7 @@ impl fmt::Display for FieldError {
 pub mod autoscaling;
 pub mod batch;
 pub mod cron;
+pub mod event;
 pub mod lease;
 pub mod meta;
 pub mod names;
@@ -100,6 +101,7 @@ pub mod workloads;
 pub use autoscaling::validate_horizontal_pod_autoscaler;
 pub use batch::{validate_cron_job, validate_job};
 pub use cron::{parse_cron, CronSchedule};
+pub use event::{validate_event, validate_event_v1};
 pub use lease::validate_lease;
 pub use meta::validate_namespace;
 pub use node::validate_node;

@@ -173,7 +173,10 @@ pub async fn ensure_new_rs(d: &Deployment, sets: &Sets, create: Option<i32>, cx:
     let obj = new_rs_object(d, initial, next_revision, max_surge);
     let name = obj.metadata.name.clone();
     match cx.create(obj).await {
-        Ok(_) => Ok(NewRs::Wrote { created: Some(name) }),
+        Ok(_) => {
+            cx.event(d, "Normal", "ScalingReplicaSet", format!("Scaled up replica set {name} to {initial}"));
+            Ok(NewRs::Wrote { created: Some(name) })
+        }
         Err(RegistryError::AlreadyExists { .. }) => {
             // A set of that name exists but is not ours or holds another template: a hash
             // collision. Bump collisionCount so the next reconcile hashes differently.
@@ -231,6 +234,11 @@ pub async fn scale_rs(d: &Deployment, rs: &ReplicaSet, replicas: i32, cx: &Cx) -
         })
         .await;
     match res {
+        Ok(r) if r.metadata.uid == uid && rs.spec.replicas != Some(replicas) => {
+            let dir = if rs.spec.replicas.unwrap_or(0) < replicas { "up" } else { "down" };
+            cx.event(d, "Normal", "ScalingReplicaSet", format!("Scaled {dir} replica set {} to {replicas}", rs.metadata.name));
+            Ok(())
+        }
         Ok(_) | Err(RegistryError::NotFound { .. }) => Ok(()),
         Err(e) => Err(e.into()),
     }

@@ -1,0 +1,524 @@
+//! Service ClusterIP and NodePort allocation.
+//!
+//! Modelled on Kubernetes' IPAddress allocator (one `IPAddress` object per allocated
+//! address, KEP-1880) rather than the older bitmap in one key: every allocation is its own
+//! store key, `/registry/ipallocations/{ip}` or `/registry/portallocations/{port}`, whose
+//! value names the owning Service (namespace, name, uid). A key is taken with the store's
+//! `create`, which fails when the key exists, so two concurrent creates can never get the
+//! same address, and no lock or read-modify-write of a shared bitmap is needed.
+//!
+//! The registry calls in here (see `crate::registry`):
+//! - create: allocate after validation, BEFORE the Service is written; if the write fails
+//!   the keys are released again;
+//! - update: carry allocated values over from the stored object (an empty `clusterIP` or
+//!   `nodePort` in a replace means "keep"), refuse a changed `clusterIP` (immutable),
+//!   allocate what the new spec needs before the write, release what it no longer holds
+//!   after the write (or the new keys when the write fails);
+//! - delete: release the keys after the Service is gone.
+//!
+//! A crash between those steps leaves at worst an allocation without its Service; the
+//! [`AllocationRepair`] singleton releases allocations whose Service is gone (or has another
+//! uid, or no longer holds the value) once they are older than a grace period (so that an
+//! in-flight create is never robbed), and re-creates allocations a stored Service holds
+//! but the store lacks (e.g. data written before the allocator existed).
+
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bincode::{Decode, Encode};
+use rand::Rng;
+
+pub mod ip;
+pub mod port;
+
+pub use ip::Cidr;
+pub use port::PortRange;
+
+use crate::codec;
+use crate::controller::{Action, Cx, ReconcileError, Singleton};
+use crate::model::{Resource, Service};
+use crate::registry::{Registry, RegistryError};
+use crate::store::{Store, StoreError};
+use crate::validation::FieldError;
+
+/// Key prefix of ClusterIP allocations.
+pub const IP_PREFIX: &str = "/registry/ipallocations/";
+/// Key prefix of NodePort allocations.
+pub const PORT_PREFIX: &str = "/registry/portallocations/";
+
+/// Where Service addresses and node ports come from.
+#[derive(Debug, Clone)]
+pub struct AllocatorConfig {
+    /// The Service ClusterIP range (default `10.96.0.0/12`). Its network address is never
+    /// handed out, and its first address (`10.96.0.1`) is only given to a Service that
+    /// asks for it (Kubernetes reserves it for the `kubernetes` Service).
+    pub service_cidr: Cidr,
+    /// The NodePort range (default `30000-32767`).
+    pub node_ports: PortRange,
+    /// How old an allocation without a matching Service must be before the repair pass
+    /// releases it.
+    pub repair_grace: Duration,
+}
+
+impl Default for AllocatorConfig {
+    fn default() -> Self {
+        AllocatorConfig {
+            service_cidr: Cidr::parse("10.96.0.0/12").expect("default service CIDR"),
+            node_ports: PortRange::parse("30000-32767").expect("default NodePort range"),
+            repair_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl AllocatorConfig {
+    /// From the textual forms (`10.96.0.0/12`, `30000-32767`), e.g. command-line flags.
+    pub fn new(service_cidr: &str, node_ports: &str) -> Result<Self, String> {
+        Ok(AllocatorConfig {
+            service_cidr: Cidr::parse(service_cidr)?,
+            node_ports: PortRange::parse(node_ports)?,
+            ..Default::default()
+        })
+    }
+}
+
+/// The value of an allocation key: who holds it, since when (unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Allocation {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub allocated_at: i64,
+}
+
+impl Allocation {
+    fn of(svc: &Service) -> Self {
+        Allocation {
+            namespace: svc.metadata.namespace.clone().unwrap_or_default(),
+            name: svc.metadata.name.clone(),
+            uid: svc.metadata.uid.clone(),
+            allocated_at: chrono::Utc::now().timestamp(),
+        }
+    }
+}
+
+pub fn ip_key(ip: Ipv4Addr) -> String {
+    format!("{IP_PREFIX}{ip}")
+}
+
+pub fn port_key(port: i32) -> String {
+    format!("{PORT_PREFIX}{port}")
+}
+
+fn svc_type(s: &Service) -> &str {
+    s.spec.type_.as_deref().unwrap_or("ClusterIP")
+}
+
+/// Whether the Service gets a ClusterIP (not ExternalName, not headless).
+pub fn wants_ip(s: &Service) -> bool {
+    svc_type(s) != "ExternalName" && s.spec.cluster_ip.as_deref() != Some("None")
+}
+
+/// Whether the Service gets node ports (NodePort, and LoadBalancer unless
+/// `allocateLoadBalancerNodePorts: false`).
+pub fn wants_node_ports(s: &Service) -> bool {
+    match svc_type(s) {
+        "NodePort" => true,
+        "LoadBalancer" => s.spec.allocate_load_balancer_node_ports != Some(false),
+        _ => false,
+    }
+}
+
+/// The allocation keys a stored Service holds.
+pub fn held_keys(cfg: &AllocatorConfig, s: &Service) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    if wants_ip(s) {
+        if let Some(ip) = s.spec.cluster_ip.as_deref().and_then(|ip| ip.parse::<Ipv4Addr>().ok()) {
+            if cfg.service_cidr.is_usable(ip) {
+                keys.insert(ip_key(ip));
+            }
+        }
+    }
+    if wants_node_ports(s) {
+        for p in &s.spec.ports {
+            if let Some(np) = p.node_port.filter(|n| cfg.node_ports.contains(*n)) {
+                keys.insert(port_key(np));
+            }
+        }
+    }
+    keys
+}
+
+fn as_service<T: Resource>(obj: &T) -> Option<&Service> {
+    (obj as &dyn Any).downcast_ref::<Service>()
+}
+
+fn as_service_mut<T: Resource>(obj: &mut T) -> Option<&mut Service> {
+    (obj as &mut dyn Any).downcast_mut::<Service>()
+}
+
+fn invalid(svc: &Service, errors: Vec<FieldError>) -> RegistryError {
+    RegistryError::Invalid { kind: "Service".into(), name: svc.metadata.name.clone(), errors }
+}
+
+/// Tries to take `key` for `owner`: Ok(true) taken now, Ok(false) held by someone else.
+/// A key already held by the same uid counts as taken (a retried write).
+async fn take(store: &dyn Store, key: &str, owner: &Allocation) -> Result<Option<bool>, RegistryError> {
+    let bytes = codec::encode(owner)?;
+    match store.create(key, bytes, None).await {
+        Ok(_) => Ok(Some(true)),
+        Err(StoreError::AlreadyExists { .. }) => {
+            let held = store.get(key).await?.and_then(|kv| codec::decode::<Allocation>(&kv.value).ok());
+            if held.is_some_and(|a| a.uid == owner.uid) {
+                Ok(None)
+            } else {
+                Ok(Some(false))
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Releases `key` if `uid` holds it.
+pub async fn release(store: &dyn Store, key: &str, uid: &str) {
+    let Ok(Some(kv)) = store.get(key).await else { return };
+    match codec::decode::<Allocation>(&kv.value) {
+        Ok(a) if a.uid == uid => {
+            if let Err(e) = store.delete(key, Some(kv.mod_revision)).await {
+                tracing::debug!(key, error = %e, "releasing an allocation");
+            }
+        }
+        _ => {}
+    }
+}
+
+async fn release_all(store: &dyn Store, keys: &[String], uid: &str) {
+    for k in keys {
+        release(store, k, uid).await;
+    }
+}
+
+/// Picks a free value among `size` candidates (`nth(offset)`), skipping `skip`: random
+/// tries first, then a scan from a random start over what the store shows as free.
+async fn allocate_any(
+    store: &dyn Store,
+    owner: &Allocation,
+    prefix: &str,
+    size: u64,
+    skip: &(dyn Fn(u64) -> bool + Sync),
+    key_of: &(dyn Fn(u64) -> String + Sync),
+) -> Result<String, RegistryError> {
+    for _ in 0..16 {
+        let off = rand::rng().random_range(0..size);
+        if skip(off) {
+            continue;
+        }
+        let key = key_of(off);
+        if take(store, &key, owner).await? == Some(true) {
+            return Ok(key);
+        }
+    }
+    let used: BTreeSet<String> = store.list(prefix).await?.kvs.into_iter().map(|kv| kv.key).collect();
+    let start = rand::rng().random_range(0..size);
+    for i in 0..size {
+        let off = (start + i) % size;
+        if skip(off) {
+            continue;
+        }
+        let key = key_of(off);
+        if used.contains(&key) {
+            continue;
+        }
+        if take(store, &key, owner).await? == Some(true) {
+            return Ok(key);
+        }
+    }
+    Err(RegistryError::Store(StoreError::Backend(format!("failed to allocate from {prefix}: range is full"))))
+}
+
+/// Allocates what `svc` needs and does not hold in `old`; pushes every key taken to `taken`.
+async fn allocate(
+    reg: &Registry,
+    svc: &mut Service,
+    old: Option<&Service>,
+    taken: &mut Vec<String>,
+) -> Result<(), RegistryError> {
+    let cfg = reg.allocator();
+    let store = reg.store().as_ref();
+    let owner = Allocation::of(svc);
+    let old_keys = old.map(|o| held_keys(cfg, o)).unwrap_or_default();
+    if svc.spec.cluster_ip.as_deref() == Some("None") && svc.spec.cluster_ips.is_empty() {
+        svc.spec.cluster_ips = vec!["None".into()];
+    }
+    if wants_ip(svc) {
+        let requested = svc.spec.cluster_ip.clone().filter(|s| !s.is_empty());
+        let key = match requested {
+            Some(ip_s) => {
+                let field = "spec.clusterIPs";
+                let range_err = || {
+                    invalid(
+                        svc,
+                        vec![FieldError::invalid(
+                            field,
+                            &ip_s,
+                            format!("provided IP is not in the valid range. The range of valid IPs is {}", cfg.service_cidr),
+                        )],
+                    )
+                };
+                let ip: Ipv4Addr = ip_s.parse().map_err(|_| range_err())?;
+                if !cfg.service_cidr.is_usable(ip) {
+                    return Err(range_err());
+                }
+                let key = ip_key(ip);
+                if !old_keys.contains(&key) {
+                    match take(store, &key, &owner).await? {
+                        Some(true) => taken.push(key.clone()),
+                        None => {}
+                        Some(false) => {
+                            return Err(invalid(svc, vec![FieldError::invalid(field, &ip_s, "provided IP is already allocated")]))
+                        }
+                    }
+                }
+                key
+            }
+            None => {
+                let cidr = cfg.service_cidr;
+                let size = cidr.size();
+                // Never the network address, the reserved first address or the broadcast.
+                let key = allocate_any(store, &owner, IP_PREFIX, size, &|o| o <= 1 || o >= size - 1, &|o| ip_key(cidr.nth(o)))
+                    .await?;
+                taken.push(key.clone());
+                key
+            }
+        };
+        let ip = key.trim_start_matches(IP_PREFIX).to_string();
+        svc.spec.cluster_ip = Some(ip.clone());
+        svc.spec.cluster_ips = vec![ip];
+        if svc.spec.ip_families.is_empty() {
+            svc.spec.ip_families = vec!["IPv4".into()];
+        }
+        if svc.spec.ip_family_policy.is_none() {
+            svc.spec.ip_family_policy = Some("SingleStack".into());
+        }
+    }
+    if wants_node_ports(svc) {
+        let range = cfg.node_ports;
+        let mut mine: BTreeSet<i32> = BTreeSet::new();
+        for i in 0..svc.spec.ports.len() {
+            let field = format!("spec.ports[{i}].nodePort");
+            match svc.spec.ports[i].node_port.filter(|n| *n != 0) {
+                Some(np) => {
+                    if !range.contains(np) {
+                        return Err(invalid(
+                            svc,
+                            vec![FieldError::invalid(
+                                field,
+                                np,
+                                format!("provided port is not in the valid range. The range of valid ports is {range}"),
+                            )],
+                        ));
+                    }
+                    let key = port_key(np);
+                    if mine.contains(&np) || old_keys.contains(&key) {
+                        mine.insert(np);
+                        continue;
+                    }
+                    match take(store, &key, &owner).await? {
+                        Some(true) => taken.push(key),
+                        None => {}
+                        Some(false) => {
+                            return Err(invalid(svc, vec![FieldError::invalid(field, np, "provided port is already allocated")]))
+                        }
+                    }
+                    mine.insert(np);
+                }
+                None => {
+                    let key = allocate_any(store, &owner, PORT_PREFIX, range.size(), &|_| false, &|o| port_key(range.nth(o))).await?;
+                    let np: i32 = key.trim_start_matches(PORT_PREFIX).parse().unwrap_or(0);
+                    taken.push(key);
+                    mine.insert(np);
+                    svc.spec.ports[i].node_port = Some(np);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Allocations made for one write, to keep or undo once the write's outcome is known.
+#[derive(Debug, Default)]
+pub struct Plan {
+    uid: String,
+    /// Keys taken for this write (released if the write fails).
+    taken: Vec<String>,
+    /// Keys the old object held and the new one does not (released if the write succeeds).
+    dropped: Vec<String>,
+}
+
+impl Plan {
+    /// Settles the allocations once the write succeeded (`ok`) or failed.
+    pub async fn finish(self, reg: &Registry, ok: bool) {
+        let store = reg.store().as_ref();
+        if ok {
+            release_all(store, &self.dropped, &self.uid).await;
+        } else {
+            release_all(store, &self.taken, &self.uid).await;
+        }
+    }
+}
+
+/// Create: allocates for a validated Service with its uid set (no-op for other kinds).
+pub async fn before_create<T: Resource>(reg: &Registry, obj: &mut T) -> Result<Plan, RegistryError> {
+    let Some(svc) = as_service_mut(obj) else { return Ok(Plan::default()) };
+    let mut plan = Plan { uid: svc.metadata.uid.clone(), ..Default::default() };
+    if let Err(e) = allocate(reg, svc, None, &mut plan.taken).await {
+        release_all(reg.store().as_ref(), &plan.taken, &plan.uid).await;
+        return Err(e);
+    }
+    Ok(plan)
+}
+
+/// Update, before validation: an empty `clusterIP` or `nodePort` keeps the stored value;
+/// a changed `clusterIP` is refused (immutable).
+pub fn prepare_update<T: Resource>(old: &T, new: &mut T) -> Result<(), RegistryError> {
+    let (Some(old), Some(new)) = (as_service(old), as_service_mut(new)) else { return Ok(()) };
+    let (ot, nt) = (svc_type(old).to_string(), svc_type(new).to_string());
+    if ot != "ExternalName" && nt != "ExternalName" {
+        let old_ip = old.spec.cluster_ip.clone().unwrap_or_default();
+        if new.spec.cluster_ip.as_deref().unwrap_or("").is_empty() {
+            new.spec.cluster_ip = old.spec.cluster_ip.clone();
+            if new.spec.cluster_ips.is_empty() {
+                new.spec.cluster_ips = old.spec.cluster_ips.clone();
+            }
+        }
+        let new_ip = new.spec.cluster_ip.clone().unwrap_or_default();
+        if !old_ip.is_empty() && new_ip != old_ip {
+            return Err(invalid(new, vec![FieldError::invalid("spec.clusterIP", new_ip, "field is immutable")]));
+        }
+        if new.spec.cluster_ips.is_empty() && !new_ip.is_empty() {
+            new.spec.cluster_ips = vec![new_ip];
+        }
+        if new.spec.ip_families.is_empty() {
+            new.spec.ip_families = old.spec.ip_families.clone();
+        }
+        if new.spec.ip_family_policy.is_none() {
+            new.spec.ip_family_policy = old.spec.ip_family_policy.clone();
+        }
+    }
+    if wants_node_ports(old) && wants_node_ports(new) {
+        for p in new.spec.ports.iter_mut().filter(|p| p.node_port.unwrap_or(0) == 0) {
+            let proto = p.protocol.clone().unwrap_or_else(|| "TCP".into());
+            let same = old.spec.ports.iter().find(|o| o.port == p.port && o.protocol.clone().unwrap_or_else(|| "TCP".into()) == proto);
+            let named = old.spec.ports.iter().find(|o| o.name.is_some() && o.name == p.name);
+            if let Some(np) = same.or(named).and_then(|o| o.node_port) {
+                p.node_port = Some(np);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Update, after validation: allocates what the new spec needs.
+pub async fn before_update<T: Resource>(reg: &Registry, old: &T, new: &mut T) -> Result<Plan, RegistryError> {
+    let (Some(old), Some(new)) = (as_service(old), as_service_mut(new)) else { return Ok(Plan::default()) };
+    let mut plan = Plan { uid: old.metadata.uid.clone(), ..Default::default() };
+    if let Err(e) = allocate(reg, new, Some(old), &mut plan.taken).await {
+        release_all(reg.store().as_ref(), &plan.taken, &plan.uid).await;
+        return Err(e);
+    }
+    let now = held_keys(reg.allocator(), new);
+    plan.dropped = held_keys(reg.allocator(), old).into_iter().filter(|k| !now.contains(k)).collect();
+    Ok(plan)
+}
+
+/// Delete: releases what the deleted object held (no-op for other kinds).
+pub async fn after_delete<T: Resource>(reg: &Registry, obj: &T) {
+    let Some(svc) = as_service(obj) else { return };
+    let keys: Vec<String> = held_keys(reg.allocator(), svc).into_iter().collect();
+    release_all(reg.store().as_ref(), &keys, &svc.metadata.uid).await;
+}
+
+/// What one repair pass did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RepairReport {
+    pub released: Vec<String>,
+    pub restored: Vec<String>,
+}
+
+/// One repair pass: releases leaked allocations older than the grace period, restores
+/// allocations stored Services hold but the store lacks.
+pub async fn repair(reg: &Registry) -> Result<RepairReport, RegistryError> {
+    let cfg = reg.allocator();
+    let store = reg.store().as_ref();
+    let (services, _) = reg.list::<Service>(None).await?;
+    let by_name: BTreeMap<(String, String), &Service> = services
+        .iter()
+        .map(|s| ((s.metadata.namespace.clone().unwrap_or_default(), s.metadata.name.clone()), s))
+        .collect();
+    let now = chrono::Utc::now().timestamp();
+    let mut report = RepairReport::default();
+    let mut present = BTreeSet::new();
+    for prefix in [IP_PREFIX, PORT_PREFIX] {
+        for kv in store.list(prefix).await?.kvs {
+            present.insert(kv.key.clone());
+            let alloc = codec::decode::<Allocation>(&kv.value).ok();
+            let valid = alloc.as_ref().is_some_and(|a| {
+                by_name.get(&(a.namespace.clone(), a.name.clone())).is_some_and(|s| {
+                    s.metadata.uid == a.uid && held_keys(cfg, s).contains(&kv.key)
+                })
+            });
+            let old_enough = alloc.as_ref().is_none_or(|a| now - a.allocated_at >= cfg.repair_grace.as_secs() as i64);
+            if !valid && old_enough && store.delete(&kv.key, Some(kv.mod_revision)).await.is_ok() {
+                tracing::info!(key = %kv.key, "released a leaked allocation");
+                report.released.push(kv.key);
+            }
+        }
+    }
+    for s in &services {
+        for key in held_keys(cfg, s) {
+            if present.contains(&key) {
+                continue;
+            }
+            let owner = Allocation::of(s);
+            match take(store, &key, &owner).await {
+                Ok(Some(true)) => {
+                    tracing::info!(key = %key, service = %s.metadata.name, "restored a missing allocation");
+                    report.restored.push(key);
+                }
+                Ok(Some(false)) => tracing::warn!(key = %key, service = %s.metadata.name, "allocation held by another service"),
+                _ => {}
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// The repair loop as a control-plane singleton (every 30 s at most).
+#[derive(Default)]
+pub struct AllocationRepair {
+    last: Mutex<Option<Instant>>,
+}
+
+const REPAIR_PERIOD: Duration = Duration::from_secs(30);
+
+#[async_trait]
+impl Singleton for AllocationRepair {
+    const NAME: &'static str = "allocation-repair";
+
+    async fn run_once(&self, cx: &Cx) -> Result<Action, ReconcileError> {
+        {
+            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(t) = *last {
+                if t.elapsed() < REPAIR_PERIOD {
+                    return Ok(Action::requeue(REPAIR_PERIOD - t.elapsed()));
+                }
+            }
+            *last = Some(Instant::now());
+        }
+        repair(cx.registry()).await?;
+        Ok(Action::requeue(REPAIR_PERIOD))
+    }
+}
