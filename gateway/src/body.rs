@@ -41,11 +41,231 @@ pub fn parse_document(bytes: &[u8], media: &str) -> Result<Value, ApiError> {
     }
     if is_yaml {
         let text = std::str::from_utf8(bytes).map_err(|_| ApiError::bad_request("the YAML body is not UTF-8"))?;
-        serde_saphyr::from_str::<Value>(text)
+        serde_saphyr::from_str_with_options::<Value>(text, yaml_options())
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML body: {e}")))
     } else {
         serde_json::from_slice::<Value>(bytes)
             .map_err(|e| ApiError::bad_request(format!("error decoding JSON body: {e}")))
+    }
+}
+
+/// Repeated keys reach the decoder (the last one wins in a JSON value); whether they
+/// are an error is [`FieldValidation`]'s decision, after [`duplicate_fields`] found them.
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! { duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough }
+}
+
+/// The `fieldValidation` query parameter of POST, PUT and PATCH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldValidation {
+    /// Unknown and duplicate fields fail the request with 400 BadRequest.
+    Strict,
+    /// They are dropped with a `Warning` header each (the default, as in Kubernetes).
+    Warn,
+    /// They are dropped silently.
+    Ignore,
+}
+
+/// Query parameters that carry the field validation directive.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldValidationParams {
+    pub field_validation: Option<String>,
+}
+
+impl FieldValidation {
+    /// Parses the directive; absent or empty means Warn, anything else unknown is a 400.
+    pub fn parse(value: Option<&str>) -> Result<Self, ApiError> {
+        match value.map(str::trim).unwrap_or("") {
+            "" => Ok(FieldValidation::Warn),
+            v if v.eq_ignore_ascii_case("strict") => Ok(FieldValidation::Strict),
+            v if v.eq_ignore_ascii_case("warn") => Ok(FieldValidation::Warn),
+            v if v.eq_ignore_ascii_case("ignore") => Ok(FieldValidation::Ignore),
+            other => Err(ApiError::bad_request(format!(
+                "fieldValidation: Unsupported value: {other:?}: supported values: \"Ignore\", \"Warn\", \"Strict\""
+            ))),
+        }
+    }
+
+    /// The directive of a request, from its query string.
+    pub fn of(req: &HttpRequest) -> Result<Self, ApiError> {
+        let params: FieldValidationParams = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+        Self::parse(params.field_validation.as_deref())
+    }
+
+    /// Applies the directive to what decoding found: Strict → 400 listing every problem
+    /// (as Kubernetes: `Deployment in version "v1" cannot be handled as a Deployment:
+    /// strict decoding error: unknown field "spec.foo", duplicate field "spec.replicas"`),
+    /// Warn → one `Warning` header value per problem, Ignore → nothing.
+    pub fn check(
+        self,
+        kind: &str,
+        version: &str,
+        duplicates: &[String],
+        unknown: &[String],
+    ) -> Result<Vec<String>, ApiError> {
+        let problems: Vec<String> = duplicates
+            .iter()
+            .map(|p| format!("duplicate field \"{p}\""))
+            .chain(unknown.iter().map(|p| format!("unknown field \"{p}\"")))
+            .collect();
+        match self {
+            FieldValidation::Ignore => Ok(Vec::new()),
+            FieldValidation::Warn => Ok(problems.iter().map(|p| warning(p)).collect()),
+            FieldValidation::Strict if problems.is_empty() => Ok(Vec::new()),
+            FieldValidation::Strict => Err(ApiError::bad_request(format!(
+                "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+                problems.join(", ")
+            ))),
+        }
+    }
+}
+
+/// A `Warning` header value (RFC 7234 warn-code 299, like Kubernetes).
+fn warning(text: &str) -> String {
+    format!("299 - \"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Paths of the keys that appear more than once in one object of a JSON or YAML body
+/// (`spec.replicas`, `spec.template.spec.containers[0].image`). A JSON value keeps only
+/// the last of them, so this reads the raw document again.
+pub fn duplicate_fields(bytes: &[u8], media: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if media.contains("yaml") {
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            if let Ok(Duplicates(found)) = serde_saphyr::from_str_with_options::<Duplicates>(text, yaml_options()) {
+                out = found;
+            }
+        }
+    } else {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let _ = serde::de::DeserializeSeed::deserialize(DupFinder { path: String::new(), out: &mut out }, &mut de);
+    }
+    out
+}
+
+/// The duplicate key paths of a whole document (a `Deserialize` so any format can feed it).
+struct Duplicates(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for Duplicates {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut out = Vec::new();
+        serde::de::DeserializeSeed::deserialize(DupFinder { path: String::new(), out: &mut out }, d)?;
+        Ok(Duplicates(out))
+    }
+}
+
+/// Walks any document, recording the path of every key already seen in its object.
+struct DupFinder<'a> {
+    path: String,
+    out: &'a mut Vec<String>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for DupFinder<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for DupFinder<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i128<E>(self, _: i128) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u128<E>(self, _: u128) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bytes<E>(self, _: &[u8]) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_newtype_struct<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        loop {
+            let seed = DupFinder { path: format!("{}[{i}]", self.path), out: &mut *self.out };
+            if seq.next_element_seed(seed)?.is_none() {
+                return Ok(());
+            }
+            i += 1;
+        }
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(Key(key)) = map.next_key::<Key>()? {
+            let path = if self.path.is_empty() { key.clone() } else { format!("{}.{key}", self.path) };
+            if !seen.insert(key) {
+                self.out.push(path.clone());
+            }
+            map.next_value_seed(DupFinder { path, out: &mut *self.out })?;
+        }
+        Ok(())
+    }
+}
+
+/// A mapping key of any scalar type, as text.
+struct Key(String);
+
+impl<'de> serde::Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Key;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a mapping key")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_unit<E>(self) -> Result<Key, E> {
+                Ok(Key("null".into()))
+            }
+            fn visit_none<E>(self) -> Result<Key, E> {
+                Ok(Key("null".into()))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -77,7 +297,7 @@ fn render_path(path: &serde_ignored::Path<'_>) -> String {
 
 /// `Warning` header values for unknown fields (RFC 7234 warn-code 299, like Kubernetes).
 pub fn unknown_field_warnings(paths: &[String]) -> Vec<String> {
-    paths.iter().map(|p| format!("299 - \"unknown field \\\"{p}\\\"\"")).collect()
+    paths.iter().map(|p| warning(&format!("unknown field \"{p}\""))).collect()
 }
 
 #[cfg(test)]
@@ -100,6 +320,41 @@ mod tests {
         let v = serde_json::json!({"items": [{"name": "a", "colour": 1}], "extra": true});
         let (_o, unknown): (Outer, _) = decode_typed(v).unwrap();
         assert_eq!(unknown, vec!["items[0].colour".to_string(), "extra".to_string()]);
+    }
+
+    #[test]
+    fn duplicate_keys_are_found_in_json_and_yaml_with_paths() {
+        let json = br#"{"spec": {"replicas": 1, "replicas": 2, "template": {"spec": {"containers": [{"name": "a", "image": "x", "image": "y"}]}}}, "kind": "D", "kind": "D"}"#;
+        assert_eq!(
+            duplicate_fields(json, "application/json"),
+            vec!["spec.replicas".to_string(), "spec.template.spec.containers[0].image".into(), "kind".into()]
+        );
+        let yaml = b"spec:\n  replicas: 1\n  replicas: 2\nitems:\n- a: 1\n  a: 2\n";
+        assert_eq!(duplicate_fields(yaml, "application/yaml"), vec!["spec.replicas".to_string(), "items[0].a".into()]);
+        // The document itself still parses, the last value winning.
+        assert_eq!(parse_document(yaml, "application/yaml").unwrap()["spec"]["replicas"], 2);
+        assert!(duplicate_fields(br#"{"a": {"b": 1}, "c": {"b": 2}}"#, "application/json").is_empty());
+    }
+
+    #[test]
+    fn field_validation_modes() {
+        assert_eq!(FieldValidation::parse(None).unwrap(), FieldValidation::Warn);
+        assert_eq!(FieldValidation::parse(Some("Strict")).unwrap(), FieldValidation::Strict);
+        assert_eq!(FieldValidation::parse(Some("Ignore")).unwrap(), FieldValidation::Ignore);
+        assert_eq!(FieldValidation::parse(Some("Loud")).unwrap_err().code, 400);
+        let dups = vec!["spec.replicas".to_string()];
+        let unknown = vec!["spec.foo".to_string(), "spec.bar".to_string()];
+        let e = FieldValidation::Strict.check("Deployment", "v1", &dups, &unknown).unwrap_err();
+        assert_eq!(e.code, 400);
+        assert_eq!(
+            e.message,
+            r#"Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: duplicate field "spec.replicas", unknown field "spec.foo", unknown field "spec.bar""#
+        );
+        assert!(FieldValidation::Strict.check("Pod", "v1", &[], &[]).unwrap().is_empty());
+        let w = FieldValidation::Warn.check("Pod", "v1", &dups, &unknown).unwrap();
+        assert_eq!(w, vec![r#"299 - "duplicate field \"spec.replicas\"""#.to_string(),
+            r#"299 - "unknown field \"spec.foo\"""#.into(), r#"299 - "unknown field \"spec.bar\"""#.into()]);
+        assert!(FieldValidation::Ignore.check("Pod", "v1", &dups, &unknown).unwrap().is_empty());
     }
 
     #[test]

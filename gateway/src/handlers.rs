@@ -182,14 +182,18 @@ pub fn json_response<S: Serialize>(code: StatusCode, body: &S, warnings: &[Strin
     Ok(b.body(bytes))
 }
 
-/// Decodes a request body into `T` (JSON or YAML), with warnings for unknown fields.
+/// Decodes a request body into `T` (JSON or YAML). Unknown and duplicate fields are
+/// handled as the `fieldValidation` query parameter says (default Warn: `Warning` headers).
 async fn read_object<T: Resource>(req: &HttpRequest, payload: web::Payload) -> Result<(T, Vec<String>), ApiError> {
+    let validation = body::FieldValidation::of(req)?;
     let bytes = body::read(payload).await?;
     let media = body::media_type(req);
     let value = body::parse_document(&bytes, &media)?;
     check_type_meta::<T>(&value)?;
+    let duplicates = if validation == body::FieldValidation::Ignore { Vec::new() } else { body::duplicate_fields(&bytes, &media) };
     let (obj, unknown) = body::decode_typed::<T>(value)?;
-    Ok((obj, body::unknown_field_warnings(&unknown)))
+    let warnings = validation.check(T::INFO.kind, T::INFO.version, &duplicates, &unknown)?;
+    Ok((obj, warnings))
 }
 
 /// A body that names another kind or group version is refused, as Kubernetes does.
