@@ -15,6 +15,7 @@ use crate::body;
 use crate::error::{from_registry, ApiError};
 use crate::fields;
 use crate::metrics::RequestInfo;
+use crate::patch::{self, apply::Writer, PatchKind, WriteParams};
 use crate::pagination;
 use crate::table;
 use crate::watch;
@@ -136,6 +137,8 @@ pub struct DeleteOptions {
     pub propagation_policy: Option<String>,
     #[serde(default)]
     pub grace_period_seconds: Option<i64>,
+    #[serde(default)]
+    pub dry_run: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -497,8 +500,10 @@ pub async fn create<T: Resource>(state: web::Data<AppState>, req: HttpRequest, p
     let (mut obj, warnings) = read_object::<T>(&req, payload).await?;
     bind_namespace(&mut obj, &target)?;
     require_namespace(&state, &target).await?;
-    let created = state.registry.create(obj).await.map_err(err::<T>)?;
-    json_response(StatusCode::CREATED, &created, &warnings)
+    let params = WriteParams::of(&req)?;
+    let obj = record_write::<T>(None, obj, &params.manager(&req)?)?;
+    let created = if params.dry_run()? { state.registry.prepare_create(obj).await } else { state.registry.create(obj).await };
+    json_response(StatusCode::CREATED, &created.map_err(err::<T>)?, &warnings)
 }
 
 pub async fn get<T: Resource>(state: web::Data<AppState>, req: HttpRequest) -> ApiResult {
@@ -532,8 +537,17 @@ async fn replace_scoped<T: Resource>(
         )));
     }
     bind_namespace(&mut obj, &target)?;
-    let updated = state.registry.update(obj, scope).await.map_err(err::<T>)?;
-    json_response(StatusCode::OK, &updated, &warnings)
+    let params = WriteParams::of(req)?;
+    if scope == UpdateScope::Main {
+        let current = state.registry.get::<T>(target.ns.as_deref(), target.name()).await.ok();
+        obj = record_write::<T>(current.as_ref(), obj, &params.manager(req)?)?;
+    }
+    let updated = if params.dry_run()? {
+        state.registry.prepare_update(obj, scope).await
+    } else {
+        state.registry.update(obj, scope).await
+    };
+    json_response(StatusCode::OK, &updated.map_err(err::<T>)?, &warnings)
 }
 
 pub async fn replace<T: Resource>(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> ApiResult {
@@ -546,40 +560,119 @@ pub async fn replace_status<T: Resource>(state: web::Data<AppState>, req: HttpRe
     replace_scoped::<T>(&state, &req, payload, UpdateScope::Status).await
 }
 
-/// The patch formats shoal understands.
-enum PatchKind {
-    Merge,
-    Json,
+/// Records a create or update by `manager` in the object's managedFields (an `Update`
+/// entry owning the fields it changed).
+fn record_write<T: Resource>(old: Option<&T>, obj: T, manager: &str) -> Result<T, ApiError> {
+    let old = old.map(serde_json::to_value).transpose().map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut doc = serde_json::to_value(&obj).map_err(|e| ApiError::internal(e.to_string()))?;
+    let now = actors::registry::now_rfc3339();
+    let api_version = T::INFO.api_version();
+    patch::apply::record_update(old.as_ref(), &mut doc, &Writer { manager, api_version: &api_version, status: false, now: &now });
+    Ok(body::decode_typed::<T>(doc)?.0)
 }
 
 fn patch_kind(media: &str) -> Result<PatchKind, ApiError> {
-    match media {
-        "application/merge-patch+json" => Ok(PatchKind::Merge),
-        "application/json-patch+json" => Ok(PatchKind::Json),
-        other => Err(ApiError::unsupported_media(other)),
+    PatchKind::from_media(media)
+}
+
+/// Applies a merge, JSON or strategic merge patch document to an object's JSON form.
+fn apply_patch(kind: &PatchKind, target: &mut Value, patch: &Value) -> Result<(), ApiError> {
+    patch::apply_patch(*kind, target, patch)
+}
+
+/// The 409 of an apply that conflicts with other managers, one cause per field.
+fn apply_conflict(conflicts: &[patch::apply::Conflict]) -> ApiError {
+    let causes: Vec<Value> = conflicts
+        .iter()
+        .map(|c| json!({"reason": "FieldManagerConflict", "message": c.message, "field": c.field}))
+        .collect();
+    ApiError {
+        details: Some(json!({"causes": causes})),
+        ..ApiError::new(409, "Conflict", patch::apply::conflicts_message(conflicts))
     }
 }
 
-/// Applies a patch document to an object's JSON form.
-fn apply_patch(kind: &PatchKind, target: &mut Value, patch: &Value) -> Result<(), ApiError> {
-    match kind {
-        PatchKind::Merge => {
-            if !patch.is_object() {
-                return Err(ApiError::bad_request("a merge patch must be a JSON object"));
-            }
-            json_patch::merge(target, patch);
-            Ok(())
+/// Server-side apply: `PATCH` with `application/apply-patch+yaml`.
+async fn apply_scoped<T: Resource>(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &WriteParams,
+    bytes: &[u8],
+    scope: UpdateScope,
+) -> ApiResult {
+    let target = Target::of(req);
+    let dry = params.dry_run()?;
+    let manager = params
+        .field_manager
+        .clone()
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| ApiError::bad_request("PATCH request with apply content type requires a fieldManager: fieldManager is required for apply requests"))?;
+    let force = params.force()?;
+    let mut config = body::parse_document(bytes, "application/apply-patch+yaml")?;
+    check_type_meta::<T>(&config)?;
+    for field in ["apiVersion", "kind"] {
+        if config.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
+            return Err(ApiError::bad_request(format!("{field} must be set in an applied configuration")));
         }
-        PatchKind::Json => {
-            let ops: json_patch::Patch = serde_json::from_value(patch.clone())
-                .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
-            json_patch::patch(target, &ops).map_err(|e| {
-                if matches!(e.kind, json_patch::PatchErrorKind::TestFailed) {
-                    ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}"))
-                } else {
-                    ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}"))
+    }
+    match config.pointer("/metadata/name").and_then(Value::as_str) {
+        Some(n) if n != target.name() => {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({})",
+                target.name()
+            )))
+        }
+        Some(_) => {}
+        None => {
+            if !config.get("metadata").is_some_and(Value::is_object) {
+                config["metadata"] = json!({});
+            }
+            config["metadata"]["name"] = json!(target.name());
+        }
+    }
+    let pinned = config.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+    let now = actors::registry::now_rfc3339();
+    let api_version = T::INFO.api_version();
+    let writer = Writer { manager: &manager, api_version: &api_version, status: scope == UpdateScope::Status, now: &now };
+    loop {
+        let current = match state.registry.get::<T>(target.ns.as_deref(), target.name()).await {
+            Ok(c) => c,
+            Err(RegistryError::NotFound { .. }) if scope == UpdateScope::Main && pinned.is_none() => {
+                let doc = patch::apply::apply_create(&config, &writer);
+                let (mut obj, unknown) = body::decode_typed::<T>(doc)?;
+                bind_namespace(&mut obj, &target)?;
+                require_namespace(state, &target).await?;
+                let created = if dry { state.registry.prepare_create(obj).await } else { state.registry.create(obj).await };
+                match created {
+                    Ok(created) => return json_response(StatusCode::CREATED, &created, &body::unknown_field_warnings(&unknown)),
+                    Err(RegistryError::AlreadyExists { .. }) => continue,
+                    Err(e) => return Err(err::<T>(e)),
                 }
-            })
+            }
+            Err(e) => return Err(err::<T>(e)),
+        };
+        let live = serde_json::to_value(&current).map_err(|e| ApiError::internal(e.to_string()))?;
+        let merged = match patch::apply::apply(&live, &config, &writer, force) {
+            Ok(m) => m,
+            Err(patch::apply::ApplyError::Conflicts(c)) => return Err(apply_conflict(&c)),
+            Err(patch::apply::ApplyError::Invalid(m)) => return Err(ApiError::new(422, "Invalid", m)),
+        };
+        let (mut obj, unknown) = body::decode_typed::<T>(merged)?;
+        if T::INFO.namespaced {
+            if let Some(ns) = obj.meta().namespace.as_deref() {
+                if Some(ns) != target.ns.as_deref() {
+                    return Err(ApiError::bad_request(
+                        "the namespace of the provided object does not match the namespace sent on the request",
+                    ));
+                }
+            }
+        }
+        obj.meta_mut().resource_version = pinned.clone().unwrap_or_else(|| current.meta().resource_version.clone());
+        let res = if dry { state.registry.prepare_update(obj, scope).await } else { state.registry.update(obj, scope).await };
+        match res {
+            Ok(updated) => return json_response(StatusCode::OK, &updated, &body::unknown_field_warnings(&unknown)),
+            Err(RegistryError::Conflict { .. }) if pinned.is_none() => continue,
+            Err(e) => return Err(err::<T>(e)),
         }
     }
 }
@@ -589,20 +682,43 @@ async fn patch_scoped<T: Resource>(state: &AppState, req: &HttpRequest, payload:
     let target = Target::of(req);
     let media = body::media_type(req);
     let kind = patch_kind(&media)?;
+    let params = WriteParams::of(req)?;
+    let dry = params.dry_run()?;
     let bytes = body::read(payload).await?;
+    if kind == PatchKind::Apply {
+        return apply_scoped::<T>(state, req, &params, &bytes, scope).await;
+    }
+    if params.force.is_some() {
+        return Err(ApiError::bad_request("force: Forbidden: may not be specified for non-apply patch"));
+    }
+    let manager = params.manager(req)?;
     let patch: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+    let now = actors::registry::now_rfc3339();
+    let api_version = T::INFO.api_version();
+    let writer = Writer { manager: &manager, api_version: &api_version, status: false, now: &now };
     loop {
         let current: T = state.registry.get(target.ns.as_deref(), target.name()).await.map_err(err::<T>)?;
-        let mut doc = serde_json::to_value(&current).map_err(|e| ApiError::internal(e.to_string()))?;
+        let live = serde_json::to_value(&current).map_err(|e| ApiError::internal(e.to_string()))?;
+        let mut doc = live.clone();
         apply_patch(&kind, &mut doc, &patch)?;
         let pinned = doc.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string);
         let pinned = pinned.filter(|rv| *rv != current.meta().resource_version);
+        if scope == UpdateScope::Main {
+            // The patched copy carries the live entries, so they are the base.
+            if let Some(m) = doc.get_mut("metadata").and_then(Value::as_object_mut) {
+                if m.get("managedFields") == live.pointer("/metadata/managedFields") {
+                    m.remove("managedFields");
+                }
+            }
+            patch::apply::record_update(Some(&live), &mut doc, &writer);
+        }
         let (mut obj, unknown) = body::decode_typed::<T>(doc)?;
         if obj.meta().name != current.meta().name {
             return Err(ApiError::bad_request("metadata.name cannot be changed by a patch"));
         }
         obj.meta_mut().resource_version = pinned.clone().unwrap_or_else(|| current.meta().resource_version.clone());
-        match state.registry.update(obj, scope).await {
+        let res = if dry { state.registry.prepare_update(obj, scope).await } else { state.registry.update(obj, scope).await };
+        match res {
             Ok(updated) => return json_response(StatusCode::OK, &updated, &body::unknown_field_warnings(&unknown)),
             Err(RegistryError::Conflict { .. }) if pinned.is_none() => continue,
             Err(e) => return Err(err::<T>(e)),
@@ -650,12 +766,14 @@ pub async fn delete<T: Resource>(
         .preconditions
         .map(|p| Preconditions { uid: p.uid, resource_version: p.resource_version })
         .unwrap_or_default();
-    match state
-        .registry
-        .delete_with::<T>(target.ns.as_deref(), target.name(), &pre, propagation)
-        .await
-        .map_err(err::<T>)?
-    {
+    let mut params = WriteParams::of(&req)?;
+    params.dry_run.extend(opts.dry_run);
+    let deleted = if params.dry_run()? {
+        state.registry.prepare_delete::<T>(target.ns.as_deref(), target.name(), &pre, propagation).await
+    } else {
+        state.registry.delete_with::<T>(target.ns.as_deref(), target.name(), &pre, propagation).await
+    };
+    match deleted.map_err(err::<T>)? {
         Deleted::Pending(obj) => json_response(StatusCode::OK, &obj, &[]),
         Deleted::Gone(obj) if T::INFO.kind == "Pod" || T::INFO.kind == "Namespace" => json_response(StatusCode::OK, &obj, &[]),
         Deleted::Gone(obj) => json_response(

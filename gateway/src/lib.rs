@@ -12,6 +12,7 @@ pub mod error;
 pub mod fields;
 pub mod handlers;
 pub mod metrics;
+pub mod patch;
 pub mod openapi;
 pub mod pagination;
 pub mod routes;
