@@ -243,13 +243,26 @@ fn bind_namespace<T: Resource>(obj: &mut T, target: &Target) -> Result<(), ApiEr
 
 async fn require_namespace(state: &AppState, target: &Target) -> Result<(), ApiError> {
     let Some(ns) = target.ns.as_deref() else { return Ok(()) };
-    if state.namespaces.as_ref().is_some_and(|c| c.get(None, ns).is_some()) {
-        return Ok(());
+    let cached = state.namespaces.as_ref().and_then(|c| c.get(None, ns));
+    let terminating = match cached {
+        // A cached namespace that is not terminating may be stale: the store decides.
+        Some(n) if actors::controllers::namespace::is_terminating(&n) => true,
+        _ => match state.registry.get::<Namespace>(None, ns).await {
+            Ok(n) => actors::controllers::namespace::is_terminating(&n),
+            Err(e) => return Err(from_registry(e, "", "namespaces")),
+        },
+    };
+    if terminating {
+        return Err(ApiError {
+            details: Some(serde_json::json!({"name": ns, "kind": "namespaces"})),
+            ..ApiError::new(
+                403,
+                "Forbidden",
+                format!("unable to create new content in namespace {ns} because it is being terminated"),
+            )
+        });
     }
-    match state.registry.get::<Namespace>(None, ns).await {
-        Ok(_) => Ok(()),
-        Err(e) => Err(from_registry(e, "", "namespaces")),
-    }
+    Ok(())
 }
 
 /// Parses `labelSelector` and `fieldSelector` into one predicate; fields are the kind's

@@ -9,6 +9,7 @@ pub mod body;
 pub mod debug;
 pub mod discovery;
 pub mod error;
+pub mod eviction;
 pub mod fields;
 pub mod handlers;
 pub mod metrics;

@@ -87,5 +87,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     kind_routes::<CronJob>(cfg);
     kind_routes::<HorizontalPodAutoscaler>(cfg);
     kind_routes::<Lease>(cfg);
+    kind_routes::<Event>(cfg);
+    kind_routes::<EventV1>(cfg);
+    cfg.route("/api/v1/namespaces/{ns}/pods/{name}/eviction", web::post().to(crate::eviction::evict));
     cfg.default_service(web::to(not_found));
 }

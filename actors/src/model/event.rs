@@ -4,6 +4,7 @@
 //! `reportingController` = `reportingComponent`, `deprecated*` = the legacy fields).
 
 use bincode::{Decode, Encode};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::*;
@@ -36,7 +37,7 @@ pub const EVENT_V1_INFO: KindInfo = KindInfo {
     has_scale: false,
 };
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Event {
     #[serde(rename = "apiVersion", skip_serializing_if = "String::is_empty")]
@@ -77,7 +78,7 @@ pub struct Event {
 
 crate::impl_resource!(Event, EVENT_INFO, crate::validation::validate_event);
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct EventSource {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -86,7 +87,7 @@ pub struct EventSource {
     pub host: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Encode, Decode)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
 pub struct EventSeries {
     pub count: i32,
@@ -96,7 +97,7 @@ pub struct EventSeries {
 
 /// The events.k8s.io/v1 Event. Stored as the core [`Event`] it converts to (its bincode
 /// form is the core form), so both API groups read and write the same objects.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct EventV1 {
     #[serde(rename = "apiVersion", skip_serializing_if = "String::is_empty")]
