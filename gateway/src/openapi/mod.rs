@@ -49,6 +49,8 @@ pub fn definitions() -> BTreeMap<String, Value> {
     gen.subschema_for::<PersistentVolumeClaim>();
     gen.subschema_for::<HorizontalPodAutoscaler>();
     gen.subschema_for::<Lease>();
+    gen.subschema_for::<Event>();
+    gen.subschema_for::<EventV1>();
     gen.subschema_for::<ListMeta>();
     let raw = gen.take_definitions(false);
 
@@ -58,8 +60,8 @@ pub fn definitions() -> BTreeMap<String, Value> {
         describe_fields(&rust, &mut schema);
         defs.insert(names::k8s_name(&rust), schema);
     }
-    for k in ALL_KINDS {
-        let name = names::kind_name(k.kind);
+    for k in kinds() {
+        let name = names::kind_name(k);
         if let Some(def) = defs.get_mut(&name) {
             let desc = names::KIND_DESCRIPTIONS.iter().find(|(n, _)| *n == k.kind).map(|(_, d)| *d).unwrap_or(k.kind);
             def["description"] = json!(desc);
@@ -83,6 +85,11 @@ pub fn definitions() -> BTreeMap<String, Value> {
     }
     meta_definitions(&mut defs);
     defs
+}
+
+/// Every kind the documents describe: the stored kinds and the events.k8s.io/v1 view.
+pub fn kinds() -> impl Iterator<Item = &'static KindInfo> {
+    ALL_KINDS.iter().copied().chain(std::iter::once(&EVENT_V1_INFO))
 }
 
 fn gvk(group: &str, version: &str, kind: &str) -> Value {
@@ -128,7 +135,7 @@ fn list_schema(k: &KindInfo, item: &str) -> Value {
 /// as Rust types of its own (they are the server's protocol, not stored objects).
 fn meta_definitions(defs: &mut BTreeMap<String, Value>) {
     let meta = "io.k8s.apimachinery.pkg.apis.meta.v1";
-    let mut gvs: BTreeSet<(&str, &str)> = ALL_KINDS.iter().map(|k| (k.group, k.version)).collect();
+    let mut gvs: BTreeSet<(&str, &str)> = kinds().map(|k| (k.group, k.version)).collect();
     gvs.insert(("autoscaling", "v1"));
     let delete_gvks: Vec<Value> = gvs.iter().map(|(g, v)| gvk(g, v, "DeleteOptions")).collect();
 
@@ -396,7 +403,7 @@ pub fn kind_paths(k: &KindInfo) -> Vec<PathItem> {
     let group_id = if k.group.is_empty() { format!("Core{}", pascal(k.version)) } else { format!("{}{}", pascal(k.group.split('.').next().unwrap_or("")), pascal(k.version)) };
     let scope = if k.namespaced { "Namespaced" } else { "" };
     let tag = if k.group.is_empty() { format!("core_{}", k.version) } else { format!("{}_{}", k.group.replace('.', "_"), k.version) };
-    let kind_def = names::kind_name(k.kind);
+    let kind_def = names::kind_name(k);
     let kind_gvk = (k.group.to_string(), k.version.to_string(), k.kind.to_string());
     let ns_params: Vec<&'static str> = if k.namespaced { vec!["namespace"] } else { vec![] };
     let write_q = vec![Q_PRETTY, Q_DRY_RUN, Q_FIELD_MANAGER, Q_FIELD_VALIDATION];

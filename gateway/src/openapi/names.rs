@@ -141,6 +141,11 @@ pub const NAMES: &[(&str, &str, &str)] = &[
     ("PodsMetricStatus", AUTOSCALING, ""),
     ("ObjectMetricStatus", AUTOSCALING, ""),
     ("ExternalMetricStatus", AUTOSCALING, ""),
+    ("Event", CORE, ""),
+    ("EventSource", CORE, ""),
+    ("EventSeries", CORE, ""),
+    // events.k8s.io/v1
+    ("EventV1", "io.k8s.api.events.v1", "Event"),
     // coordination/v1
     ("Lease", COORDINATION, ""),
     ("LeaseSpec", COORDINATION, ""),
@@ -158,8 +163,11 @@ pub fn k8s_name(rust: &str) -> String {
 }
 
 /// The definition name of a kind's type: `io.k8s.api.apps.v1.Deployment`.
-pub fn kind_name(kind: &str) -> String {
-    k8s_name(kind)
+pub fn kind_name(k: &actors::model::KindInfo) -> String {
+    match (k.group, k.kind) {
+        ("events.k8s.io", "Event") => k8s_name("EventV1"),
+        (_, kind) => k8s_name(kind),
+    }
 }
 
 pub const META_STATUS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Status";
@@ -211,6 +219,7 @@ pub const KIND_DESCRIPTIONS: &[(&str, &str)] = &[
     ("PersistentVolumeClaim", "PersistentVolumeClaim is a user's request for and claim to a persistent volume."),
     ("HorizontalPodAutoscaler", "HorizontalPodAutoscaler is the configuration for a horizontal pod autoscaler, which automatically manages the replica count of any resource implementing the scale subresource based on the metrics specified."),
     ("Lease", "Lease defines a lease concept."),
+    ("Event", "Event is a report of an event somewhere in the cluster."),
 ];
 
 /// Field descriptions that are better than the generated ones: (Rust type name or `*`

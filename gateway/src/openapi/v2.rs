@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use super::{kind_paths, Operation, PATCH_TYPES, REF_PREFIX};
-use actors::model::ALL_KINDS;
 
 fn operation(op: &Operation) -> Value {
     let mut params: Vec<Value> = Vec::new();
@@ -48,7 +47,7 @@ fn operation(op: &Operation) -> Value {
 /// The whole Swagger 2.0 document.
 pub fn document(defs: &BTreeMap<String, Value>) -> Value {
     let mut paths = Map::new();
-    for k in ALL_KINDS {
+    for k in super::kinds() {
         for item in kind_paths(k) {
             let mut p = Map::new();
             for op in &item.ops {

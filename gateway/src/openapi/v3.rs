@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use super::{closure, kind_paths, names, Operation, PathItem, PATCH_TYPES, REF_PREFIX};
-use actors::model::{KindInfo, ALL_KINDS};
+use actors::model::KindInfo;
 
 const SCHEMA_PREFIX: &str = "#/components/schemas/";
 
@@ -109,7 +109,7 @@ pub fn gv_key(k: &KindInfo) -> String {
 /// One document per group version, keyed like `api/v1`.
 pub fn documents(defs: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
     let mut by_gv: BTreeMap<String, Vec<&KindInfo>> = BTreeMap::new();
-    for k in ALL_KINDS {
+    for k in super::kinds() {
         by_gv.entry(gv_key(k)).or_default().push(k);
     }
     let mut out = BTreeMap::new();
@@ -117,8 +117,8 @@ pub fn documents(defs: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
         let mut paths = Map::new();
         let mut roots = vec![names::META_STATUS.to_string(), names::META_DELETE_OPTIONS.to_string(), names::META_PATCH.to_string()];
         for k in &kinds {
-            roots.push(names::kind_name(k.kind));
-            roots.push(format!("{}List", names::kind_name(k.kind)));
+            roots.push(names::kind_name(k));
+            roots.push(format!("{}List", names::kind_name(k)));
             if k.has_scale {
                 roots.push(names::SCALE.to_string());
             }
@@ -168,6 +168,8 @@ mod tests {
     fn v3_documents_per_group_version() {
         let docs = documents(&super::super::definitions());
         assert!(docs.contains_key("api/v1") && docs.contains_key("apis/apps/v1") && docs.contains_key("apis/autoscaling/v2"));
+        let events = &docs["apis/events.k8s.io/v1"]["components"]["schemas"]["io.k8s.api.events.v1.Event"];
+        assert_eq!(events["x-kubernetes-group-version-kind"][0]["group"], "events.k8s.io");
         let apps = &docs["apis/apps/v1"];
         let schemas = &apps["components"]["schemas"];
         let d = &schemas["io.k8s.api.apps.v1.Deployment"];
