@@ -11,6 +11,11 @@ mod cmd;
 mod manifest;
 
 use client::Client;
+
+/// mimalloc returns freed memory to the system far better than glibc's per-thread arenas
+/// do under the control plane's many threads (see benches/scale.rs for the figures).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use cmd::cluster::{ServeOptions, StoreChoice};
 
 #[derive(Parser)]
