@@ -89,9 +89,17 @@ pub fn field_value(kind: &str, obj: &Value, field: &str) -> Option<String> {
         ("Job", "status.successful") => int_at(obj, "/status/succeeded"),
         ("ReplicaSet" | "ReplicationController", "status.replicas") => int_at(obj, "/status/replicas"),
         ("Event", "source") => {
-            // Upstream: the reporting controller, else the legacy source component.
-            let rc = str_at(obj, "/reportingComponent");
-            if rc.is_empty() { str_at(obj, "/source/component") } else { rc }
+            // Upstream: the reporting controller, else the legacy source component
+            // (events.k8s.io/v1 names them reportingController and deprecatedSource).
+            ["/reportingComponent", "/reportingController", "/source/component", "/deprecatedSource/component"]
+                .iter()
+                .map(|p| str_at(obj, p))
+                .find(|v| !v.is_empty())
+                .unwrap_or_default()
+        }
+        ("Event", f) if f.starts_with("involvedObject.") && obj.get("involvedObject").is_none() => {
+            // events.k8s.io/v1 calls it `regarding`.
+            str_at(obj, &format!("/regarding/{}", &f["involvedObject.".len()..]))
         }
         (_, path) => str_at(obj, &format!("/{}", path.replace('.', "/"))),
     };
@@ -214,6 +222,9 @@ mod tests {
                         "source": {"component": "kubelet"}});
         assert_eq!(field_value("Event", &ev, "involvedObject.kind").as_deref(), Some("Pod"));
         assert_eq!(field_value("Event", &ev, "source").as_deref(), Some("kubelet"));
+        let ev1 = json!({"regarding": {"kind": "Pod", "name": "p"}, "reportingController": "kubelet"});
+        assert_eq!(field_value("Event", &ev1, "involvedObject.name").as_deref(), Some("p"));
+        assert_eq!(field_value("Event", &ev1, "source").as_deref(), Some("kubelet"));
     }
 
     #[test]
