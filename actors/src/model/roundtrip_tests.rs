@@ -373,7 +373,7 @@ fn horizontal_pod_autoscaler_round_trips() {
 fn unknown_fields_are_dropped_without_error() {
     let pod: Pod = typed(json!({
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "p", "namespace": "default", "managedFields": [{"manager": "kubectl"}]},
+        "metadata": {"name": "p", "namespace": "default", "selfLink": "/api/v1/namespaces/default/pods/p"},
         "spec": {"containers": [{"name": "c", "image": "i", "securityContext": {"privileged": true}}], "shareProcessNamespace": true},
         "extra": 1
     }));
