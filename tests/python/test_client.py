@@ -323,7 +323,7 @@ def test_scale_subresource_of_deployments_replicasets_and_statefulsets(api, ns):
 
     def ready():
         s = apps.read_namespaced_deployment(d, ns).status
-        return (s.ready_replicas or 0) == 3 and (s.updated_replicas or 0) == 3, s
+        return s is not None and (s.ready_replicas or 0) == 3 and (s.updated_replicas or 0) == 3, s
     wait_until("the Deployment to have 3 ready replicas", ready)
     sel = apps.read_namespaced_deployment_scale(d, ns).status.selector
     assert sel and f"app={d}" in sel, sel
@@ -343,7 +343,7 @@ def test_scale_subresource_of_deployments_replicasets_and_statefulsets(api, ns):
     apps.create_namespaced_replica_set(ns, {**_replica_set(rs), "metadata": {"name": rs}})
     assert apps.patch_namespaced_replica_set_scale(rs, ns, {"spec": {"replicas": 2}}).spec.replicas == 2
     wait_until("the ReplicaSet to have 2 ready replicas",
-               lambda: ((apps.read_namespaced_replica_set(rs, ns).status.ready_replicas or 0) == 2, None))
+               lambda: ((getattr(apps.read_namespaced_replica_set(rs, ns).status, "ready_replicas", None) or 0) == 2, None))
 
     ss = unique("db")
     apps.create_namespaced_stateful_set(ns, {**_stateful_set(ss), "metadata": {"name": ss}})
