@@ -162,7 +162,9 @@ fn every_validation_rule_rejects_with_422_and_stores_nothing() {
     assert_eq!(code, 422, "{status}");
     let (_, now) = api.get(&format!("{DEPLOYS}/good")).unwrap();
     assert_eq!(now["spec"]["replicas"], 2);
-    assert_eq!(now["metadata"]["resourceVersion"], created["metadata"]["resourceVersion"]);
+    // (The Deployment controller may have written status meanwhile; the spec is untouched.)
+    assert_eq!(now["metadata"]["generation"], created["metadata"]["generation"]);
+    assert_eq!(now["spec"], created["spec"]);
 }
 
 #[test]
@@ -199,4 +201,25 @@ fn malformed_oversized_and_unknown_requests_get_their_status_codes() {
     // A namespace that does not exist.
     let (code, status) = api.post("/api/v1/namespaces/nowhere/pods", &pod("p", json!([{"name": "a", "image": "x"}]))).unwrap();
     assert_eq!(code, 404, "{status}");
+}
+
+#[test]
+fn patches_honour_field_validation_too() {
+    let cluster = Cluster::embedded();
+    let api = cluster.api();
+    let (code, _) = api.post(DEPLOYS, &deployment("p", 1, json!({"matchLabels": {"app": "p"}}), json!({"app": "p"}))).unwrap();
+    assert_eq!(code, 201);
+    let patch = br#"{"spec": {"replicas": 2, "colour": "blue"}}"#;
+    let path = format!("{DEPLOYS}/p?fieldValidation=Strict");
+    let (code, status) = api.send("PATCH", &path, "application/merge-patch+json", patch).unwrap();
+    assert_eq!(code, 400, "{status}");
+    assert!(status["message"].as_str().unwrap_or("").contains("unknown field \"spec.colour\""), "{status}");
+    let (_, d) = api.get(&format!("{DEPLOYS}/p")).unwrap();
+    assert_eq!(d["spec"]["replicas"], 1, "a refused patch changes nothing");
+    let dup = br#"{"spec": {"replicas": 2, "replicas": 3}}"#;
+    let (code, status) = api.send("PATCH", &path, "application/merge-patch+json", dup).unwrap();
+    assert_eq!(code, 400, "{status}");
+    assert!(status["message"].as_str().unwrap_or("").contains("duplicate field"), "{status}");
+    let (code, _) = api.send("PATCH", &format!("{DEPLOYS}/p?fieldValidation=Ignore"), "application/merge-patch+json", patch).unwrap();
+    assert_eq!(code, 200);
 }

@@ -8,7 +8,8 @@ use bincode::{Decode, Encode};
 
 const MAGIC: &[u8; 2] = b"SH";
 /// The envelope format written today.
-pub const FORMAT_VERSION: u8 = 1;
+/// Version 2: ObjectMeta carries managedFields.
+pub const FORMAT_VERSION: u8 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {

@@ -621,6 +621,8 @@ async fn apply_scoped<T: Resource>(
         .filter(|m| !m.is_empty())
         .ok_or_else(|| ApiError::bad_request("PATCH request with apply content type requires a fieldManager: fieldManager is required for apply requests"))?;
     let force = params.force()?;
+    let validation = body::FieldValidation::of(req)?;
+    let duplicates = if validation == body::FieldValidation::Ignore { Vec::new() } else { body::duplicate_fields(bytes, "application/apply-patch+yaml") };
     let mut config = body::parse_document(bytes, "application/apply-patch+yaml")?;
     check_type_meta::<T>(&config)?;
     for field in ["apiVersion", "kind"] {
@@ -653,11 +655,12 @@ async fn apply_scoped<T: Resource>(
             Err(RegistryError::NotFound { .. }) if scope == UpdateScope::Main && pinned.is_none() => {
                 let doc = patch::apply::apply_create(&config, &writer);
                 let (mut obj, unknown) = body::decode_typed::<T>(doc)?;
+                let warnings = validation.check(T::INFO.kind, T::INFO.version, &duplicates, &unknown)?;
                 bind_namespace(&mut obj, &target)?;
                 require_namespace(state, &target).await?;
                 let created = if dry { state.registry.prepare_create(obj).await } else { state.registry.create(obj).await };
                 match created {
-                    Ok(created) => return json_response(StatusCode::CREATED, &created, &body::unknown_field_warnings(&unknown)),
+                    Ok(created) => return json_response(StatusCode::CREATED, &created, &warnings),
                     Err(RegistryError::AlreadyExists { .. }) => continue,
                     Err(e) => return Err(err::<T>(e)),
                 }
@@ -671,6 +674,7 @@ async fn apply_scoped<T: Resource>(
             Err(patch::apply::ApplyError::Invalid(m)) => return Err(ApiError::new(422, "Invalid", m)),
         };
         let (mut obj, unknown) = body::decode_typed::<T>(merged)?;
+        let warnings = validation.check(T::INFO.kind, T::INFO.version, &duplicates, &unknown)?;
         if T::INFO.namespaced {
             if let Some(ns) = obj.meta().namespace.as_deref() {
                 if Some(ns) != target.ns.as_deref() {
@@ -683,7 +687,7 @@ async fn apply_scoped<T: Resource>(
         obj.meta_mut().resource_version = pinned.clone().unwrap_or_else(|| current.meta().resource_version.clone());
         let res = if dry { state.registry.prepare_update(obj, scope).await } else { state.registry.update(obj, scope).await };
         match res {
-            Ok(updated) => return json_response(StatusCode::OK, &updated, &body::unknown_field_warnings(&unknown)),
+            Ok(updated) => return json_response(StatusCode::OK, &updated, &warnings),
             Err(RegistryError::Conflict { .. }) if pinned.is_none() => continue,
             Err(e) => return Err(err::<T>(e)),
         }
@@ -705,6 +709,8 @@ async fn patch_scoped<T: Resource>(state: &AppState, req: &HttpRequest, payload:
         return Err(ApiError::bad_request("force: Forbidden: may not be specified for non-apply patch"));
     }
     let manager = params.manager(req)?;
+    let validation = body::FieldValidation::of(req)?;
+    let duplicates = if validation == body::FieldValidation::Ignore { Vec::new() } else { body::duplicate_fields(&bytes, "application/json") };
     let patch: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
     let now = actors::registry::now_rfc3339();
     let api_version = T::INFO.api_version();
@@ -726,13 +732,14 @@ async fn patch_scoped<T: Resource>(state: &AppState, req: &HttpRequest, payload:
             patch::apply::record_update(Some(&live), &mut doc, &writer);
         }
         let (mut obj, unknown) = body::decode_typed::<T>(doc)?;
+        let warnings = validation.check(T::INFO.kind, T::INFO.version, &duplicates, &unknown)?;
         if obj.meta().name != current.meta().name {
             return Err(ApiError::bad_request("metadata.name cannot be changed by a patch"));
         }
         obj.meta_mut().resource_version = pinned.clone().unwrap_or_else(|| current.meta().resource_version.clone());
         let res = if dry { state.registry.prepare_update(obj, scope).await } else { state.registry.update(obj, scope).await };
         match res {
-            Ok(updated) => return json_response(StatusCode::OK, &updated, &body::unknown_field_warnings(&unknown)),
+            Ok(updated) => return json_response(StatusCode::OK, &updated, &warnings),
             Err(RegistryError::Conflict { .. }) if pinned.is_none() => continue,
             Err(e) => return Err(err::<T>(e)),
         }
