@@ -522,3 +522,66 @@ impl Singleton for AllocationRepair {
         Ok(Action::requeue(REPAIR_PERIOD))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Preconditions;
+    use crate::store::embedded::EmbeddedStore;
+    use std::sync::Arc;
+
+    fn svc(name: &str, spec: serde_json::Value) -> Service {
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name, "namespace": "default"}, "spec": spec})).unwrap()
+    }
+
+    async fn registry(cidr: &str, ports: &str) -> (Registry, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let mut cfg = AllocatorConfig::new(cidr, ports).unwrap();
+        cfg.repair_grace = Duration::ZERO;
+        (Registry::new(Arc::new(store)).with_allocator(cfg), dir)
+    }
+
+    #[tokio::test]
+    async fn concurrent_creates_fill_a_small_range_without_duplicates_then_fail() {
+        // 10.0.0.0/28: 16 addresses, minus network, reserved .1 and broadcast = 13.
+        let (r, _d) = registry("10.0.0.0/28", "30000-30002").await;
+        let results = futures::future::join_all(
+            (0..16).map(|i| r.create(svc(&format!("s{i}"), serde_json::json!({"ports": [{"port": 80}]})))),
+        )
+        .await;
+        let ips: Vec<String> = results.iter().flatten().map(|s| s.spec.cluster_ip.clone().unwrap()).collect();
+        assert_eq!(ips.len(), 13, "{results:?}");
+        assert_eq!(ips.iter().collect::<BTreeSet<_>>().len(), 13);
+        assert!(!ips.iter().any(|ip| ip == "10.0.0.0" || ip == "10.0.0.1" || ip == "10.0.0.15"));
+        assert_eq!(r.store().list(IP_PREFIX).await.unwrap().kvs.len(), 13);
+        // Node ports: three in the range, a fourth request fails and leaves nothing behind.
+        let (r, _d) = registry("10.0.0.0/24", "30000-30002").await;
+        let np = r.create(svc("np", serde_json::json!({"type": "NodePort", "ports": [{"name": "a", "port": 1}, {"name": "b", "port": 2}, {"name": "c", "port": 3}]}))).await.unwrap();
+        let got: BTreeSet<i32> = np.spec.ports.iter().map(|p| p.node_port.unwrap()).collect();
+        assert_eq!(got, [30000, 30001, 30002].into_iter().collect());
+        assert!(r.create(svc("np2", serde_json::json!({"type": "NodePort", "ports": [{"port": 1}]}))).await.is_err());
+        assert_eq!(r.store().list(IP_PREFIX).await.unwrap().kvs.len(), 1, "np2's address was released");
+        // Deleting releases everything.
+        r.delete::<Service>(Some("default"), "np", &Preconditions::default()).await.unwrap();
+        assert!(r.store().list(IP_PREFIX).await.unwrap().kvs.is_empty());
+        assert!(r.store().list(PORT_PREFIX).await.unwrap().kvs.is_empty());
+    }
+
+    #[tokio::test]
+    async fn repair_releases_leaks_and_restores_missing_allocations() {
+        let (r, _d) = registry("10.96.0.0/12", "30000-32767").await;
+        let s = r.create(svc("a", serde_json::json!({"clusterIP": "10.96.0.50", "ports": [{"port": 80}]}))).await.unwrap();
+        // A leak: an allocation whose Service never got written (a crash in between).
+        let leak = Allocation { namespace: "default".into(), name: "ghost".into(), uid: "u".into(), allocated_at: 0 };
+        r.store().create(&ip_key("10.96.0.77".parse().unwrap()), codec::encode(&leak).unwrap(), None).await.unwrap();
+        // A missing allocation: the Service's key was lost.
+        r.store().delete(&ip_key("10.96.0.50".parse().unwrap()), None).await.unwrap();
+        let report = repair(&r).await.unwrap();
+        assert_eq!(report.released, vec![ip_key("10.96.0.77".parse().unwrap())]);
+        assert_eq!(report.restored, vec![ip_key("10.96.0.50".parse().unwrap())]);
+        let kv = r.store().get(&ip_key("10.96.0.50".parse().unwrap())).await.unwrap().unwrap();
+        assert_eq!(codec::decode::<Allocation>(&kv.value).unwrap().uid, s.metadata.uid);
+        assert_eq!(repair(&r).await.unwrap(), RepairReport::default(), "idempotent");
+    }
+}
