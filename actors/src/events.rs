@@ -110,6 +110,11 @@ impl EventRecorder {
             let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
             if seen.len() > MAX_REMEMBERED {
                 seen.retain(|_, s| s.at.elapsed() < AGGREGATION_WINDOW);
+                // Still full of recent events: forget them all rather than scan the map on
+                // every record (aggregation restarts; events are a best-effort record).
+                if seen.len() > MAX_REMEMBERED / 2 {
+                    seen.clear();
+                }
             }
             match seen.get_mut(&key) {
                 Some(s) if s.at.elapsed() < AGGREGATION_WINDOW => {

@@ -459,6 +459,12 @@ impl Registry {
                     Err(e) => Err(e.into()),
                 };
             }
+            // A write that changes nothing (managedFields timestamps aside) is not made: the
+            // object keeps its resourceVersion and no watcher hears of it, as in Kubernetes.
+            if same_apart_from_timestamps(&old, &new)? {
+                plan.finish(self, false).await;
+                return Ok(old);
+            }
             let bytes = encode_object(&new)?;
             let res = self.store.update(&key, bytes, rev).await;
             plan.finish(self, res.is_ok()).await;
@@ -615,6 +621,19 @@ fn typed_event<T: Resource>(ev: &WatchEvent) -> Result<(ObjectEvent<T>, Option<T
             Ok((ObjectEvent::Deleted(last.clone()), Some(last)))
         }
     }
+}
+
+/// Whether two versions of an object differ only in managedFields timestamps.
+fn same_apart_from_timestamps<T: Resource>(a: &T, b: &T) -> Result<bool> {
+    fn stripped<T: Resource>(o: &T) -> T {
+        let mut c = o.clone();
+        c.meta_mut().resource_version.clear();
+        for e in &mut c.meta_mut().managed_fields {
+            e.time = None;
+        }
+        c
+    }
+    Ok(codec::encode(&stripped(a))? == codec::encode(&stripped(b))?)
 }
 
 /// Builds the object to store from the stored one and the one a client sent.
