@@ -33,9 +33,17 @@ pub fn media_type(req: &HttpRequest) -> String {
         .unwrap_or_default()
 }
 
-/// Parses a JSON or YAML document into a JSON value (400 when malformed).
+/// Parses a JSON, YAML or Kubernetes protobuf document into a JSON value (400 when malformed).
 pub fn parse_document(bytes: &[u8], media: &str) -> Result<Value, ApiError> {
     let is_yaml = media.contains("yaml");
+    // Kubernetes protobuf, as client-go's typed clients send it (they do not fall back
+    // to JSON on 415); CBOR and anything else is refused with 415.
+    if crate::protobuf::is_protobuf(media) {
+        return crate::protobuf::decode(bytes);
+    }
+    if !(is_yaml || media.is_empty() || media.contains("json")) {
+        return Err(ApiError::unsupported_media(media));
+    }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("the request body is empty"));
     }

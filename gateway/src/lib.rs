@@ -14,6 +14,7 @@ pub mod fields;
 pub mod handlers;
 pub mod metrics;
 pub mod patch;
+pub mod protobuf;
 pub mod openapi;
 pub mod pagination;
 pub mod routes;
