@@ -83,6 +83,14 @@ pub fn definitions() -> BTreeMap<String, Value> {
             }
         }
     }
+    for (def, props) in names::required() {
+        if let Some(d) = defs.get_mut(&def) {
+            let present: Vec<&str> = props.iter().copied().filter(|p| d.get("properties").and_then(|ps| ps.get(*p)).is_some()).collect();
+            if !present.is_empty() {
+                d["required"] = json!(present);
+            }
+        }
+    }
     meta_definitions(&mut defs);
     defs
 }
@@ -631,6 +639,23 @@ mod tests {
         let c = &defs["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"];
         assert_eq!(c["x-kubernetes-patch-merge-key"], "name");
         assert_eq!(defs["io.k8s.api.core.v1.Container"]["properties"]["ports"]["x-kubernetes-patch-merge-key"], "containerPort");
+    }
+
+    #[test]
+    fn required_lists_name_existing_properties() {
+        let defs = definitions();
+        for (def, props) in names::required() {
+            let d = defs.get(&def).unwrap_or_else(|| panic!("names::REQUIRED lists {def}, which is not a definition"));
+            for p in props {
+                assert!(d["properties"].get(*p).is_some(), "names::REQUIRED lists {def}.{p}, which is not a property");
+            }
+            assert_eq!(d["required"], json!(props), "{def}");
+        }
+        let spec = &defs["io.k8s.api.apps.v1.DeploymentSpec"];
+        assert_eq!(spec["required"], json!(["selector", "template"]));
+        assert_eq!(defs["io.k8s.api.core.v1.PodSpec"]["required"], json!(["containers"]));
+        assert!(defs["io.k8s.api.core.v1.PodTemplateSpec"].get("required").is_none());
+        assert_eq!(defs["io.k8s.api.apps.v1.DeploymentList"]["required"], json!(["items"]));
     }
 
     #[test]

@@ -202,6 +202,76 @@ pub const PATCH_META: &[(&str, &str, &str, &str, &[&str])] = &[
     ("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerStatus", "conditions", "merge", "type", &["type"]),
 ];
 
+/// Properties Kubernetes marks `required`, per definition (Kubernetes type name, without
+/// the package, as in [`NAMES`]). Every Rust struct is `#[serde(default)]`, so schemars
+/// marks nothing required; this table restores upstream's lists, which `kubectl explain`
+/// shows as `-required-` and `kubectl apply` validates. Only spec-side types are listed
+/// (plus the conditions' type and status): status types that the server fills in need no
+/// client-side checks. A unit test checks that every listed property exists.
+pub const REQUIRED: &[(&str, &[&str])] = &[
+    // meta/v1
+    ("OwnerReference", &["apiVersion", "kind", "name", "uid"]),
+    ("LabelSelectorRequirement", &["key", "operator"]),
+    // One Rust type serves every kind's conditions; type and status are what all of
+    // Kubernetes' condition types require.
+    ("Condition", &["type", "status"]),
+    // core/v1
+    ("PodSpec", &["containers"]),
+    ("Container", &["name"]),
+    ("ContainerPort", &["containerPort"]),
+    ("EnvVar", &["name"]),
+    ("ObjectFieldSelector", &["fieldPath"]),
+    ("ResourceFieldSelector", &["resource"]),
+    ("ConfigMapKeySelector", &["key"]),
+    ("VolumeMount", &["name", "mountPath"]),
+    ("HTTPGetAction", &["port"]),
+    ("HTTPHeader", &["name", "value"]),
+    ("TCPSocketAction", &["port"]),
+    ("Volume", &["name"]),
+    ("HostPathVolumeSource", &["path"]),
+    ("PersistentVolumeClaimVolumeSource", &["claimName"]),
+    ("KeyToPath", &["key", "path"]),
+    ("NodeSelector", &["nodeSelectorTerms"]),
+    ("NodeSelectorRequirement", &["key", "operator"]),
+    ("PreferredSchedulingTerm", &["weight", "preference"]),
+    ("Taint", &["key", "effect"]),
+    ("ServicePort", &["port"]),
+    ("EndpointAddress", &["ip"]),
+    ("EndpointPort", &["port"]),
+    // apps/v1 (StatefulSetSpec.serviceName is optional since Kubernetes 1.29)
+    ("ReplicaSetSpec", &["selector"]),
+    ("DeploymentSpec", &["selector", "template"]),
+    ("StatefulSetSpec", &["selector", "template"]),
+    ("DaemonSetSpec", &["selector", "template"]),
+    // batch/v1
+    ("JobSpec", &["template"]),
+    ("CronJobSpec", &["schedule", "jobTemplate"]),
+    // autoscaling/v2
+    ("HorizontalPodAutoscalerSpec", &["scaleTargetRef", "maxReplicas"]),
+    ("CrossVersionObjectReference", &["kind", "name"]),
+    ("MetricSpec", &["type"]),
+    ("MetricTarget", &["type"]),
+    ("MetricIdentifier", &["name"]),
+    ("ResourceMetricSource", &["name", "target"]),
+    ("ContainerResourceMetricSource", &["name", "target", "container"]),
+    ("PodsMetricSource", &["metric", "target"]),
+    ("ObjectMetricSource", &["describedObject", "target", "metric"]),
+    ("ExternalMetricSource", &["metric", "target"]),
+    ("HPAScalingPolicy", &["type", "value", "periodSeconds"]),
+];
+
+/// The full definition names and required properties of [`REQUIRED`].
+pub fn required() -> impl Iterator<Item = (String, &'static [&'static str])> {
+    REQUIRED.iter().map(|(k8s, props)| {
+        let pkg = NAMES
+            .iter()
+            .find(|(r, _, n)| if n.is_empty() { r == k8s } else { n == k8s })
+            .map(|(_, pkg, _)| *pkg)
+            .unwrap_or(UNMAPPED.trim_end_matches('.'));
+        (format!("{pkg}.{k8s}"), *props)
+    })
+}
+
 /// Descriptions of kinds (definition → text).
 pub const KIND_DESCRIPTIONS: &[(&str, &str)] = &[
     ("Namespace", "Namespace provides a scope for Names."),

@@ -83,6 +83,7 @@ mod tests {
         let doc = document(&super::super::definitions());
         assert_eq!(doc["swagger"], "2.0");
         assert_eq!(doc["definitions"]["io.k8s.apimachinery.pkg.util.intstr.IntOrString"]["type"], "string");
+        assert_eq!(doc["definitions"]["io.k8s.api.apps.v1.DeploymentSpec"]["required"], json!(["selector", "template"]));
         let patch = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
         assert_eq!(patch["x-kubernetes-action"], "patch");
         assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "Deployment");

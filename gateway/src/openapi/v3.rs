@@ -176,6 +176,8 @@ mod tests {
         assert_eq!(d["x-kubernetes-group-version-kind"][0]["kind"], "Deployment");
         // A reference with a description is wrapped in allOf.
         assert_eq!(d["properties"]["spec"]["allOf"][0]["$ref"], "#/components/schemas/io.k8s.api.apps.v1.DeploymentSpec");
+        assert_eq!(schemas["io.k8s.api.apps.v1.DeploymentSpec"]["required"], json!(["selector", "template"]));
+        assert_eq!(schemas["io.k8s.api.core.v1.Container"]["required"], json!(["name"]));
         assert!(schemas["io.k8s.apimachinery.pkg.util.intstr.IntOrString"]["x-kubernetes-int-or-string"] == true);
         assert!(schemas.get("io.k8s.api.autoscaling.v1.Scale").is_some());
         assert!(schemas.get("io.k8s.api.core.v1.Node").is_none(), "only reachable schemas");
