@@ -28,6 +28,11 @@ fn kubectl_bin() -> PathBuf {
 
 /// Runs kubectl against the cluster; asserts exit 0 and returns stdout.
 fn kubectl(cluster: &Cluster, args: &[&str]) -> String {
+    kubectl_output(cluster, args).0
+}
+
+/// Runs kubectl against the cluster; asserts exit 0 and returns stdout and stderr.
+fn kubectl_output(cluster: &Cluster, args: &[&str]) -> (String, String) {
     let out = Command::new(kubectl_bin())
         .args(args)
         .env("KUBECONFIG", cluster.kubeconfig())
@@ -43,7 +48,7 @@ fn kubectl(cluster: &Cluster, args: &[&str]) -> String {
         out.status.code(),
         String::from_utf8_lossy(&out.stderr)
     );
-    stdout
+    (stdout, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 fn get(api: &Api, path: &str) -> Value {
@@ -58,8 +63,12 @@ fn kubectl_typed_creates_send_protobuf_and_are_stored() {
     cluster.add_simulated_nodes("sim", 1);
     let api = cluster.api();
 
-    // Namespace.
-    kubectl(&cluster, &["create", "namespace", "x"]);
+    // Namespace; the request log shows that the body really is protobuf.
+    let (_, log) = kubectl_output(&cluster, &["create", "namespace", "x", "-v=8"]);
+    assert!(
+        log.lines().any(|l| l.contains("Content-Type") && l.contains("application/vnd.kubernetes.protobuf")),
+        "kubectl did not send protobuf:\n{log}"
+    );
     let ns = get(&api, "/api/v1/namespaces/x");
     assert_eq!(ns["metadata"]["name"], "x");
 
