@@ -108,6 +108,8 @@ impl<S: Singleton> Actor for SingletonActor<S> {
             BroadcastStream::new(c.replicasets.subscribe()).map(|_| Poke).boxed(),
             BroadcastStream::new(c.replicationcontrollers.subscribe()).map(|_| Poke).boxed(),
             BroadcastStream::new(c.deployments.subscribe()).map(|_| Poke).boxed(),
+            BroadcastStream::new(c.leases.subscribe()).map(|_| Poke).boxed(),
+            BroadcastStream::new(c.namespaces.subscribe()).map(|_| Poke).boxed(),
         ]);
         ctx.add_stream(pokes);
         let caches = c.clone();
