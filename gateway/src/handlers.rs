@@ -245,9 +245,10 @@ async fn require_namespace(state: &AppState, target: &Target) -> Result<(), ApiE
     let Some(ns) = target.ns.as_deref() else { return Ok(()) };
     let cached = state.namespaces.as_ref().and_then(|c| c.get(None, ns));
     let terminating = match cached {
-        // A cached namespace that is not terminating may be stale: the store decides.
-        Some(n) if actors::controllers::namespace::is_terminating(&n) => true,
-        _ => match state.registry.get::<Namespace>(None, ns).await {
+        // The mirror is trusted as upstream's admission trusts its informer; it is fresh
+        // for this server's own namespace deletes (see `delete`), and a miss asks the store.
+        Some(n) => actors::controllers::namespace::is_terminating(&n),
+        None => match state.registry.get::<Namespace>(None, ns).await {
             Ok(n) => actors::controllers::namespace::is_terminating(&n),
             Err(e) => return Err(from_registry(e, "", "namespaces")),
         },
@@ -793,9 +794,20 @@ pub async fn delete<T: Resource>(
     } else {
         state.registry.delete_with::<T>(target.ns.as_deref(), target.name(), &pre, propagation).await
     };
-    match deleted.map_err(err::<T>)? {
+    let deleted = deleted.map_err(err::<T>)?;
+    if T::INFO.kind == "Namespace" {
+        // Later creates in this namespace must see it terminating in the mirror.
+        if let (Some(cache), Deleted::Pending(o) | Deleted::Gone(o)) = (state.namespaces.as_ref(), &deleted) {
+            let rev = o.meta().resource_version.parse().unwrap_or(0);
+            cache.wait_for_revision(rev, std::time::Duration::from_secs(2)).await;
+        }
+    }
+    match deleted {
         Deleted::Pending(obj) => json_response(StatusCode::OK, &obj, &[]),
-        Deleted::Gone(obj) if T::INFO.kind == "Pod" || T::INFO.kind == "Namespace" => json_response(StatusCode::OK, &obj, &[]),
+        // Kinds whose storage upstream returns the deleted object (ReturnDeletedObject).
+        Deleted::Gone(obj) if matches!(T::INFO.kind, "Pod" | "Service" | "PersistentVolumeClaim" | "Namespace") => {
+            json_response(StatusCode::OK, &obj, &[])
+        }
         Deleted::Gone(obj) => json_response(
             StatusCode::OK,
             &json!({
