@@ -43,9 +43,20 @@ struct ControlFlags {
     /// Seconds pods stay on a NotReady node before they are evicted.
     #[arg(long, default_value_t = 300)]
     eviction_timeout: u64,
+    /// Range Service ClusterIPs are allocated from.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    service_cluster_ip_range: String,
+    /// Range NodePorts are allocated from.
+    #[arg(long, default_value = "30000-32767")]
+    service_node_port_range: String,
 }
 
 impl ControlFlags {
+    fn allocator(&self) -> Result<actors::allocator::AllocatorConfig> {
+        actors::allocator::AllocatorConfig::new(&self.service_cluster_ip_range, &self.service_node_port_range)
+            .map_err(|e| anyhow!("invalid service range: {e}"))
+    }
+
     fn config(&self) -> actors::controller::ControlConfig {
         use std::time::Duration;
         actors::controller::ControlConfig {
@@ -214,6 +225,7 @@ fn run(cli: Cli) -> Result<()> {
                 workers: *workers,
                 compact_interval: std::time::Duration::from_secs(*compact_interval),
                 control: control.config(),
+                allocator: control.allocator()?,
                 simulated_nodes: *simulated_nodes,
             })
         }
@@ -231,6 +243,7 @@ fn run(cli: Cli) -> Result<()> {
                 workers: *workers,
                 compact_interval: std::time::Duration::from_secs(*compact_interval),
                 control: control.config(),
+                allocator: control.allocator()?,
                 simulated_nodes: 0,
             })
         }

@@ -38,6 +38,8 @@ pub struct ServeOptions {
     pub compact_interval: std::time::Duration,
     /// Controller tunables (restart budget, node grace, eviction timeout).
     pub control: actors::controller::ControlConfig,
+    /// Service ClusterIP and NodePort ranges.
+    pub allocator: actors::allocator::AllocatorConfig,
     /// Simulated nodes to run in this process (`shoal up` only; real nodes come with the
     /// data plane).
     pub simulated_nodes: usize,
@@ -63,6 +65,7 @@ async fn open_store(choice: &StoreChoice) -> Result<Arc<dyn Store>> {
 async fn serve(opts: ServeOptions) -> Result<()> {
     let store = open_store(&opts.store).await?;
     let mut state = AppState::new(store.clone()).with_namespace_cache();
+    state.registry = state.registry.clone().with_allocator(opts.allocator.clone());
     actix_rt::spawn(actors::compactor::run(store, opts.compact_interval));
     gateway::bootstrap(&state.registry).await.context("creating the default namespaces")?;
     let shared = Arc::new(actors::controller::Shared {
