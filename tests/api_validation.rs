@@ -223,3 +223,16 @@ fn patches_honour_field_validation_too() {
     let (code, _) = api.send("PATCH", &format!("{DEPLOYS}/p?fieldValidation=Ignore"), "application/merge-patch+json", patch).unwrap();
     assert_eq!(code, 200);
 }
+
+#[test]
+fn a_media_type_the_api_cannot_serve_gets_406() {
+    let cluster = Cluster::embedded();
+    let api = cluster.api();
+    let (code, status) = api.get_with(PODS, "application/vnd.kubernetes.protobuf").unwrap();
+    assert_eq!(code, 406, "{status}");
+    assert_eq!(status["reason"], "NotAcceptable");
+    let (code, _) = api.get_with(PODS, "application/vnd.kubernetes.protobuf,application/json").unwrap();
+    assert_eq!(code, 200);
+    let (code, _) = api.get_with(PODS, "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1").unwrap();
+    assert_eq!(code, 406);
+}

@@ -13,6 +13,7 @@ pub mod eviction;
 pub mod fields;
 pub mod handlers;
 pub mod metrics;
+pub mod negotiate;
 pub mod openapi;
 pub mod pagination;
 pub mod patch;

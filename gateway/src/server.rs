@@ -54,6 +54,7 @@ pub async fn serve(
     let srv = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
+            .wrap(middleware::from_fn(crate::negotiate::refuse_unservable))
             .wrap(middleware::from_fn(crate::metrics::record))
             .configure(crate::routes::configure)
     })

@@ -527,10 +527,7 @@ pub fn content_hash(bytes: &[u8]) -> String {
 /// protobuf gets 406, as servers without that encoding answer.
 fn accepts_json(req: &HttpRequest) -> bool {
     let Some(accept) = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()) else { return true };
-    accept.split(',').any(|part| {
-        let media = part.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        media.is_empty() || media == "*/*" || media == "application/*" || media == "application/json"
-    })
+    crate::negotiate::servable(accept, &[])
 }
 
 fn not_acceptable() -> ApiError {
