@@ -49,6 +49,9 @@ struct ControlFlags {
     /// Range NodePorts are allocated from.
     #[arg(long, default_value = "30000-32767")]
     service_node_port_range: String,
+    /// Serve the API only, without the controllers (e.g. to measure the gateway alone).
+    #[arg(long)]
+    no_controllers: bool,
 }
 
 impl ControlFlags {
@@ -226,6 +229,7 @@ fn run(cli: Cli) -> Result<()> {
                 compact_interval: std::time::Duration::from_secs(*compact_interval),
                 control: control.config(),
                 allocator: control.allocator()?,
+                controllers: !control.no_controllers,
                 simulated_nodes: *simulated_nodes,
             })
         }
@@ -244,6 +248,7 @@ fn run(cli: Cli) -> Result<()> {
                 compact_interval: std::time::Duration::from_secs(*compact_interval),
                 control: control.config(),
                 allocator: control.allocator()?,
+                controllers: !control.no_controllers,
                 simulated_nodes: 0,
             })
         }

@@ -95,7 +95,9 @@ impl<T> Clone for Cache<T> {
 impl<T: Resource> Cache<T> {
     fn new() -> Self {
         let (revision, _) = watch::channel(0);
-        let (changes, _) = broadcast::channel(65_536);
+        // tokio preallocates every slot: 16 Ki changes per kind is ~1 MiB, and a subscriber
+        // that falls further behind resynchronises from the cache.
+        let (changes, _) = broadcast::channel(16_384);
         Cache {
             state: Arc::new(RwLock::new(State { objects: HashMap::new(), by_owner: HashMap::new() })),
             revision,

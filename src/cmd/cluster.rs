@@ -38,6 +38,8 @@ pub struct ServeOptions {
     pub compact_interval: std::time::Duration,
     /// Controller tunables (restart budget, node grace, eviction timeout).
     pub control: actors::controller::ControlConfig,
+    /// Whether this process runs the controllers (the supervision tree).
+    pub controllers: bool,
     /// Service ClusterIP and NodePort ranges.
     pub allocator: actors::allocator::AllocatorConfig,
     /// Simulated nodes to run in this process (`shoal up` only; real nodes come with the
@@ -68,12 +70,14 @@ async fn serve(opts: ServeOptions) -> Result<()> {
     state.registry = state.registry.clone().with_allocator(opts.allocator.clone());
     actix_rt::spawn(actors::compactor::run(store, opts.compact_interval));
     gateway::bootstrap(&state.registry).await.context("creating the default namespaces")?;
-    let shared = Arc::new(actors::controller::Shared {
-        registry: state.registry.clone(),
-        caches: actors::controller::Caches::start(&state.registry),
-        config: opts.control.clone(),
-    });
-    state.control = Some(actors::standard::control_plane(shared).start());
+    if opts.controllers {
+        let shared = Arc::new(actors::controller::Shared {
+            registry: state.registry.clone(),
+            caches: actors::controller::Caches::start(&state.registry),
+            config: opts.control.clone(),
+        });
+        state.control = Some(actors::standard::control_plane(shared).start());
+    }
     let listener = std::net::TcpListener::bind(&opts.listen).with_context(|| format!("binding {}", opts.listen))?;
     let addr = listener.local_addr()?;
     let url = format!("http://{addr}");
