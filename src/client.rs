@@ -93,3 +93,13 @@ pub fn collection_path(info: &KindInfo, ns: Option<&str>) -> String {
 pub fn item_path(info: &KindInfo, ns: Option<&str>, name: &str) -> String {
     format!("{}/{}", collection_path(info, ns), name)
 }
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters pass).
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

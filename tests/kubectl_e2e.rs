@@ -9,6 +9,8 @@
 
 mod harness;
 
+use harness::kubectl_bin;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,17 +20,6 @@ use std::time::{Duration, Instant};
 use harness::{wait_for, Api, Cluster};
 use serde_json::Value;
 
-fn kubectl_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("SHOAL_KUBECTL") {
-        return PathBuf::from(p);
-    }
-    let pinned = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/venv/bin/kubectl");
-    if pinned.exists() {
-        pinned
-    } else {
-        PathBuf::from("kubectl")
-    }
-}
 
 fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/manifests")

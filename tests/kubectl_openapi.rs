@@ -6,26 +6,14 @@
 
 mod harness;
 
+use harness::kubectl_bin;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use harness::Cluster;
 use serde_json::{json, Value};
 
-fn kubectl_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("SHOAL_KUBECTL") {
-        return PathBuf::from(p);
-    }
-    let pinned = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/venv/bin/kubectl");
-    if pinned.exists() {
-        return pinned;
-    }
-    let on_path = std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("kubectl")).find(|p| p.is_file()));
-    on_path.unwrap_or_else(|| {
-        panic!("kubectl not found: set SHOAL_KUBECTL, run scripts/install-deps.sh (.tools/venv/bin/kubectl) or put kubectl on PATH")
-    })
-}
 
 struct Out {
     ok: bool,

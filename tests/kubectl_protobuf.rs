@@ -7,24 +7,14 @@
 
 mod harness;
 
-use std::path::PathBuf;
+use harness::kubectl_bin;
+
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use harness::{wait_for, Api, Cluster};
 use serde_json::{json, Value};
 
-fn kubectl_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("SHOAL_KUBECTL") {
-        return PathBuf::from(p);
-    }
-    let pinned = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/venv/bin/kubectl");
-    if pinned.exists() {
-        pinned
-    } else {
-        PathBuf::from("kubectl")
-    }
-}
 
 /// Runs kubectl against the cluster; asserts exit 0 and returns stdout.
 fn kubectl(cluster: &Cluster, args: &[&str]) -> String {

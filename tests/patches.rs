@@ -3,6 +3,8 @@
 
 mod harness;
 
+use harness::kubectl_bin;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -216,9 +218,6 @@ fn dry_run_answers_without_storing() {
 
 // ---- the real kubectl ----
 
-fn kubectl_bin() -> PathBuf {
-    std::env::var_os("SHOAL_KUBECTL").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/kubectl"))
-}
 
 struct Kubectl {
     kubeconfig: PathBuf,

@@ -5,9 +5,10 @@
 
 mod harness;
 
+use harness::kubectl_bin;
+
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -18,16 +19,6 @@ const SVCS: &str = "/api/v1/namespaces/default/services";
 const PODS: &str = "/api/v1/namespaces/default/pods";
 const DEPLOYS: &str = "/apis/apps/v1/namespaces/default/deployments";
 
-fn kubectl_bin() -> PathBuf {
-    std::env::var_os("SHOAL_KUBECTL").map(PathBuf::from).unwrap_or_else(|| {
-        let pinned = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/venv/bin/kubectl");
-        if pinned.exists() {
-            pinned
-        } else {
-            PathBuf::from("/usr/bin/kubectl")
-        }
-    })
-}
 
 fn kubectl(cluster: &Cluster, args: &[&str]) -> (bool, String) {
     let out = Command::new(kubectl_bin())

@@ -883,40 +883,13 @@ pub async fn get_status<T: Resource>(state: web::Data<AppState>, req: HttpReques
     get::<T>(state, req).await
 }
 
-/// `metadata.labels`-style selector rendered as a string, as `Scale.status.selector` wants.
-fn selector_string(sel: &Value) -> String {
-    let mut parts = Vec::new();
-    let labels = sel.get("matchLabels").unwrap_or(sel);
-    if let Some(m) = labels.as_object() {
-        for (k, v) in m {
-            if let Some(v) = v.as_str() {
-                parts.push(format!("{k}={v}"));
-            }
-        }
-    }
-    if let Some(exprs) = sel.get("matchExpressions").and_then(Value::as_array) {
-        for e in exprs {
-            let key = e.get("key").and_then(Value::as_str).unwrap_or("");
-            let vals: Vec<&str> = e.get("values").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-            match e.get("operator").and_then(Value::as_str).unwrap_or("") {
-                "In" => parts.push(format!("{key} in ({})", vals.join(","))),
-                "NotIn" => parts.push(format!("{key} notin ({})", vals.join(","))),
-                "Exists" => parts.push(key.to_string()),
-                "DoesNotExist" => parts.push(format!("!{key}")),
-                _ => {}
-            }
-        }
-    }
-    parts.join(",")
-}
-
 /// The autoscaling/v1 Scale view of a scalable object.
 fn scale_of<T: Resource>(obj: &T) -> Result<Value, ApiError> {
     let v = serde_json::to_value(obj).map_err(|e| ApiError::internal(e.to_string()))?;
     let meta = obj.meta();
     let spec_replicas = v.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
     let status_replicas = v.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0);
-    let selector = v.pointer("/spec/selector").map(selector_string).unwrap_or_default();
+    let selector = v.pointer("/spec/selector").map(table::selector_text).unwrap_or_default();
     let mut m = BTreeMap::new();
     m.insert("name", json!(meta.name));
     if let Some(ns) = &meta.namespace {

@@ -118,7 +118,8 @@ fn containers_images(spec: &Value) -> (String, String) {
     (names.join(","), images.join(","))
 }
 
-fn selector_text(sel: &Value) -> String {
+/// A label selector (or a plain label map) in the query syntax: `app=web,tier in (a,b)`.
+pub fn selector_text(sel: &Value) -> String {
     let mut parts = Vec::new();
     let labels = sel.get("matchLabels").unwrap_or(sel);
     if let Some(m) = labels.as_object() {

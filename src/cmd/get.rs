@@ -4,7 +4,7 @@ use actors::model::KindInfo;
 use anyhow::{bail, Result};
 use serde_json::Value;
 
-use crate::client::{collection_path, item_path, Client, ACCEPT_TABLE};
+use crate::client::{collection_path, item_path, urlencode, Client, ACCEPT_TABLE};
 
 pub struct GetOptions<'a> {
     pub namespace: &'a str,
@@ -49,15 +49,6 @@ pub fn run(client: &Client, info: &KindInfo, name: Option<&str>, o: &GetOptions)
         Some(other) => bail!("unknown output format {other:?}: use json, yaml, wide or name"),
     }
     Ok(())
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn cell_text(v: &Value) -> String {

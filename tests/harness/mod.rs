@@ -15,6 +15,23 @@ use serde_json::Value;
 pub mod etcd;
 pub use etcd::Etcd;
 
+/// The kubectl the tests run: `SHOAL_KUBECTL`, else the pinned one that
+/// `scripts/install-deps.sh` puts in `.tools/venv`, else `kubectl` on PATH.
+pub fn kubectl_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("SHOAL_KUBECTL") {
+        return PathBuf::from(p);
+    }
+    let pinned = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/venv/bin/kubectl");
+    if pinned.exists() {
+        return pinned;
+    }
+    let on_path = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("kubectl")).find(|p| p.is_file()));
+    on_path.unwrap_or_else(|| {
+        panic!("kubectl not found: set SHOAL_KUBECTL, run scripts/install-deps.sh (.tools/venv/bin/kubectl) or put kubectl on PATH")
+    })
+}
+
 /// Path of the `shoal` binary cargo built for these tests.
 pub fn shoal_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_shoal"))

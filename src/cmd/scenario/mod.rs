@@ -79,12 +79,7 @@ fn is_status(e: &anyhow::Error, code: u16) -> bool {
 
 /// Percent-encodes a query value.
 fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    crate::client::urlencode(s)
 }
 
 fn items(list: Value) -> Vec<Value> {
