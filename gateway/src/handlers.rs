@@ -757,22 +757,19 @@ pub async fn patch_status<T: Resource>(state: web::Data<AppState>, req: HttpRequ
     patch_scoped::<T>(&state, &req, payload, UpdateScope::Status).await
 }
 
-pub async fn delete<T: Resource>(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    q: web::Query<DeleteParams>,
+/// The `DeleteOptions` of a DELETE (body, else query): propagation (unspecified means
+/// Background, as for apps/v1 kinds in Kubernetes and what kubectl sends) and preconditions.
+async fn delete_options(
     payload: web::Payload,
-) -> ApiResult {
-    tag::<T>(&req, "delete");
-    let target = Target::of(&req);
+    q: &DeleteParams,
+) -> Result<(DeleteOptions, actors::registry::Propagation, Preconditions), ApiError> {
     let bytes = body::read(payload).await?;
-    let opts: DeleteOptions = if bytes.iter().all(u8::is_ascii_whitespace) {
+    let mut opts: DeleteOptions = if bytes.iter().all(u8::is_ascii_whitespace) {
         DeleteOptions::default()
     } else {
         serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?
     };
-    let policy = opts.propagation_policy.or_else(|| q.propagation_policy.clone());
-    // Unspecified means Background, as for apps/v1 kinds in Kubernetes (and what kubectl sends).
+    let policy = opts.propagation_policy.take().or_else(|| q.propagation_policy.clone());
     let propagation = match policy.as_deref() {
         None => actors::registry::Propagation::Background,
         Some(p) => actors::registry::Propagation::parse(p).ok_or_else(|| {
@@ -785,8 +782,21 @@ pub async fn delete<T: Resource>(
     };
     let pre = opts
         .preconditions
+        .take()
         .map(|p| Preconditions { uid: p.uid, resource_version: p.resource_version })
         .unwrap_or_default();
+    Ok((opts, propagation, pre))
+}
+
+pub async fn delete<T: Resource>(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<DeleteParams>,
+    payload: web::Payload,
+) -> ApiResult {
+    tag::<T>(&req, "delete");
+    let target = Target::of(&req);
+    let (opts, propagation, pre) = delete_options(payload, &q).await?;
     let mut params = WriteParams::of(&req)?;
     params.dry_run.extend(opts.dry_run);
     let deleted = if params.dry_run()? {
@@ -833,27 +843,7 @@ pub async fn delete_collection<T: Resource>(
     tag::<T>(&req, "deletecollection");
     let target = Target::of(&req);
     let filter = Filter::for_kind::<T>(&q)?;
-    let bytes = body::read(payload).await?;
-    let opts: DeleteOptions = if bytes.iter().all(u8::is_ascii_whitespace) {
-        DeleteOptions::default()
-    } else {
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?
-    };
-    let policy = opts.propagation_policy.or_else(|| dq.propagation_policy.clone());
-    let propagation = match policy.as_deref() {
-        None => actors::registry::Propagation::Background,
-        Some(p) => actors::registry::Propagation::parse(p).ok_or_else(|| {
-            ApiError::new(
-                422,
-                "Invalid",
-                format!("propagationPolicy: Unsupported value: {p:?}: supported values: \"Foreground\", \"Background\", \"Orphan\""),
-            )
-        })?,
-    };
-    let pre = opts
-        .preconditions
-        .map(|p| Preconditions { uid: p.uid, resource_version: p.resource_version })
-        .unwrap_or_default();
+    let (_, propagation, pre) = delete_options(payload, &dq).await?;
     let (items, _) = state.registry.list::<T>(target.ns.as_deref()).await.map_err(err::<T>)?;
     let mut deleted = Vec::new();
     let mut last_rev = 0;
