@@ -267,9 +267,8 @@ fn replica_sets_and_rcs_use_their_selectors_and_adopt_orphans() {
     assert!(canary["metadata"]["ownerReferences"].is_null(), "{canary}");
 
     // A pod relabelled out of the selector is released and replaced.
-    let (_, mut o) = api.get(&format!("{PODS}/orphan")).unwrap();
-    o["metadata"]["labels"]["env"] = json!("dev");
-    assert_eq!(api.put(&format!("{PODS}/orphan"), &o).unwrap().0, 200);
+    let (code, body) = api.modify(&format!("{PODS}/orphan"), |o| o["metadata"]["labels"]["env"] = json!("dev")).unwrap();
+    assert_eq!(code, 200, "{body}");
     wait_for("orphan released and replaced", Duration::from_secs(30), || {
         let o = get(&api, &format!("{PODS}/orphan"));
         let owned = pods(&api, "tier%3Dfe,env%3Dprod,!canary").len();

@@ -223,9 +223,7 @@ fn custom_finalizer_holds_a_delete_until_it_is_removed() {
     }
 
     // Removing the finalizer with a PUT completes the delete.
-    let mut rs = rs;
-    rs["metadata"]["finalizers"] = json!([]);
-    let (code, body) = api.put(&rs_path("hold"), &rs).expect("PUT");
+    let (code, body) = api.modify(&rs_path("hold"), |rs| rs["metadata"]["finalizers"] = json!([])).expect("PUT");
     assert_eq!(code, 200, "{body}");
     wait_gone(&api, "the ReplicaSet to go once its finalizer is removed", &rs_path("hold"));
     for p in &pods {

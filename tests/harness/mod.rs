@@ -302,6 +302,23 @@ impl Api {
         self.send("PUT", path, "application/json", body.to_string().as_bytes())
     }
 
+    /// Read-modify-write with retries on 409, as a client racing the controllers must do.
+    /// Returns the final PUT's reply.
+    pub fn modify(&self, path: &str, mut change: impl FnMut(&mut Value)) -> Reply {
+        for _ in 0..20 {
+            let (code, mut obj) = self.get(path)?;
+            if code != 200 {
+                return Ok((code, obj));
+            }
+            change(&mut obj);
+            let (code, body) = self.put(path, &obj)?;
+            if code != 409 {
+                return Ok((code, body));
+            }
+        }
+        Err(format!("PUT {path} kept conflicting"))
+    }
+
     pub fn delete(&self, path: &str) -> Reply {
         Self::finish(self.agent.delete(format!("{}{path}", self.base)).call())
     }
