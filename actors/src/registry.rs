@@ -107,6 +107,23 @@ pub struct Preconditions {
     pub resource_version: Option<String>,
 }
 
+impl Preconditions {
+    /// 409 Conflict, worded as Kubernetes words it, when the object is not the one meant.
+    fn check(&self, info: &KindInfo, name: &str, meta: &crate::model::ObjectMeta) -> Result<()> {
+        let failed = |reason: String| RegistryError::Conflict { kind: display_name(info), name: name.to_string(), reason };
+        if let Some(uid) = self.uid.as_ref().filter(|u| **u != meta.uid) {
+            return Err(failed(format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", meta.uid)));
+        }
+        if let Some(rv) = self.resource_version.as_ref().filter(|rv| **rv != meta.resource_version) {
+            return Err(failed(format!(
+                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                meta.resource_version
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The finalizer that makes the garbage collector orphan an owner's dependents.
 pub const ORPHAN_FINALIZER: &str = "orphan";
 /// The finalizer that makes the garbage collector delete an owner's dependents first.
@@ -376,27 +393,7 @@ impl Registry {
         propagation: Propagation,
     ) -> Result<Deleted<T>> {
         let mut obj: T = self.get(ns, name).await?;
-        if let Some(uid) = &pre.uid {
-            if *uid != obj.meta().uid {
-                return Err(RegistryError::Conflict {
-                    kind: display_name(T::INFO),
-                    name: name.to_string(),
-                    reason: format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", obj.meta().uid),
-                });
-            }
-        }
-        if let Some(rv) = &pre.resource_version {
-            if *rv != obj.meta().resource_version {
-                return Err(RegistryError::Conflict {
-                    kind: display_name(T::INFO),
-                    name: name.to_string(),
-                    reason: format!(
-                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                        obj.meta().resource_version
-                    ),
-                });
-            }
-        }
+        pre.check(T::INFO, name, obj.meta())?;
         apply_propagation(obj.meta_mut(), propagation);
         if obj.meta().finalizers.is_empty() {
             return Ok(Deleted::Gone(obj));
@@ -527,30 +524,7 @@ impl Registry {
                 return Err(not_found(T::INFO, name));
             };
             let mut obj: T = decode_object(&kv)?;
-            if let Some(uid) = &pre.uid {
-                if *uid != obj.meta().uid {
-                    return Err(RegistryError::Conflict {
-                        kind: display_name(T::INFO),
-                        name: name.to_string(),
-                        reason: format!(
-                            "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                            obj.meta().uid
-                        ),
-                    });
-                }
-            }
-            if let Some(rv) = &pre.resource_version {
-                if *rv != obj.meta().resource_version {
-                    return Err(RegistryError::Conflict {
-                        kind: display_name(T::INFO),
-                        name: name.to_string(),
-                        reason: format!(
-                            "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                            obj.meta().resource_version
-                        ),
-                    });
-                }
-            }
+            pre.check(T::INFO, name, obj.meta())?;
             let mut policy_changed = apply_propagation(obj.meta_mut(), propagation);
             // A namespace goes Terminating and keeps its "kubernetes" finalizer until the
             // namespace controller has emptied it; `default` & co. cannot be deleted.

@@ -66,16 +66,7 @@ pub fn validate_service(svc: &Service) -> Vec<FieldError> {
     let many = s.ports.len() > 1;
     for (i, p) in s.ports.iter().enumerate() {
         let pp = format!("spec.ports[{i}]");
-        match p.name.as_deref() {
-            None | Some("") if many => errs.push(FieldError::required(format!("{pp}.name"), "")),
-            None | Some("") => {}
-            Some(n) => {
-                errs.extend(invalid_each(&format!("{pp}.name"), n, is_dns1123_label(n)));
-                if !names.insert(n.to_string()) {
-                    errs.push(FieldError::duplicate(format!("{pp}.name"), n));
-                }
-            }
-        }
+        port_name(p.name.as_deref(), many, &pp, &mut names, &mut errs);
         errs.extend(invalid_each(&format!("{pp}.port"), &p.port.to_string(), is_valid_port_num(p.port)));
         validate_protocol(p.protocol.as_deref(), &format!("{pp}.protocol"), &mut errs);
         if let Some(tp) = &p.target_port {
@@ -159,16 +150,7 @@ pub fn validate_endpoints(ep: &Endpoints) -> Vec<FieldError> {
         let many = ss.ports.len() > 1;
         for (j, p) in ss.ports.iter().enumerate() {
             let pp = format!("{sp}.ports[{j}]");
-            match p.name.as_deref() {
-                None | Some("") if many => errs.push(FieldError::required(format!("{pp}.name"), "")),
-                None | Some("") => {}
-                Some(n) => {
-                    errs.extend(invalid_each(&format!("{pp}.name"), n, is_dns1123_label(n)));
-                    if !names.insert(n.to_string()) {
-                        errs.push(FieldError::duplicate(format!("{pp}.name"), n));
-                    }
-                }
-            }
+            port_name(p.name.as_deref(), many, &pp, &mut names, &mut errs);
             errs.extend(invalid_each(&format!("{pp}.port"), &p.port.to_string(), is_valid_port_num(p.port)));
             validate_protocol(p.protocol.as_deref(), &format!("{pp}.protocol"), &mut errs);
         }
@@ -302,5 +284,20 @@ mod tests {
         let mut e = endpoints();
         e.subsets[0].ports[0].port = 0;
         only(validate_endpoints(&e), "subsets[0].ports[0].port", FieldErrorKind::Invalid);
+    }
+}
+
+/// A Service or Endpoints port name: required when there are several ports, a DNS-1123
+/// label, unique among its siblings.
+fn port_name(name: Option<&str>, many: bool, path: &str, seen: &mut BTreeSet<String>, errs: &mut Vec<FieldError>) {
+    match name {
+        None | Some("") if many => errs.push(FieldError::required(format!("{path}.name"), "")),
+        None | Some("") => {}
+        Some(n) => {
+            errs.extend(invalid_each(&format!("{path}.name"), n, is_dns1123_label(n)));
+            if !seen.insert(n.to_string()) {
+                errs.push(FieldError::duplicate(format!("{path}.name"), n));
+            }
+        }
     }
 }
