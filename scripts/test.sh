@@ -10,8 +10,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/shoal-target}"
 # when these are unset.
 export SHOAL_KUBECTL="$PWD/.tools/venv/bin/kubectl"
 export SHOAL_PYTHON="$PWD/.tools/venv/bin/python"
-if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@"
-else
-  cargo test --workspace --no-fail-fast "$@"
-fi
+# The benchmarks are not run here, but they are compiled, so that they cannot rot (in the
+# test profile, which shares the tests' build; `cargo bench` builds them optimised).
+cargo test --workspace --benches --no-run
+# cargo-nextest is installed by scripts/install-deps.sh.
+cargo nextest run --workspace --no-fail-fast "$@"

@@ -4,5 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-cargo build --release --bin shoal
-exec target/release/shoal up "$@"
+# Cargo says where it put the binary (CARGO_TARGET_DIR, .cargo/config or ./target).
+bin=$(cargo build --release --bin shoal --message-format=json-render-diagnostics \
+  | python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "shoal":
+        print(m["executable"])')
+[ -x "$bin" ] || { echo "scripts/up.sh: cargo built no shoal binary" >&2; exit 1; }
+exec "$bin" up "$@"
