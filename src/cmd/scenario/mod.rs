@@ -385,7 +385,9 @@ impl Runner<'_> {
                     (None, None) => bail!("no_duplicate_pods with only a selector needs a count"),
                 };
                 let what = deployment.map_or_else(|| format!("pods {selector}"), |n| format!("deployment {n}"));
-                unmet.extend(check::no_duplicate_pods(&what, &self.pods(&selector)?, want));
+                let owners = self.client.json("GET", &format!("/apis/apps/v1/namespaces/{}/replicasets", self.ns), None)?;
+                let owners = owners["items"].as_array().cloned().unwrap_or_default();
+                unmet.extend(check::no_duplicate_pods(&what, &self.pods(&selector)?, &owners, want));
             }
         }
         Ok(unmet)

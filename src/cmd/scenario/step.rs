@@ -150,7 +150,7 @@ pub struct Assertion {
     pub pods_per_node: Option<PodsPerNode>,
     #[serde(default)]
     pub restarts_total: Option<RestartsTotal>,
-    /// Pod names unique and their count == the Deployment's spec.replicas (or `count`).
+    /// No controller has more live pods than its replicas (a duplicate), and the live pods number the Deployment's spec.replicas (or `count`).
     #[serde(default)]
     pub no_duplicate_pods: Option<NoDuplicatePods>,
 }
