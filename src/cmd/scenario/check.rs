@@ -5,16 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::step::{Assertion, Condition, PodCount, PodsPerNode};
+use super::step::{revision_string, Assertion, Condition, PodCount, PodsPerNode};
 use crate::cmd::rollout::{revision_of, rollout_state, RolloutState};
-
-/// A revision given as `3` or `"3"`, as the annotation's text.
-pub fn revision_string(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
 
 fn int_at(v: &Value, pointer: &str) -> i64 {
     v.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)

@@ -355,7 +355,7 @@ fn describe_assertion(a: &Assertion) -> String {
             }
         }
         if let Some(r) = &a.revision {
-            p.push_str(&format!(" revision={}", super::check::revision_string(r)));
+            p.push_str(&format!(" revision={}", revision_string(r)));
         }
         if a.complete == Some(true) {
             p.push_str(" complete");
@@ -379,6 +379,14 @@ fn describe_assertion(a: &Assertion) -> String {
         parts.push("no_duplicate_pods".into());
     }
     parts.join(", ")
+}
+
+/// A revision given as `3` or `"3"`, as the annotation's text.
+pub fn revision_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]
