@@ -14,7 +14,7 @@ mod harness;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actors::model::{Container, ObjectMeta, Pod, PodSpec};
+use api::model::{Container, ObjectMeta, Pod, PodSpec};
 use actors::store::embedded::EmbeddedStore;
 use actors::store::etcd::EtcdStore;
 use actors::store::Store;
@@ -61,7 +61,7 @@ fn sample_pod_bytes() -> Vec<u8> {
         },
         ..Default::default()
     };
-    actors::codec::encode(&pod).expect("encode pod")
+    api::codec::encode(&pod).expect("encode pod")
 }
 
 /// Raw store: `n` creates from `clients` concurrent tasks.

@@ -34,7 +34,7 @@ use std::io::{BufRead, BufReader};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use actors::model::Pod;
+use api::model::Pod;
 use actors::store::embedded::EmbeddedStore;
 use actors::store::Store;
 use harness::{wait_for, Backend, Cluster};
@@ -224,7 +224,7 @@ fn raw_list(data_dir: &std::path::Path, n: usize, runs: usize) -> (Duration, usi
             bytes = l.kvs.iter().map(|kv| kv.value.len()).sum();
             let t = Instant::now();
             let l = store.list("/registry/pods/default/").await.expect("raw list");
-            let pods: Vec<Pod> = l.kvs.iter().map(|kv| actors::codec::decode(&kv.value).expect("decoding a stored pod")).collect();
+            let pods: Vec<Pod> = l.kvs.iter().map(|kv| api::codec::decode(&kv.value).expect("decoding a stored pod")).collect();
             decoded.push(t.elapsed());
             assert_eq!(pods.len(), n);
         }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use actors::model::KindInfo;
+use api::model::KindInfo;
 use anyhow::{anyhow, Context, Result};
 use serde_json::Value;
 

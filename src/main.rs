@@ -203,8 +203,8 @@ fn init_logging() {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
-fn kind(name: &str) -> Result<&'static actors::model::KindInfo> {
-    actors::model::kind_by_name(name)
+fn kind(name: &str) -> Result<&'static api::model::KindInfo> {
+    api::model::kind_by_name(name)
         .ok_or_else(|| anyhow!("the server doesn't have a resource type {name:?}"))
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use actors::model::{KindInfo, ALL_KINDS};
+use api::model::{KindInfo, ALL_KINDS};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 

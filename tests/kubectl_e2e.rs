@@ -18,7 +18,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use harness::{wait_for, Api, Cluster};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 
 fn examples() -> PathBuf {
@@ -468,7 +468,20 @@ fn rollout_pause_resume_and_restart() {
     let out = k.fails(&["rollout", "pause", "deployment/web"]);
     assert!(out.contains("already paused"), "{out}");
     k.ok(&["set", "image", "deployment/web", "web=hello:v2"]);
-    std::thread::sleep(Duration::from_secs(2));
+    // The controller has seen the new template once observedGeneration catches up; only
+    // then does "no new ReplicaSet" mean it chose not to roll.
+    wait_for("the paused Deployment's controller to observe the new template", Duration::from_secs(30), || {
+        let (_, d) = api.get(&format!("{DEPLOY}/web")).map_err(|e| e.to_string())?;
+        let progressing = d["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "Progressing"))
+            .map(|c| c["reason"].clone());
+        if d["status"]["observedGeneration"] == d["metadata"]["generation"] && progressing == Some(json!("DeploymentPaused")) {
+            Ok(())
+        } else {
+            Err(d["status"].to_string())
+        }
+    });
     assert_eq!(replica_sets(&api, "web").len(), 1, "a paused Deployment started a rollout");
     // Still one revision: nothing to roll back to.
     let out = k.fails(&["rollout", "undo", "deployment/web"]);

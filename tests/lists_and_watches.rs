@@ -378,6 +378,9 @@ fn kubectl() -> String {
 fn kubectl_get_pods_watch_prints_a_new_pod() {
     let cluster = cluster();
     let api = cluster.api();
+    // A pod that exists before kubectl starts: kubectl prints it once its list is done,
+    // so a pod created after that line can only reach kubectl through the watch.
+    add_pod(&api, "kw-before", "nowhere");
     let mut child = Command::new(kubectl())
         .args(["get", "pods", "-n", NS, "-w", "--output-watch-events", "--request-timeout=0"])
         .env("KUBECONFIG", cluster.kubeconfig())
@@ -394,16 +397,13 @@ fn kubectl_get_pods_watch_prints_a_new_pod() {
     });
     let err = child.stderr.take().unwrap();
     let stderr = std::thread::spawn(move || harness::read_all(err));
-    // kubectl lists first (nothing yet), then watches from the list's resourceVersion.
-    std::thread::sleep(Duration::from_secs(2));
-    add_pod(&api, "kw", "nowhere");
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut lines = Vec::new();
-    let found = loop {
+    let wait_for_line = |name: &str, lines: &mut Vec<String>| loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(l) => {
-                let hit = l.split_whitespace().take(2).collect::<Vec<_>>() == ["ADDED", "kw"];
+                let hit = l.split_whitespace().take(2).collect::<Vec<_>>() == ["ADDED", name];
                 lines.push(l);
                 if hit {
                     break true;
@@ -412,8 +412,15 @@ fn kubectl_get_pods_watch_prints_a_new_pod() {
             Err(_) => break false,
         }
     };
+    let listed = wait_for_line("kw-before", &mut lines);
+    let watched = listed && {
+        add_pod(&api, "kw", "nowhere");
+        wait_for_line("kw", &mut lines)
+    };
     let _ = child.kill();
     let _ = child.wait();
-    assert!(found, "kubectl printed {lines:?}; stderr: {}", stderr.join().unwrap_or_default());
+    let stderr = stderr.join().unwrap_or_default();
+    assert!(listed, "kubectl never printed the listed pod: {lines:?}; stderr: {stderr}");
+    assert!(watched, "kubectl never printed the pod created after its list: {lines:?}; stderr: {stderr}");
     assert!(lines[0].starts_with("EVENT") && lines[0].contains("NAME") && lines[0].contains("STATUS"), "{lines:?}");
 }

@@ -75,11 +75,15 @@ fn strategic_merge_patch_merges_containers_by_name_and_deletes_with_directive() 
     let (code, body) = patch(&api, &path, "application/strategic-merge-patch+json", &p);
     assert_eq!(code, 422, "{body}");
 
-    // The patch recorded an Update entry for its manager.
-    let (_, stored) = api.get(&path).expect("GET");
-    let managers: Vec<&str> =
-        stored["metadata"]["managedFields"].as_array().unwrap().iter().filter_map(|e| e["manager"].as_str()).collect();
-    assert!(managers.len() >= 1, "{stored}");
+    // A patch records an Update entry for its own manager, owning the fields it set.
+    let p = json!({"spec": {"replicas": 4}});
+    let (code, body) = patch(&api, &format!("{path}?fieldManager=patcher"), "application/strategic-merge-patch+json", &p);
+    assert_eq!(code, 200, "{body}");
+    let entries = body["metadata"]["managedFields"].as_array().cloned().unwrap_or_default();
+    let mine: Vec<&Value> = entries.iter().filter(|e| e["manager"] == "patcher").collect();
+    assert_eq!(mine.len(), 1, "one entry for the patch's manager: {entries:?}");
+    assert_eq!(mine[0]["operation"], "Update", "{entries:?}");
+    assert_eq!(mine[0]["fieldsV1"]["f:spec"]["f:replicas"], json!({}), "{entries:?}");
 }
 
 #[test]

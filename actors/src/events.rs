@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use crate::controller::{Action, Cx, ReconcileError, Singleton};
-use crate::model::{Event, EventSource, ObjectReference, Resource};
+use api::model::{Event, EventSource, ObjectReference, Resource};
 use crate::registry::{now_rfc3339, Preconditions, Registry, RegistryError, UpdateScope};
 
 /// Identical events within this window are aggregated into one.
@@ -234,7 +234,7 @@ impl Singleton for EventTtl {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Deployment;
+    use api::model::Deployment;
     use crate::store::embedded::EmbeddedStore;
     use std::sync::Arc;
 

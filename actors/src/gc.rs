@@ -14,7 +14,7 @@ use async_trait::async_trait;
 
 use crate::controller::{Action, Caches, Cx, ReconcileError, Singleton};
 use crate::informer::Cache;
-use crate::model::{
+use api::model::{
     Deployment, KindInfo, Lease, Node, ObjectMeta, OwnerReference, Pod, ReplicaSet, ReplicationController, Resource,
 };
 use crate::registry::{Preconditions, Propagation, RegistryError, UpdateScope, FOREGROUND_FINALIZER, ORPHAN_FINALIZER};

@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::{broadcast, watch};
 
-use crate::model::Resource;
+use api::model::Resource;
 use crate::registry::{ObjectEvent, Registry, RegistryError};
 use crate::store::Revision;
 
@@ -25,17 +25,7 @@ pub enum Change<T> {
     Resynced,
 }
 
-/// `namespace/name` (or `name` for cluster-scoped kinds).
-pub fn key_of<T: Resource>(obj: &T) -> String {
-    object_key(obj.meta().namespace.as_deref(), &obj.meta().name)
-}
-
-pub fn object_key(ns: Option<&str>, name: &str) -> String {
-    match ns {
-        Some(ns) if !ns.is_empty() => format!("{ns}/{name}"),
-        _ => name.to_string(),
-    }
-}
+pub use api::model::{key_of, object_key};
 
 struct State<T> {
     objects: HashMap<String, Arc<T>>,

@@ -9,7 +9,7 @@ use chrono::{DateTime, Timelike, Utc};
 use futures::StreamExt;
 
 use crate::controller::{Action, Cx, ReconcileError, Singleton};
-use crate::model::{find_condition, Condition, Lease, Node, NodeStatus, Pod, Taint, NODE_LEASE_NAMESPACE};
+use api::model::{find_condition, Condition, Lease, Node, NodeStatus, Pod, Taint, NODE_LEASE_NAMESPACE};
 use crate::registry::{Preconditions, RegistryError, UpdateScope};
 use crate::scheduler::fit::{tolerates, EFFECT_NO_EXECUTE, EFFECT_NO_SCHEDULE};
 
@@ -22,13 +22,7 @@ const CONCURRENT_EVICTIONS: usize = 64;
 
 pub struct NodeLifecycle;
 
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|d| d.with_timezone(&Utc))
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
+use api::time::{parse as parse_time, rfc3339};
 
 fn ready_condition(node: &Node) -> Option<&Condition> {
     node.status.as_ref().and_then(|s| find_condition(&s.conditions, "Ready"))
@@ -263,7 +257,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::model::Toleration;
+    use api::model::Toleration;
 
     fn at(s: &str) -> DateTime<Utc> {
         parse_time(s).unwrap()
@@ -338,7 +332,7 @@ mod tests {
             ..Default::default()
         };
         let pod = |tols: Vec<Toleration>| Pod {
-            spec: crate::model::PodSpec { tolerations: tols, ..Default::default() },
+            spec: api::model::PodSpec { tolerations: tols, ..Default::default() },
             ..Default::default()
         };
         let five_min = Duration::from_secs(300);

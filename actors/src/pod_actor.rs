@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::controller::{Action, Children, Cx, ReconcileError, Reconciler};
-use crate::model::{find_condition, LabelSelector, Pod};
+use api::model::{find_condition, LabelSelector, Pod};
 use crate::registry::Preconditions;
 
 /// How often a quiet pod re-checks its node (nodes vanishing do not wake pods).
@@ -52,7 +52,7 @@ impl Reconciler for PodController {
             .is_some_and(|c| c.is_true());
         if let Some(reason) = cleanup_reason(&pod, node.is_some(), ready) {
             // The cache may lag: confirm with the store before deleting.
-            let node_in_store = cx.registry().get::<crate::model::Node>(None, node_name).await.is_ok();
+            let node_in_store = cx.registry().get::<api::model::Node>(None, node_name).await.is_ok();
             if node.is_none() && node_in_store {
                 return Ok(Action::requeue(Duration::from_secs(1)));
             }

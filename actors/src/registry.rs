@@ -12,10 +12,10 @@ use std::sync::Arc;
 use futures::{Stream, StreamExt};
 use serde_json::Value;
 
-use crate::codec::{self, CodecError};
-use crate::model::{KindInfo, Resource};
+use api::codec::{self, CodecError};
+use api::model::{KindInfo, Resource};
 use crate::store::{EventKind, KeyValue, Revision, Store, StoreError, WatchEvent};
-use crate::validation::FieldError;
+use api::validation::FieldError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -109,7 +109,7 @@ pub struct Preconditions {
 
 impl Preconditions {
     /// 409 Conflict, worded as Kubernetes words it, when the object is not the one meant.
-    fn check(&self, info: &KindInfo, name: &str, meta: &crate::model::ObjectMeta) -> Result<()> {
+    fn check(&self, info: &KindInfo, name: &str, meta: &api::model::ObjectMeta) -> Result<()> {
         let failed = |reason: String| RegistryError::Conflict { kind: display_name(info), name: name.to_string(), reason };
         if let Some(uid) = self.uid.as_ref().filter(|u| **u != meta.uid) {
             return Err(failed(format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", meta.uid)));
@@ -167,7 +167,7 @@ impl Propagation {
 
 /// Puts the finalizers `propagation` asks for on `meta` (and drops the other policy's);
 /// returns whether anything changed. Background leaves the finalizers alone.
-fn apply_propagation(meta: &mut crate::model::ObjectMeta, propagation: Propagation) -> bool {
+fn apply_propagation(meta: &mut api::model::ObjectMeta, propagation: Propagation) -> bool {
     let Some(wanted) = propagation.finalizer() else {
         return false;
     };
@@ -187,10 +187,7 @@ pub struct Registry {
     alloc: Arc<crate::allocator::AllocatorConfig>,
 }
 
-/// RFC 3339 "now" with second precision, as Kubernetes writes timestamps.
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
+pub use api::time::now_rfc3339;
 
 fn display_name(info: &KindInfo) -> String {
     // Kubernetes names the resource in messages: `deployments.apps`, `pods`.
@@ -698,7 +695,7 @@ fn random_suffix() -> String {
 #[cfg(test)]
 mod propagation_tests {
     use super::*;
-    use crate::model::Pod;
+    use api::model::Pod;
     use crate::store::embedded::EmbeddedStore;
 
     fn pod(name: &str, finalizers: &[&str]) -> Pod {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actors::controller::{Action, Caches, Children, ControlConfig, Cx, ReconcileError, Reconciler, Shared};
-use actors::model::{LabelSelector, ObjectMeta, PodTemplateSpec, ReplicaSet, ReplicaSetSpec};
+use api::model::{LabelSelector, ObjectMeta, PodTemplateSpec, ReplicaSet, ReplicaSetSpec};
 use actors::registry::Registry;
 use actors::runtime::{ControlHandle, ControlPlane};
 use actors::store::embedded::EmbeddedStore;
@@ -51,7 +51,7 @@ fn rs(name: &str, labels: &[(&str, &str)]) -> ReplicaSet {
     let sel: std::collections::BTreeMap<String, String> = [("app".to_string(), name.to_string())].into();
     let mut template = PodTemplateSpec::default();
     template.metadata.labels = sel.clone();
-    template.spec.containers = vec![actors::model::Container { name: "c".into(), image: Some("x".into()), ..Default::default() }];
+    template.spec.containers = vec![api::model::Container { name: "c".into(), image: Some("x".into()), ..Default::default() }];
     ReplicaSet {
         metadata: ObjectMeta {
             name: name.into(),

@@ -24,8 +24,8 @@ pub async fn kill(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     let c = control(&state)?;
     let kind = req.match_info().get("kind").unwrap_or("");
     let key = match (req.match_info().get("ns"), req.match_info().get("name")) {
-        (Some("_") | Some(""), Some(name)) => Some(name.to_string()),
-        (Some(ns), Some(name)) => Some(format!("{ns}/{name}")),
+        (Some("_"), Some(name)) => Some(name.to_string()),
+        (ns, Some(name)) => Some(api::model::object_key(ns, name)),
         _ => None,
     };
     match c.kill(kind, key).await {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use actors::model::{KindInfo, ALL_KINDS};
+use api::model::{KindInfo, ALL_KINDS};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;

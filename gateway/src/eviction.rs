@@ -7,7 +7,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpMessage, HttpRequest};
-use actors::model::Pod;
+use api::model::Pod;
 use actors::registry::{Preconditions, RegistryError};
 use serde::Deserialize;
 use serde_json::{json, Value};

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
-use actors::model::selector::{matches, parse_selector_string, LabelSelector};
-use actors::model::{ListMeta, Namespace, Resource};
+use api::model::selector::{matches, parse_selector_string, LabelSelector};
+use api::model::{ListMeta, Namespace, Resource};
 use actors::registry::{Deleted, Preconditions, RegistryError, UpdateScope};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -579,7 +579,7 @@ pub async fn replace_status<T: Resource>(state: web::Data<AppState>, req: HttpRe
 fn record_write<T: Resource>(old: Option<&T>, obj: T, manager: &str) -> Result<T, ApiError> {
     let old = old.map(serde_json::to_value).transpose().map_err(|e| ApiError::internal(e.to_string()))?;
     let mut doc = serde_json::to_value(&obj).map_err(|e| ApiError::internal(e.to_string()))?;
-    let now = actors::registry::now_rfc3339();
+    let now = api::time::now_rfc3339();
     let api_version = T::INFO.api_version();
     patch::apply::record_update(old.as_ref(), &mut doc, &Writer { manager, api_version: &api_version, status: false, now: &now });
     Ok(body::decode_typed::<T>(doc)?.0)
@@ -647,7 +647,7 @@ async fn apply_scoped<T: Resource>(
         }
     }
     let pinned = config.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
-    let now = actors::registry::now_rfc3339();
+    let now = api::time::now_rfc3339();
     let api_version = T::INFO.api_version();
     let writer = Writer { manager: &manager, api_version: &api_version, status: scope == UpdateScope::Status, now: &now };
     loop {
@@ -713,7 +713,7 @@ async fn patch_scoped<T: Resource>(state: &AppState, req: &HttpRequest, payload:
     let validation = body::FieldValidation::of(req)?;
     let duplicates = if validation == body::FieldValidation::Ignore { Vec::new() } else { body::duplicate_fields(&bytes, "application/json") };
     let patch: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-    let now = actors::registry::now_rfc3339();
+    let now = api::time::now_rfc3339();
     let api_version = T::INFO.api_version();
     let writer = Writer { manager: &manager, api_version: &api_version, status: false, now: &now };
     loop {

@@ -34,5 +34,5 @@ pub struct AppState {
     pub control: Option<actors::runtime::ControlHandle>,
     /// A mirror of the namespaces, so that creates need not read the store to check
     /// that theirs exists (a miss still asks the store).
-    pub namespaces: Option<actors::informer::Cache<actors::model::Namespace>>,
+    pub namespaces: Option<actors::informer::Cache<api::model::Namespace>>,
 }

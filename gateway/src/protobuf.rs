@@ -712,7 +712,7 @@ mod tests {
             })
         );
         // Its JSON reads as shoal's own Deployment.
-        let (_d, unknown): (actors::model::Deployment, _) = crate::body::decode_typed(v).unwrap();
+        let (_d, unknown): (api::model::Deployment, _) = crate::body::decode_typed(v).unwrap();
         assert!(unknown.is_empty(), "{unknown:?}");
     }
 

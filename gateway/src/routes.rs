@@ -1,7 +1,7 @@
 //! The route table: Kubernetes REST paths for every kind, plus operational endpoints.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use actors::model::*;
+use api::model::Resource;
 
 use crate::error::ApiError;
 use crate::handlers as h;
@@ -63,6 +63,15 @@ fn kind_routes<T: Resource>(cfg: &mut web::ServiceConfig) {
     }
 }
 
+/// Registers every kind's routes, walking the one list of kinds in `api::kinds`.
+struct KindRoutes<'a>(&'a mut web::ServiceConfig);
+
+impl api::KindVisitor for KindRoutes<'_> {
+    fn visit<T: Resource>(&mut self) {
+        kind_routes::<T>(self.0);
+    }
+}
+
 /// Every API and operational route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(|| async { HttpResponse::Ok().content_type("text/plain").body("ok") }))
@@ -72,23 +81,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::debug::configure(cfg);
     crate::discovery::configure(cfg);
     crate::openapi::configure(cfg);
-    kind_routes::<Namespace>(cfg);
-    kind_routes::<Pod>(cfg);
-    kind_routes::<ReplicationController>(cfg);
-    kind_routes::<Service>(cfg);
-    kind_routes::<Endpoints>(cfg);
-    kind_routes::<Node>(cfg);
-    kind_routes::<PersistentVolumeClaim>(cfg);
-    kind_routes::<ReplicaSet>(cfg);
-    kind_routes::<Deployment>(cfg);
-    kind_routes::<StatefulSet>(cfg);
-    kind_routes::<DaemonSet>(cfg);
-    kind_routes::<Job>(cfg);
-    kind_routes::<CronJob>(cfg);
-    kind_routes::<HorizontalPodAutoscaler>(cfg);
-    kind_routes::<Lease>(cfg);
-    kind_routes::<Event>(cfg);
-    kind_routes::<EventV1>(cfg);
+    api::for_each_kind(&mut KindRoutes(cfg));
     cfg.route("/api/v1/namespaces/{ns}/pods/{name}/eviction", web::post().to(crate::eviction::evict));
     cfg.default_service(web::to(not_found));
 }

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use actix_web::{middleware, web, App, HttpResponse, HttpServer};
-use actors::model::{Namespace, ObjectMeta};
+use api::model::{Namespace, ObjectMeta};
 use actors::registry::{Registry, RegistryError};
 use actors::store::Store;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use actix_web::web::Bytes;
 use actix_web::HttpResponse;
-use actors::model::Resource;
+use api::model::Resource;
 use actors::registry::{ObjectEvent, ObjectStream, RegistryError};
 use futures::StreamExt;
 use serde_json::json;

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use actors::model::KindInfo;
+use api::model::KindInfo;
 use anyhow::Result;
 use serde_json::json;
 

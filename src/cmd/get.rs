@@ -1,6 +1,6 @@
 //! `shoal get`: tables (rendered by the server), or the objects as JSON or YAML.
 
-use actors::model::KindInfo;
+use api::model::KindInfo;
 use anyhow::{bail, Result};
 use serde_json::Value;
 

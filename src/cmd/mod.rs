@@ -11,7 +11,7 @@ pub mod scale;
 pub mod scenario;
 pub mod set_image;
 
-use actors::model::KindInfo;
+use api::model::KindInfo;
 
 /// How kubectl names a kind in its messages: `deployment.apps`, `pod`.
 pub fn display_kind(info: &KindInfo) -> String {

@@ -57,7 +57,7 @@ pub fn run(o: NodeOptions<'_>) -> Result<()> {
     sim.capacity.insert("memory".into(), o.memory.to_string());
     sim.capacity.insert("pods".into(), o.pods.to_string());
     for (k, v) in &sim.capacity {
-        actors::model::Quantity::parse(v).map_err(|e| anyhow!("--{k} {v:?}: {e}"))?;
+        api::model::Quantity::parse(v).map_err(|e| anyhow!("--{k} {v:?}: {e}"))?;
     }
     println!("simulating {} node(s) against {}: {}", sim.names.len(), sim.server, sim.names.join(", "));
     node_host::run_simulated(sim).context("running simulated nodes")

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use actors::model::KindInfo;
+use api::model::KindInfo;
 use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
 
@@ -116,7 +116,7 @@ pub fn run(client: &Client, command: &RolloutCommand) -> Result<()> {
 }
 
 fn deployments() -> &'static KindInfo {
-    actors::model::kind_by_name("deployments").expect("Deployment is a known kind")
+    api::model::kind_by_name("deployments").expect("Deployment is a known kind")
 }
 
 pub fn deployment_path(ns: &str, name: &str) -> String {
@@ -135,7 +135,7 @@ pub fn parse_target(args: &[String]) -> Result<(&'static KindInfo, String)> {
     if name.is_empty() || name.contains('/') {
         bail!("invalid resource name {name:?}");
     }
-    let info = actors::model::kind_by_name(kind)
+    let info = api::model::kind_by_name(kind)
         .ok_or_else(|| anyhow!("the server doesn't have a resource type {kind:?}"))?;
     Ok((info, name.to_string()))
 }

@@ -38,12 +38,12 @@ pub mod port;
 pub use ip::Cidr;
 pub use port::PortRange;
 
-use crate::codec;
+use api::codec;
 use crate::controller::{Action, Cx, ReconcileError, Singleton};
-use crate::model::{Resource, Service};
+use api::model::{Resource, Service};
 use crate::registry::{Registry, RegistryError};
 use crate::store::{Store, StoreError};
-use crate::validation::FieldError;
+use api::validation::FieldError;
 
 /// Key prefix of ClusterIP allocations.
 pub const IP_PREFIX: &str = "/registry/ipallocations/";

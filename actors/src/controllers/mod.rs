@@ -13,11 +13,11 @@ pub use replicaset::{ReplicaSetController, ReplicationControllerController};
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{find_condition, OwnerReference, Pod, Resource};
+use api::model::{find_condition, OwnerReference, Pod, Resource};
 
 /// Parses an RFC 3339 timestamp as the registry writes them.
 pub(crate) fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s?).ok().map(|t| t.with_timezone(&Utc))
+    api::time::parse(s?)
 }
 
 /// A pod that still counts: not Succeeded/Failed and not being deleted.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::controller::{Action, Children, Cx, ReconcileError, Reconciler};
-use crate::model::*;
+use api::model::*;
 use crate::registry::{Preconditions, Registry, RegistryError, UpdateScope};
 
 /// The finalizer the namespace controller owns (in `spec.finalizers`).

@@ -14,7 +14,7 @@ use futures::future::join_all;
 
 use super::{adopt, controller_ref_of, parse_time, pod_is_active, pod_is_available, pod_is_ready, pod_ready_since, release};
 use crate::controller::{Action, Children, Cx, ReconcileError, Reconciler};
-use crate::model::{
+use api::model::{
     LabelSelector, ObjectMeta, Pod, PodTemplateSpec, ReplicaSet, ReplicaSetStatus, ReplicationController, Resource,
 };
 use crate::registry::{Preconditions, UpdateScope};
@@ -327,7 +327,7 @@ pub async fn sync_replicas<T: ReplicatedSet>(obj: &T, cx: &Cx) -> Result<Action,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Condition, PodStatus};
+    use api::model::{Condition, PodStatus};
 
     fn pod(name: &str, node: Option<&str>, phase: &str, ready_at: Option<&str>, created: &str) -> Arc<Pod> {
         let mut p = Pod::default();
@@ -401,8 +401,8 @@ mod tests {
 
     struct OwnerReferenceExt;
     impl OwnerReferenceExt {
-        fn ctl(uid: &str) -> crate::model::OwnerReference {
-            crate::model::OwnerReference { uid: uid.into(), controller: Some(true), ..Default::default() }
+        fn ctl(uid: &str) -> api::model::OwnerReference {
+            api::model::OwnerReference { uid: uid.into(), controller: Some(true), ..Default::default() }
         }
     }
 

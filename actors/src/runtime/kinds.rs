@@ -2,7 +2,7 @@
 
 use crate::controller::Caches;
 use crate::informer::Cache;
-use crate::model::{Deployment, Namespace, Node, Pod, ReplicaSet, ReplicationController, Resource};
+use api::model::{Deployment, Namespace, Node, Pod, ReplicaSet, ReplicationController, Resource};
 
 /// A kind with a shared informer cache.
 pub trait CachedKind: Resource {

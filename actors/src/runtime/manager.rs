@@ -18,7 +18,7 @@ use super::object::ObjectActor;
 use super::tree::Tree;
 use crate::controller::{Children, Cx, Reconciler, Shared};
 use crate::informer::{key_of, Change};
-use crate::model::{selector, Resource};
+use api::model::{selector, Resource};
 
 /// A change of the managed kind.
 struct Own<T>(Result<Change<T>, BroadcastStreamRecvError>);

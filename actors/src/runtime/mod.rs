@@ -63,7 +63,7 @@ impl ControlPlane {
     where
         R::Object: CachedKind,
     {
-        let name = <R::Object as crate::model::Resource>::INFO.plural;
+        let name = <R::Object as api::model::Resource>::INFO.plural;
         let reconciler = Arc::new(reconciler);
         let (shared, tree) = (self.shared.clone(), self.tree.clone());
         let n = name.to_string();

@@ -13,7 +13,7 @@ use futures::FutureExt;
 use super::kinds::CachedKind;
 use super::messages::{ChildExited, ExitReason, Kill, Retire, Wake};
 use crate::controller::{Action, Cx, ReconcileError, Reconciler};
-use crate::model::Resource;
+use api::model::Resource;
 
 pub(crate) struct ObjectActor<R: Reconciler>
 where

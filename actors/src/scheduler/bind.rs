@@ -2,7 +2,7 @@
 //! unschedulable pods (PodScheduled=False), each only when still needed.
 
 use crate::controller::Cx;
-use crate::model::{Condition, Pod, PodStatus};
+use api::model::{Condition, Pod, PodStatus};
 use crate::registry::{now_rfc3339, RegistryError, UpdateScope};
 
 /// Sets a condition, keeping `lastTransitionTime` when the status does not change.

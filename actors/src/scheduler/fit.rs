@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::model::{find_condition, Node, NodeSelectorRequirement, Pod, PodSpec, Quantity, Taint, Toleration};
+use api::model::{find_condition, Node, NodeSelectorRequirement, Pod, PodSpec, Quantity, Taint, Toleration};
 
 pub const TAINT_UNSCHEDULABLE: &str = "node.kubernetes.io/unschedulable";
 pub const EFFECT_NO_SCHEDULE: &str = "NoSchedule";
@@ -38,7 +38,7 @@ fn units(q: Option<&Quantity>) -> i128 {
 }
 
 /// One container's request of `name`: its `requests`, else its `limits` (API defaulting).
-fn container_request<'a>(c: &'a crate::model::Container, name: &str) -> Option<&'a Quantity> {
+fn container_request<'a>(c: &'a api::model::Container, name: &str) -> Option<&'a Quantity> {
     let r = c.resources.as_ref()?;
     r.requests.get(name).or_else(|| r.limits.get(name))
 }
@@ -306,7 +306,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::model::NodeSelector;
+    use api::model::NodeSelector;
 
     fn node(name: &str, cpu: &str, mem: &str, extra: serde_json::Value) -> Node {
         let mut v = json!({
@@ -429,8 +429,8 @@ mod tests {
         for (name, terms, want) in cases {
             let mut p = pod(json!({"containers": [{"name": "c"}]}));
             let sel: NodeSelector = serde_json::from_value(json!({"nodeSelectorTerms": terms})).unwrap();
-            p.spec.affinity = Some(crate::model::Affinity {
-                node_affinity: Some(crate::model::NodeAffinity {
+            p.spec.affinity = Some(api::model::Affinity {
+                node_affinity: Some(api::model::NodeAffinity {
                     required_during_scheduling_ignored_during_execution: Some(sel),
                     ..Default::default()
                 }),
@@ -485,7 +485,7 @@ mod tests {
     #[test]
     fn scores_prefer_spreading_then_least_requested() {
         let mut owned = web("100m", "100Mi");
-        owned.metadata.owner_references = vec![crate::model::OwnerReference {
+        owned.metadata.owner_references = vec![api::model::OwnerReference {
             uid: "rs-1".into(),
             controller: Some(true),
             ..Default::default()

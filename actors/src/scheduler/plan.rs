@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::fit::{self, NodeState, Unfit};
-use crate::model::{Node, Pod};
+use api::model::{Node, Pod};
 
 pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
 
@@ -147,7 +147,7 @@ mod tests {
         let nodes = vec![node("a", "1", json!({}))];
         let running = pod("old", "800m", json!({"nodeName": "a"}));
         let mut done = (*pod("done", "800m", json!({"nodeName": "a"}))).clone();
-        done.status = Some(crate::model::PodStatus { phase: Some("Succeeded".into()), ..Default::default() });
+        done.status = Some(api::model::PodStatus { phase: Some("Succeeded".into()), ..Default::default() });
         let new = pod("new", "500m", json!({}));
         let ds = plan(&[running.clone(), new.clone()], &nodes);
         assert!(matches!(&ds[..], [Decision::Unschedulable { .. }]));

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use actors::model::*;
+use api::model::*;
 use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
 
@@ -34,23 +34,7 @@ pub fn definitions() -> BTreeMap<String, Value> {
             s.definitions_path = "/definitions".into();
         })
         .into_generator();
-    gen.subschema_for::<Namespace>();
-    gen.subschema_for::<Node>();
-    gen.subschema_for::<Pod>();
-    gen.subschema_for::<Service>();
-    gen.subschema_for::<Endpoints>();
-    gen.subschema_for::<ReplicationController>();
-    gen.subschema_for::<Deployment>();
-    gen.subschema_for::<ReplicaSet>();
-    gen.subschema_for::<StatefulSet>();
-    gen.subschema_for::<DaemonSet>();
-    gen.subschema_for::<Job>();
-    gen.subschema_for::<CronJob>();
-    gen.subschema_for::<PersistentVolumeClaim>();
-    gen.subschema_for::<HorizontalPodAutoscaler>();
-    gen.subschema_for::<Lease>();
-    gen.subschema_for::<Event>();
-    gen.subschema_for::<EventV1>();
+    api::for_each_kind(&mut Schemas(&mut gen));
     gen.subschema_for::<ListMeta>();
     let raw = gen.take_definitions(false);
 
@@ -97,7 +81,16 @@ pub fn definitions() -> BTreeMap<String, Value> {
 
 /// Every kind the documents describe: the stored kinds and the events.k8s.io/v1 view.
 pub fn kinds() -> impl Iterator<Item = &'static KindInfo> {
-    ALL_KINDS.iter().copied().chain(std::iter::once(&EVENT_V1_INFO))
+    api::served_kinds()
+}
+
+/// Adds every kind's schema to the generator, walking the one list of kinds.
+struct Schemas<'a>(&'a mut schemars::SchemaGenerator);
+
+impl api::KindVisitor for Schemas<'_> {
+    fn visit<T: Resource>(&mut self) {
+        self.0.subschema_for::<T>();
+    }
 }
 
 fn gvk(group: &str, version: &str, kind: &str) -> Value {

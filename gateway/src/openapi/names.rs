@@ -163,7 +163,7 @@ pub fn k8s_name(rust: &str) -> String {
 }
 
 /// The definition name of a kind's type: `io.k8s.api.apps.v1.Deployment`.
-pub fn kind_name(k: &actors::model::KindInfo) -> String {
+pub fn kind_name(k: &api::model::KindInfo) -> String {
     match (k.group, k.kind) {
         ("events.k8s.io", "Event") => k8s_name("EventV1"),
         (_, kind) => k8s_name(kind),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use super::{closure, kind_paths, names, Operation, PathItem, PATCH_TYPES, REF_PREFIX};
-use actors::model::KindInfo;
+use api::model::KindInfo;
 
 const SCHEMA_PREFIX: &str = "#/components/schemas/";
 

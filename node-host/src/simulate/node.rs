@@ -4,14 +4,12 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
 
-use actors::model::{now_micro_time, Lease, NODE_LEASE_NAMESPACE};
+use api::model::{now_micro_time, Lease, NODE_LEASE_NAMESPACE};
 use serde_json::{json, Value};
 
 use super::{ApiClient, SimError, SimOptions};
 
-fn now_rfc3339() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
+use api::time::now_rfc3339;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -176,7 +174,7 @@ impl SimNode {
         }))
         .unwrap_or_default();
         if !uid.is_empty() {
-            l.metadata.owner_references = vec![actors::model::OwnerReference {
+            l.metadata.owner_references = vec![api::model::OwnerReference {
                 api_version: "v1".into(),
                 kind: "Node".into(),
                 name: self.name.clone(),

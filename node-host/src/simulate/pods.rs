@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use actors::model::Pod;
+use api::model::Pod;
 use serde_json::{json, Value};
 
 use super::node::SimNode;
@@ -20,9 +20,7 @@ enum Job {
     Gone(usize, String),
 }
 
-fn now_rfc3339() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
+use api::time::now_rfc3339;
 
 /// Starts the watcher thread and `workers` worker threads; they stop with `stop`.
 pub fn start(api: ApiClient, nodes: Arc<Vec<SimNode>>, workers: usize, stop: Arc<AtomicBool>) -> Result<(), SimError> {
@@ -217,7 +215,7 @@ impl Worker {
 /// Kubernetes' QoS class from the containers' requests and limits.
 pub fn qos_class(pod: &Pod) -> &'static str {
     let all: Vec<_> = pod.spec.all_containers().collect();
-    let res = |c: &actors::model::Container| c.resources.clone().unwrap_or_default();
+    let res = |c: &api::model::Container| c.resources.clone().unwrap_or_default();
     if all.iter().all(|c| {
         let r = res(c);
         r.requests.is_empty() && r.limits.is_empty()
@@ -243,7 +241,7 @@ pub fn qos_class(pod: &Pod) -> &'static str {
 pub fn running_status(pod: &Pod, host_ip: &str, pod_ip: &str, now: &str) -> Value {
     let uid = &pod.metadata.uid;
     let cond = |t: &str| json!({"type": t, "status": "True", "lastTransitionTime": now});
-    let image = |c: &actors::model::Container| c.image.clone().unwrap_or_default();
+    let image = |c: &api::model::Container| c.image.clone().unwrap_or_default();
     let init: Vec<Value> = pod
         .spec
         .init_containers
@@ -307,7 +305,7 @@ mod tests {
             assert!(types.contains(&t), "{t}");
         }
         // The patch decodes as a pod status.
-        let back: actors::model::PodStatus = serde_json::from_value(st.clone()).unwrap();
+        let back: api::model::PodStatus = serde_json::from_value(st.clone()).unwrap();
         assert_eq!(back.container_statuses[0].started, Some(true));
     }
 

@@ -1,20 +1,12 @@
 //! Wait conditions and assertions, evaluated on fetched JSON: each returns what does not hold,
 //! worded with the observed values.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::step::{Assertion, Condition, PodCount, PodsPerNode};
+use super::step::{revision_string, Assertion, Condition, PodCount, PodsPerNode};
 use crate::cmd::rollout::{revision_of, rollout_state, RolloutState};
-
-/// A revision given as `3` or `"3"`, as the annotation's text.
-pub fn revision_string(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
 
 fn int_at(v: &Value, pointer: &str) -> i64 {
     v.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
@@ -193,15 +185,43 @@ pub fn restarts_sum(tree: &Value) -> u64 {
     own + children
 }
 
-/// Pod names are unique and the live pods number exactly `want`.
-pub fn no_duplicate_pods(what: &str, pods: &[Value], want: i64) -> Vec<String> {
-    let mut seen = BTreeSet::new();
-    let dups: BTreeSet<&str> = pods.iter().map(name_of).filter(|n| !seen.insert(*n)).collect();
-    let live = pods.iter().filter(|p| is_live(p)).count() as i64;
-    let mut unmet = Vec::new();
-    if !dups.is_empty() {
-        unmet.push(format!("{what}: duplicate pod names {dups:?}"));
+/// The uid of a pod's controlling owner (the ReplicaSet, StatefulSet, Job… that made it).
+fn controller_uid(pod: &Value) -> Option<&str> {
+    pod.pointer("/metadata/ownerReferences")?
+        .as_array()?
+        .iter()
+        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))?
+        .get("uid")?
+        .as_str()
+}
+
+/// No pod is a duplicate, and the live pods number exactly `want`.
+///
+/// Names are unique keys in the store, so a duplicate is not two pods with one name: it is
+/// a controller that made two pods for one missing replica, which shows as an owner
+/// (among `owners`, e.g. the namespace's ReplicaSets) with more live pods than its
+/// `spec.replicas`. Extra pods of one owner beyond its replica count are reported by name.
+pub fn no_duplicate_pods(what: &str, pods: &[Value], owners: &[Value], want: i64) -> Vec<String> {
+    let mut by_owner: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for p in pods.iter().filter(|p| is_live(p)) {
+        if let Some(uid) = controller_uid(p) {
+            by_owner.entry(uid).or_default().push(name_of(p));
+        }
     }
+    let mut unmet = Vec::new();
+    for owner in owners {
+        let uid = owner.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("");
+        let replicas = owner.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+        if let Some(names) = by_owner.get(uid).filter(|n| n.len() as i64 > replicas) {
+            unmet.push(format!(
+                "{what}: {} {} has {} live pods for {replicas} replicas (duplicates): {names:?}",
+                owner.pointer("/kind").and_then(Value::as_str).unwrap_or("owner"),
+                name_of(owner),
+                names.len()
+            ));
+        }
+    }
+    let live = pods.iter().filter(|p| is_live(p)).count() as i64;
     if live != want {
         let terminating = pods.len() as i64 - live;
         unmet.push(format!("{what}: {live} live pods ({terminating} terminating or finished), want {want}"));
@@ -310,11 +330,30 @@ mod tests {
     }
 
     #[test]
-    fn duplicates_and_counts() {
-        let pods = [pod("a", "n1", "Running", false), pod("a", "n1", "Running", false), pod("c", "n2", "Running", true)];
-        let unmet = no_duplicate_pods("deployment web", &pods, 2);
+    fn duplicates_are_pods_beyond_their_owners_replicas() {
+        let owned = |name: &str, uid: &str| {
+            let mut p = pod(name, "n1", "Running", false);
+            p["metadata"]["ownerReferences"] = json!([{"kind": "ReplicaSet", "uid": uid, "controller": true}]);
+            p
+        };
+        let rs = |name: &str, uid: &str, replicas: i64| {
+            json!({"kind": "ReplicaSet", "metadata": {"name": name, "uid": uid}, "spec": {"replicas": replicas}})
+        };
+        let owners = [rs("web-1", "r1", 2), rs("web-2", "r2", 1)];
+        // Two replicas of web-1 and one of web-2: no duplicate.
+        let pods = [owned("a", "r1"), owned("b", "r1"), owned("c", "r2")];
+        assert!(no_duplicate_pods("d", &pods, &owners, 3).is_empty());
+        // A third pod of web-1 (made for a replica that already had one) is a duplicate,
+        // even though the total is what a surge could explain.
+        let pods = [owned("a", "r1"), owned("b", "r1"), owned("x", "r1")];
+        let unmet = no_duplicate_pods("d", &pods, &owners, 3);
         assert_eq!(unmet.len(), 1, "{unmet:?}");
-        assert!(unmet[0].contains("duplicate"));
-        assert_eq!(no_duplicate_pods("d", &pods[1..], 2).len(), 1);
+        assert!(unmet[0].contains("web-1") && unmet[0].contains("duplicates") && unmet[0].contains("\"x\""), "{unmet:?}");
+        // Terminating pods are not duplicates; a short count is reported as such.
+        let mut gone = owned("y", "r1");
+        gone["metadata"]["deletionTimestamp"] = json!("2024-01-01T00:00:00Z");
+        let pods = [owned("a", "r1"), owned("b", "r1"), gone];
+        let unmet = no_duplicate_pods("d", &pods, &owners, 3);
+        assert_eq!(unmet, vec!["d: 2 live pods (1 terminating or finished), want 3".to_string()]);
     }
 }

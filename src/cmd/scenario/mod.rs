@@ -175,7 +175,7 @@ impl Runner<'_> {
     }
 
     fn apply(&self, file: Option<&str>, inline: Option<&Value>) -> Result<String> {
-        let docs: Vec<(&'static actors::model::KindInfo, Value)> = match (file, inline) {
+        let docs: Vec<(&'static api::model::KindInfo, Value)> = match (file, inline) {
             (Some(f), _) => manifest::load(&self.dir.join(f))?.into_iter().map(|d| (d.info, d.value)).collect(),
             (None, Some(v)) => {
                 let text = serde_json::to_string(v)?;
@@ -202,7 +202,7 @@ impl Runner<'_> {
     }
 
     /// POST when absent, otherwise PUT over the live object's resourceVersion (retried on 409).
-    fn create_or_replace(&self, info: &'static actors::model::KindInfo, mut value: Value) -> Result<&'static str> {
+    fn create_or_replace(&self, info: &'static api::model::KindInfo, mut value: Value) -> Result<&'static str> {
         let ns = info.namespaced.then(|| {
             value.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or(&self.ns).to_string()
         });
@@ -385,7 +385,9 @@ impl Runner<'_> {
                     (None, None) => bail!("no_duplicate_pods with only a selector needs a count"),
                 };
                 let what = deployment.map_or_else(|| format!("pods {selector}"), |n| format!("deployment {n}"));
-                unmet.extend(check::no_duplicate_pods(&what, &self.pods(&selector)?, want));
+                let owners = self.client.json("GET", &format!("/apis/apps/v1/namespaces/{}/replicasets", self.ns), None)?;
+                let owners = owners["items"].as_array().cloned().unwrap_or_default();
+                unmet.extend(check::no_duplicate_pods(&what, &self.pods(&selector)?, &owners, want));
             }
         }
         Ok(unmet)

@@ -150,7 +150,7 @@ pub struct Assertion {
     pub pods_per_node: Option<PodsPerNode>,
     #[serde(default)]
     pub restarts_total: Option<RestartsTotal>,
-    /// Pod names unique and their count == the Deployment's spec.replicas (or `count`).
+    /// No controller has more live pods than its replicas (a duplicate), and the live pods number the Deployment's spec.replicas (or `count`).
     #[serde(default)]
     pub no_duplicate_pods: Option<NoDuplicatePods>,
 }
@@ -355,7 +355,7 @@ fn describe_assertion(a: &Assertion) -> String {
             }
         }
         if let Some(r) = &a.revision {
-            p.push_str(&format!(" revision={}", super::check::revision_string(r)));
+            p.push_str(&format!(" revision={}", revision_string(r)));
         }
         if a.complete == Some(true) {
             p.push_str(" complete");
@@ -379,6 +379,14 @@ fn describe_assertion(a: &Assertion) -> String {
         parts.push("no_duplicate_pods".into());
     }
     parts.join(", ")
+}
+
+/// A revision given as `3` or `"3"`, as the annotation's text.
+pub fn revision_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The `pod-template-hash`: a stable name for a pod template, and template equality without it.
 
-use crate::model::PodTemplateSpec;
+use api::model::PodTemplateSpec;
 
 /// The label a Deployment adds to its ReplicaSets' selector, template and labels.
 pub const HASH_LABEL: &str = "pod-template-hash";
@@ -54,7 +54,7 @@ pub fn templates_equal(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Container;
+    use api::model::Container;
 
     fn template(image: &str) -> PodTemplateSpec {
         let mut t = PodTemplateSpec::default();

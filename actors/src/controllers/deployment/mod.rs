@@ -14,7 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::controller::{Action, Children, Cx, ReconcileError, Reconciler};
-use crate::model::{Deployment, IntOrString, LabelSelector};
+use api::model::{Deployment, IntOrString, LabelSelector};
 
 /// Reconciles Deployments (apps/v1).
 pub struct DeploymentController;
@@ -88,7 +88,7 @@ impl Reconciler for DeploymentController {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{DeploymentStrategy, RollingUpdateDeployment};
+    use api::model::{DeploymentStrategy, RollingUpdateDeployment};
 
     fn deployment(replicas: i32, surge: Option<IntOrString>, unavailable: Option<IntOrString>) -> Deployment {
         let mut d = Deployment::default();

@@ -7,7 +7,7 @@ use super::sync::{cleanup_history, ensure_new_rs, scale_rs, spec_replicas, NewRs
 use super::{replicas_of, status};
 use crate::controller::{Action, Cx, ReconcileError};
 use crate::controllers::pod_is_active;
-use crate::model::Deployment;
+use api::model::Deployment;
 
 /// Whether any pod of an old set is still running (or its status still counts some).
 fn old_pods_running(sets: &Sets, cx: &Cx) -> bool {

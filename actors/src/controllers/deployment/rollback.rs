@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{ObjectMeta, ReplicaSet};
+use api::model::{ObjectMeta, ReplicaSet};
 
 pub const REVISION: &str = "deployment.kubernetes.io/revision";
 pub const DESIRED_REPLICAS: &str = "deployment.kubernetes.io/desired-replicas";

@@ -6,7 +6,7 @@ use chrono::Utc;
 use super::sync::{available, cleanup_history, ensure_new_rs, scale_rs, spec_replicas, NewRs, Sets};
 use super::{max_surge_unavailable, replicas_of, status};
 use crate::controller::{Action, Cx, ReconcileError};
-use crate::model::Deployment;
+use api::model::Deployment;
 
 /// A ReplicaSet's size as the planners see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -90,7 +90,7 @@ pub fn plan_old_scale_down(replicas: i32, max_unavailable: i32, old: &[Counts], 
         .collect()
 }
 
-fn counts(rs: &crate::model::ReplicaSet) -> Counts {
+fn counts(rs: &api::model::ReplicaSet) -> Counts {
     Counts { spec: spec_replicas(rs), available: available(rs) }
 }
 

@@ -8,7 +8,7 @@ use super::sync::Sets;
 use super::{max_surge_unavailable, replicas_of};
 use crate::controller::{Action, Cx, ReconcileError};
 use crate::controllers::parse_time;
-use crate::model::{find_condition, Condition, Deployment, DeploymentStatus};
+use api::model::{find_condition, Condition, Deployment, DeploymentStatus};
 use crate::registry::{RegistryError, UpdateScope};
 
 pub const PROGRESSING: &str = "Progressing";
@@ -23,9 +23,7 @@ pub const RESUMED: &str = "DeploymentResumed";
 pub const MIN_AVAILABLE: &str = "MinimumReplicasAvailable";
 pub const MIN_UNAVAILABLE: &str = "MinimumReplicasUnavailable";
 
-fn fmt(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
+use api::time::rfc3339 as fmt;
 
 fn condition(type_: &str, status: &str, reason: &str, message: String, now: DateTime<Utc>) -> Condition {
     Condition {
@@ -56,7 +54,7 @@ pub fn set_condition(conds: &mut Vec<Condition>, mut c: Condition) {
 
 /// Counts over the ReplicaSets (Kubernetes' `calculateStatus`) plus the Available condition.
 pub fn calculate(d: &Deployment, sets: &Sets, now: DateTime<Utc>) -> DeploymentStatus {
-    let sum = |f: fn(&crate::model::ReplicaSetStatus) -> i32| -> i32 {
+    let sum = |f: fn(&api::model::ReplicaSetStatus) -> i32| -> i32 {
         sets.all().filter_map(|rs| rs.status.as_ref()).map(f).sum()
     };
     let want = replicas_of(d);

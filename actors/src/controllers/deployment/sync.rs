@@ -11,7 +11,7 @@ use super::rollback::{
 use super::{max_surge_unavailable, replicas_of};
 use crate::controller::{Cx, ReconcileError};
 use crate::controllers::{adopt, controller_ref_of, parse_time, release};
-use crate::model::{Deployment, LabelSelector, ObjectMeta, ReplicaSet, ReplicaSetSpec};
+use api::model::{Deployment, LabelSelector, ObjectMeta, ReplicaSet, ReplicaSetSpec};
 use crate::registry::{Preconditions, RegistryError, UpdateScope};
 
 /// A Deployment's ReplicaSets: the one running its current template, and the others
@@ -368,7 +368,7 @@ pub async fn cleanup_history(d: &Deployment, sets: &Sets, cx: &Cx) -> Result<boo
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::model::{Container, ReplicaSetStatus};
+    use api::model::{Container, ReplicaSetStatus};
 
     pub(crate) fn deployment(replicas: i32, image: &str) -> Deployment {
         let mut d = Deployment::default();
@@ -380,7 +380,7 @@ pub(crate) mod tests {
         d.spec.selector = Some(LabelSelector::from_map(&[("app".to_string(), "web".to_string())].into()));
         d.spec.template.metadata.labels.insert("app".into(), "web".into());
         d.spec.template.spec.containers.push(Container { name: "c".into(), image: Some(image.into()), ..Default::default() });
-        crate::defaults::default_deployment(&mut d);
+        api::defaults::default_deployment(&mut d);
         d
     }
 

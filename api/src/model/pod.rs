@@ -35,7 +35,7 @@ pub struct Pod {
     pub status: Option<PodStatus>,
 }
 
-crate::impl_resource!(Pod, POD_INFO, crate::validation::validate_pod, crate::defaults::default_pod);
+crate::impl_resource!(Pod, POD_INFO);
 
 /// `metadata` + `spec` of the pods a controller creates.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]

@@ -185,7 +185,7 @@ pub fn rc_selector(rc: &ReplicationController) -> LabelSelector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ContainerPort, Resource, ServicePort};
+    use crate::model::{ApplyDefaults, ContainerPort, ServicePort};
 
     fn container(image: &str) -> Container {
         Container {
@@ -320,4 +320,35 @@ mod tests {
         h.apply_defaults();
         assert_eq!(h.spec.min_replicas, Some(1));
     }
+}
+
+/// Which defaults each kind gets (none: the trait's empty default).
+macro_rules! defaulted {
+    ($($ty:ident $(=> $f:ident)?),* $(,)?) => {
+        $(impl crate::model::ApplyDefaults for crate::model::$ty {
+            $(fn apply_defaults(&mut self) {
+                $f(self)
+            })?
+        })*
+    };
+}
+
+defaulted! {
+    CronJob => default_cron_job,
+    DaemonSet => default_daemon_set,
+    Deployment => default_deployment,
+    Endpoints,
+    Event,
+    EventV1,
+    HorizontalPodAutoscaler => default_hpa,
+    Job => default_job,
+    Lease,
+    Namespace,
+    Node,
+    PersistentVolumeClaim,
+    Pod => default_pod,
+    ReplicaSet => default_replica_set,
+    ReplicationController => default_replication_controller,
+    Service => default_service,
+    StatefulSet => default_stateful_set,
 }

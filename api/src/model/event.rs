@@ -76,7 +76,7 @@ pub struct Event {
     pub reporting_instance: Option<String>,
 }
 
-crate::impl_resource!(Event, EVENT_INFO, crate::validation::validate_event);
+crate::impl_resource!(Event, EVENT_INFO);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
@@ -135,14 +135,11 @@ pub struct EventV1 {
     pub deprecated_count: Option<i32>,
 }
 
-crate::impl_resource!(EventV1, EVENT_V1_INFO, crate::validation::validate_event_v1);
+crate::impl_resource!(EventV1, EVENT_V1_INFO);
 
 /// `2026-01-02T03:04:05Z` → MicroTime `2026-01-02T03:04:05.000000Z`.
 pub fn micro_time(ts: &str) -> String {
-    match chrono::DateTime::parse_from_rfc3339(ts) {
-        Ok(t) => t.with_timezone(&chrono::Utc).format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
-        Err(_) => ts.to_string(),
-    }
+    crate::time::parse(ts).map(crate::time::micro).unwrap_or_else(|| ts.to_string())
 }
 
 impl From<Event> for EventV1 {
@@ -257,6 +254,6 @@ mod tests {
         let e = core();
         let back: Event = decode(&encode(&e).unwrap()).unwrap();
         assert_eq!(back, e);
-        assert_eq!(crate::model::Resource::validate(&e), vec![]);
+        assert_eq!(crate::model::Validate::validate(&e), vec![]);
     }
 }

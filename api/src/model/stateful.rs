@@ -48,7 +48,7 @@ pub struct StatefulSet {
     pub status: Option<StatefulSetStatus>,
 }
 
-crate::impl_resource!(StatefulSet, STATEFUL_SET_INFO, crate::validation::validate_stateful_set, crate::defaults::default_stateful_set);
+crate::impl_resource!(StatefulSet, STATEFUL_SET_INFO);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
@@ -149,11 +149,7 @@ pub struct PersistentVolumeClaim {
     pub status: Option<PersistentVolumeClaimStatus>,
 }
 
-crate::impl_resource!(
-    PersistentVolumeClaim,
-    PERSISTENT_VOLUME_CLAIM_INFO,
-    crate::validation::validate_persistent_volume_claim
-);
+crate::impl_resource!(PersistentVolumeClaim, PERSISTENT_VOLUME_CLAIM_INFO);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]

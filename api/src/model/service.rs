@@ -48,7 +48,7 @@ pub struct Service {
     pub status: Option<ServiceStatus>,
 }
 
-crate::impl_resource!(Service, SERVICE_INFO, crate::validation::validate_service, crate::defaults::default_service);
+crate::impl_resource!(Service, SERVICE_INFO);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
@@ -155,7 +155,7 @@ pub struct Endpoints {
     pub subsets: Vec<EndpointSubset>,
 }
 
-crate::impl_resource!(Endpoints, ENDPOINTS_INFO, crate::validation::validate_endpoints);
+crate::impl_resource!(Endpoints, ENDPOINTS_INFO);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]

@@ -34,7 +34,7 @@ pub struct Namespace {
     pub status: Option<NamespaceStatus>,
 }
 
-crate::impl_resource!(Namespace, NAMESPACE_INFO, crate::validation::validate_namespace);
+crate::impl_resource!(Namespace, NAMESPACE_INFO);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]

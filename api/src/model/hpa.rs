@@ -33,12 +33,7 @@ pub struct HorizontalPodAutoscaler {
     pub status: Option<HorizontalPodAutoscalerStatus>,
 }
 
-crate::impl_resource!(
-    HorizontalPodAutoscaler,
-    HORIZONTAL_POD_AUTOSCALER_INFO,
-    crate::validation::validate_horizontal_pod_autoscaler,
-    crate::defaults::default_hpa
-);
+crate::impl_resource!(HorizontalPodAutoscaler, HORIZONTAL_POD_AUTOSCALER_INFO);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]

@@ -61,12 +61,7 @@ pub struct ReplicationController {
     pub status: Option<ReplicaSetStatus>,
 }
 
-crate::impl_resource!(
-    ReplicationController,
-    REPLICATION_CONTROLLER_INFO,
-    crate::validation::validate_replication_controller,
-    crate::defaults::default_replication_controller
-);
+crate::impl_resource!(ReplicationController, REPLICATION_CONTROLLER_INFO);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
@@ -95,7 +90,7 @@ pub struct ReplicaSet {
     pub status: Option<ReplicaSetStatus>,
 }
 
-crate::impl_resource!(ReplicaSet, REPLICA_SET_INFO, crate::validation::validate_replica_set, crate::defaults::default_replica_set);
+crate::impl_resource!(ReplicaSet, REPLICA_SET_INFO);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
@@ -142,7 +137,7 @@ pub struct Deployment {
     pub status: Option<DeploymentStatus>,
 }
 
-crate::impl_resource!(Deployment, DEPLOYMENT_INFO, crate::validation::validate_deployment, crate::defaults::default_deployment);
+crate::impl_resource!(Deployment, DEPLOYMENT_INFO);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]

@@ -1,4 +1,5 @@
-//! Validation of objects before they are stored: every problem names its field.
+//! A problem with one field of an object, named as Kubernetes names fields; what
+//! validation reports and what a 422 `Status` lists as causes.
 
 use std::fmt;
 
@@ -84,31 +85,3 @@ impl fmt::Display for FieldError {
         Ok(())
     }
 }
-
-pub mod autoscaling;
-pub mod batch;
-pub mod cron;
-pub mod event;
-pub mod lease;
-pub mod meta;
-pub mod names;
-pub mod node;
-pub mod pod;
-pub mod service;
-pub mod storage;
-pub mod workloads;
-
-pub use autoscaling::validate_horizontal_pod_autoscaler;
-pub use batch::{validate_cron_job, validate_job};
-pub use cron::{parse_cron, CronSchedule};
-pub use event::{validate_event, validate_event_v1};
-pub use lease::validate_lease;
-pub use meta::validate_namespace;
-pub use node::validate_node;
-pub use pod::{validate_pod, validate_pod_spec, validate_pod_template};
-pub use service::{validate_endpoints, validate_service};
-pub use storage::validate_persistent_volume_claim;
-pub use workloads::{
-    validate_daemon_set, validate_deployment, validate_replica_set, validate_replication_controller,
-    validate_stateful_set,
-};

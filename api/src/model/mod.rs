@@ -4,7 +4,10 @@
 use std::fmt::Debug;
 
 use bincode::{Decode, Encode};
+use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Serialize};
+
+use crate::field::FieldError;
 
 pub mod meta;
 pub use meta::*;
@@ -80,27 +83,61 @@ impl KindInfo {
     }
 }
 
-/// An API object of a known kind. Implemented by every kind with [`impl_resource!`].
+/// An API object of a known kind. Implemented by every kind with [`impl_resource!`];
+/// what validation and defaulting do to it is declared here ([`Validate`],
+/// [`ApplyDefaults`]) and implemented in `crate::validation` and `crate::defaults`.
 pub trait Resource:
-    Serialize + DeserializeOwned + Encode + Decode<()> + Clone + Default + Debug + Send + Sync + 'static
+    Serialize
+    + DeserializeOwned
+    + JsonSchema
+    + Encode
+    + Decode<()>
+    + Clone
+    + Default
+    + Debug
+    + Send
+    + Sync
+    + Validate
+    + ApplyDefaults
+    + 'static
 {
     const INFO: &'static KindInfo;
     fn meta(&self) -> &ObjectMeta;
     fn meta_mut(&mut self) -> &mut ObjectMeta;
     /// Fills `apiVersion` and `kind` with this kind's values.
     fn set_type_meta(&mut self);
-    /// Checks the object; every problem is reported with the field it concerns.
-    fn validate(&self) -> Vec<crate::validation::FieldError>;
-    /// Fills the fields the server defaults (see `crate::defaults`); idempotent.
+}
+
+/// An object's cache and actor key: `namespace/name` (or `name` for cluster-scoped kinds).
+pub fn key_of<T: Resource>(obj: &T) -> String {
+    object_key(obj.meta().namespace.as_deref(), &obj.meta().name)
+}
+
+/// The key of the object `name` in `ns`: `namespace/name`, or `name` without a namespace.
+pub fn object_key(ns: Option<&str>, name: &str) -> String {
+    match ns {
+        Some(ns) if !ns.is_empty() => format!("{ns}/{name}"),
+        _ => name.to_string(),
+    }
+}
+
+/// Checks an object; every problem is reported with the field it concerns. Implemented
+/// for every kind in `crate::validation`.
+pub trait Validate {
+    fn validate(&self) -> Vec<FieldError>;
+}
+
+/// Fills the fields the server defaults; idempotent. Implemented for every kind in
+/// `crate::defaults` (a kind without defaults implements it with the empty default).
+pub trait ApplyDefaults {
     fn apply_defaults(&mut self) {}
 }
 
 /// Implements [`Resource`] for a struct with `api_version`, `kind` and `metadata` fields,
-/// using its `KindInfo` constant, a `validate` function `fn(&T) -> Vec<FieldError>` and
-/// optionally a defaults function `fn(&mut T)`.
+/// using its `KindInfo` constant.
 #[macro_export]
 macro_rules! impl_resource {
-    ($ty:ty, $info:expr, $validate:path $(, $defaults:path)?) => {
+    ($ty:ty, $info:expr) => {
         impl $crate::model::Resource for $ty {
             const INFO: &'static $crate::model::KindInfo = &$info;
             fn meta(&self) -> &$crate::model::ObjectMeta {
@@ -113,14 +150,6 @@ macro_rules! impl_resource {
                 self.api_version = Self::INFO.api_version();
                 self.kind = Self::INFO.kind.to_string();
             }
-            fn validate(&self) -> Vec<$crate::validation::FieldError> {
-                $validate(self)
-            }
-            $(
-                fn apply_defaults(&mut self) {
-                    $defaults(self)
-                }
-            )?
         }
     };
 }
@@ -160,25 +189,7 @@ pub use service::*;
 pub use stateful::*;
 pub use workloads::*;
 
-/// Every kind shoal serves, in the order `shoal get all` lists them.
-pub const ALL_KINDS: &[&KindInfo] = &[
-    &NAMESPACE_INFO,
-    &NODE_INFO,
-    &POD_INFO,
-    &SERVICE_INFO,
-    &ENDPOINTS_INFO,
-    &REPLICATION_CONTROLLER_INFO,
-    &DEPLOYMENT_INFO,
-    &REPLICA_SET_INFO,
-    &STATEFUL_SET_INFO,
-    &DAEMON_SET_INFO,
-    &JOB_INFO,
-    &CRON_JOB_INFO,
-    &PERSISTENT_VOLUME_CLAIM_INFO,
-    &HORIZONTAL_POD_AUTOSCALER_INFO,
-    &LEASE_INFO,
-    &EVENT_INFO,
-];
+pub use crate::kinds::ALL_KINDS;
 
 /// Finds a kind by its kind name (any case), plural, singular or short name:
 /// `Deployment`, `deployments`, `deployment`, `deploy`.

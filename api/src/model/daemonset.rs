@@ -33,7 +33,7 @@ pub struct DaemonSet {
     pub status: Option<DaemonSetStatus>,
 }
 
-crate::impl_resource!(DaemonSet, DAEMON_SET_INFO, crate::validation::validate_daemon_set, crate::defaults::default_daemon_set);
+crate::impl_resource!(DaemonSet, DAEMON_SET_INFO);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]

@@ -36,7 +36,7 @@ pub struct Node {
     pub status: Option<NodeStatus>,
 }
 
-crate::impl_resource!(Node, NODE_INFO, crate::validation::validate_node);
+crate::impl_resource!(Node, NODE_INFO);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]

@@ -35,7 +35,7 @@ pub struct Lease {
     pub spec: LeaseSpec,
 }
 
-crate::impl_resource!(Lease, LEASE_INFO, crate::validation::validate_lease);
+crate::impl_resource!(Lease, LEASE_INFO);
 
 /// Times are Kubernetes' MicroTime: RFC 3339 with microseconds (`2026-11-25T01:02:03.123456Z`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
@@ -53,10 +53,7 @@ pub struct LeaseSpec {
     pub lease_transitions: Option<i32>,
 }
 
-/// "Now" as a Kubernetes MicroTime string.
-pub fn now_micro_time() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
+pub use crate::time::now_micro_time;
 
 #[cfg(test)]
 mod tests {
@@ -64,7 +61,6 @@ mod tests {
 
     use super::*;
     use crate::codec::{decode, encode};
-    use crate::model::Resource;
 
     #[test]
     fn lease_round_trips_through_json_and_bincode() {
@@ -79,7 +75,7 @@ mod tests {
         let back: Lease = decode(&encode(&typed).unwrap()).unwrap();
         assert_eq!(back, typed);
         assert_eq!(serde_json::to_value(&back).unwrap(), manifest);
-        assert_eq!(back.validate(), vec![]);
+        assert_eq!(crate::model::Validate::validate(&back), vec![]);
     }
 
     #[test]

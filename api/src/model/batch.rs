@@ -46,7 +46,7 @@ pub struct Job {
     pub status: Option<JobStatus>,
 }
 
-crate::impl_resource!(Job, JOB_INFO, crate::validation::validate_job, crate::defaults::default_job);
+crate::impl_resource!(Job, JOB_INFO);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
@@ -107,7 +107,7 @@ pub struct CronJob {
     pub status: Option<CronJobStatus>,
 }
 
-crate::impl_resource!(CronJob, CRON_JOB_INFO, crate::validation::validate_cron_job, crate::defaults::default_cron_job);
+crate::impl_resource!(CronJob, CRON_JOB_INFO);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]

@@ -1,0 +1,62 @@
+//! Validation of objects before they are stored: every problem names its field.
+
+pub use crate::field::{FieldError, FieldErrorKind};
+
+pub mod autoscaling;
+pub mod batch;
+pub mod cron;
+pub mod event;
+pub mod lease;
+pub mod meta;
+pub mod names;
+pub mod node;
+pub mod pod;
+pub mod service;
+pub mod storage;
+pub mod workloads;
+
+pub use autoscaling::validate_horizontal_pod_autoscaler;
+pub use batch::{validate_cron_job, validate_job};
+pub use cron::{parse_cron, CronSchedule};
+pub use event::{validate_event, validate_event_v1};
+pub use lease::validate_lease;
+pub use meta::validate_namespace;
+pub use node::validate_node;
+pub use pod::{validate_pod, validate_pod_spec, validate_pod_template};
+pub use service::{validate_endpoints, validate_service};
+pub use storage::validate_persistent_volume_claim;
+pub use workloads::{
+    validate_daemon_set, validate_deployment, validate_replica_set, validate_replication_controller,
+    validate_stateful_set,
+};
+
+/// Which validation each kind gets.
+macro_rules! validated {
+    ($($ty:ident => $f:ident),* $(,)?) => {
+        $(impl crate::model::Validate for crate::model::$ty {
+            fn validate(&self) -> Vec<FieldError> {
+                $f(self)
+            }
+        })*
+    };
+}
+
+validated! {
+    CronJob => validate_cron_job,
+    DaemonSet => validate_daemon_set,
+    Deployment => validate_deployment,
+    Endpoints => validate_endpoints,
+    Event => validate_event,
+    EventV1 => validate_event_v1,
+    HorizontalPodAutoscaler => validate_horizontal_pod_autoscaler,
+    Job => validate_job,
+    Lease => validate_lease,
+    Namespace => validate_namespace,
+    Node => validate_node,
+    PersistentVolumeClaim => validate_persistent_volume_claim,
+    Pod => validate_pod,
+    ReplicaSet => validate_replica_set,
+    ReplicationController => validate_replication_controller,
+    Service => validate_service,
+    StatefulSet => validate_stateful_set,
+}
