@@ -378,9 +378,17 @@ fn kubectl() -> String {
 fn kubectl_get_pods_watch_prints_a_new_pod() {
     let cluster = cluster();
     let api = cluster.api();
+    // Pods without a node (there are none to schedule them on) stay as they are: the pod
+    // actor would delete a pod bound to a node that does not exist before kubectl lists it.
+    let pending_pod = |name: &str| {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                         "spec": {"containers": [{"name": "c", "image": "hello:v1"}]}});
+        let (code, body) = api.post("/api/v1/namespaces/lw/pods", &pod).unwrap();
+        assert_eq!(code, 201, "{body}");
+    };
     // A pod that exists before kubectl starts: kubectl prints it once its list is done,
     // so a pod created after that line can only reach kubectl through the watch.
-    add_pod(&api, "kw-before", "nowhere");
+    pending_pod("kw-before");
     let mut child = Command::new(kubectl())
         .args(["get", "pods", "-n", NS, "-w", "--output-watch-events", "--request-timeout=0"])
         .env("KUBECONFIG", cluster.kubeconfig())
@@ -414,7 +422,7 @@ fn kubectl_get_pods_watch_prints_a_new_pod() {
     };
     let listed = wait_for_line("kw-before", &mut lines);
     let watched = listed && {
-        add_pod(&api, "kw", "nowhere");
+        pending_pod("kw");
         wait_for_line("kw", &mut lines)
     };
     let _ = child.kill();
