@@ -44,3 +44,18 @@ fn err<T: Resource>(e: RegistryError) -> ApiError {
 fn to_json<T: Resource>(obj: &T) -> Result<serde_json::Value, ApiError> {
     serde_json::to_value(obj).map_err(|e| ApiError::internal(e.to_string()))
 }
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::Arc;
+
+    use crate::AppState;
+
+    /// The state of a gateway on an embedded store in `dir`, with the standard namespaces.
+    pub(crate) async fn state(dir: &std::path::Path) -> AppState {
+        let store = actors::store::embedded::EmbeddedStore::open(dir).expect("opening the embedded store");
+        let state = AppState::new(Arc::new(store));
+        crate::bootstrap(&state.registry).await.expect("creating the standard namespaces");
+        state
+    }
+}
