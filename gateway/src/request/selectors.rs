@@ -85,7 +85,7 @@ mod tests {
         assert!(!f.accepts(&pod(&[], "n1")));
         // Blanks around a selector do not make it another list.
         assert_eq!(Filter::new("Pod", Some(" app=web "), None).unwrap().key(), Filter::new("Pod", Some("app=web"), None).unwrap().key());
-        assert_ne!(Filter::new("Pod", Some("app=web"), None).unwrap().key(), Filter::new("Pod", None, Some("app=web")).unwrap().key());
+        assert_ne!(Filter::new("Pod", Some("metadata.name=p"), None).unwrap().key(), Filter::new("Pod", None, Some("metadata.name=p")).unwrap().key());
     }
 
     #[test]

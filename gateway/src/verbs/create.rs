@@ -54,10 +54,13 @@ mod tests {
             .uri(LEASES)
             .insert_header(("Content-Type", "application/yaml"))
             .insert_header(("User-Agent", "kubectl/v1.32.0"))
-            .set_payload("apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: y\n")
+            .set_payload("apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: web\nspec:\n  holderIdentity: me\n")
             .to_request();
-        let created: Value = http::call_and_read_body_json(&app, req).await;
-        assert_eq!((created["metadata"]["name"].as_str(), created["metadata"]["namespace"].as_str()), (Some("y"), Some("default")));
+        let resp = http::call_service(&app, req).await;
+        let code = resp.status();
+        let created: Value = serde_json::from_slice(&http::read_body(resp).await).expect("a JSON answer");
+        assert_eq!(code, 201, "{created}");
+        assert_eq!((created["metadata"]["name"].as_str(), created["metadata"]["namespace"].as_str()), (Some("web"), Some("default")));
         assert_eq!(created["metadata"]["managedFields"][0]["manager"], "kubectl");
     }
 }
