@@ -174,18 +174,41 @@ pub async fn group_resources(path: web::Path<(String, String)>) -> Result<HttpRe
     }
 }
 
+/// The discovery paths, each also with a trailing slash: Kubernetes answers `/version/`,
+/// `/api/`, `/apis/` and `/apis/{group}/{version}/` as it answers them without (the
+/// official Python client's `VersionApi().get_code()` asks for `/version/`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/version", web::get().to(version))
-        .route("/api", web::get().to(core_versions))
-        .route("/api/v1", web::get().to(core_resources))
-        .route("/apis", web::get().to(group_list))
-        .route("/apis/{group}", web::get().to(group))
-        .route("/apis/{group}/{version}", web::get().to(group_resources));
+    for slash in ["", "/"] {
+        cfg.route(&format!("/version{slash}"), web::get().to(version))
+            .route(&format!("/api{slash}"), web::get().to(core_versions))
+            .route(&format!("/api/v1{slash}"), web::get().to(core_resources))
+            .route(&format!("/apis{slash}"), web::get().to(group_list))
+            .route(&format!("/apis/{{group}}{slash}"), web::get().to(group))
+            .route(&format!("/apis/{{group}}/{{version}}{slash}"), web::get().to(group_resources));
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::{test as http, App};
+
+    #[actix_rt::test]
+    async fn discovery_paths_answer_with_and_without_a_trailing_slash() {
+        let app = http::init_service(App::new().configure(configure)).await;
+        for path in ["/version", "/api", "/api/v1", "/apis", "/apis/apps", "/apis/apps/v1"] {
+            let plain: Value = http::call_and_read_body_json(&app, http::TestRequest::get().uri(path).to_request()).await;
+            let slashed = format!("{path}/");
+            let resp = http::call_service(&app, http::TestRequest::get().uri(&slashed).to_request()).await;
+            assert_eq!(resp.status(), 200, "{slashed}");
+            let body: Value = serde_json::from_slice(&http::read_body(resp).await).unwrap();
+            assert_eq!(body, plain, "{slashed}");
+        }
+        let v: Value = http::call_and_read_body_json(&app, http::TestRequest::get().uri("/version/").to_request()).await;
+        assert_eq!((v["major"].as_str(), v["minor"].as_str()), (Some("1"), Some("32")));
+        let resp = http::call_service(&app, http::TestRequest::get().uri("/apis/nosuch.io/").to_request()).await;
+        assert_eq!(resp.status(), 404);
+    }
 
     #[test]
     fn every_kind_is_listed_once_under_its_group_version() {

@@ -12,9 +12,10 @@ use actors::registry::{Preconditions, RegistryError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::body;
 use crate::error::{from_registry, ApiError};
-use crate::handlers::{json_response, ApiResult, DeleteOptions};
+use crate::request::body;
+use crate::request::decode::DeleteOptions;
+use crate::response::{json_response, ApiResult};
 use crate::metrics::RequestInfo;
 use crate::AppState;
 
@@ -59,7 +60,7 @@ pub async fn evict(state: web::Data<AppState>, req: HttpRequest, payload: web::P
     let pre = ev
         .delete_options
         .and_then(|o| o.preconditions)
-        .map(|p| Preconditions { uid: p.uid, resource_version: p.resource_version })
+        .map(Preconditions::from)
         .unwrap_or_default();
     // No PodDisruptionBudget in shoal: nothing can veto the eviction.
     match state.registry.delete::<Pod>(Some(&ns), &name, &pre).await {

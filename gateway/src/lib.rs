@@ -5,22 +5,24 @@ use std::sync::Arc;
 
 use actors::registry::Registry;
 
-pub mod body;
 pub mod debug;
 pub mod discovery;
 pub mod error;
 pub mod eviction;
 pub mod fields;
-pub mod handlers;
+pub mod freshness;
 pub mod metrics;
 pub mod negotiate;
 pub mod openapi;
 pub mod pagination;
 pub mod patch;
 pub mod protobuf;
+pub mod request;
+pub mod response;
 pub mod routes;
 pub mod server;
 pub mod table;
+pub mod verbs;
 pub mod watch;
 
 pub use server::{bootstrap, serve};

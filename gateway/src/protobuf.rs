@@ -712,7 +712,7 @@ mod tests {
             })
         );
         // Its JSON reads as shoal's own Deployment.
-        let (_d, unknown): (api::model::Deployment, _) = crate::body::decode_typed(v).unwrap();
+        let (_d, unknown): (api::model::Deployment, _) = crate::request::body::decode_typed(v).unwrap();
         assert!(unknown.is_empty(), "{unknown:?}");
     }
 
@@ -832,7 +832,7 @@ mod tests {
         assert_eq!(decode(b"k8s\0\xff\xff\xff").unwrap_err().code, 400);
         // Through the body parser.
         let ns = core::Namespace { metadata: Some(meta("y", &[])), ..Default::default() };
-        let v = crate::body::parse_document(&envelope("v1", "Namespace", ns.encode_to_vec()), "application/vnd.kubernetes.protobuf").unwrap();
+        let v = crate::request::body::parse_document(&envelope("v1", "Namespace", ns.encode_to_vec()), "application/vnd.kubernetes.protobuf").unwrap();
         assert_eq!(v["metadata"]["name"], "y");
     }
 }

@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use api::model::Resource;
 
 use crate::error::ApiError;
-use crate::handlers as h;
+use crate::verbs as h;
 
 async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::method_not_allowed(req.method().as_str()))

@@ -16,7 +16,10 @@ use serde_json::json;
 use tokio::time::{Instant, Interval};
 
 use crate::error::{from_registry, ApiError};
-use crate::handlers::{parse_rv, wait_until_fresh, ApiResult, Filter, ListParams};
+use crate::freshness::wait_until_fresh;
+use crate::request::params::{parse_rv, ListParams};
+use crate::request::selectors::Filter;
+use crate::response::ApiResult;
 use crate::table;
 use crate::AppState;
 

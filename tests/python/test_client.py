@@ -212,6 +212,16 @@ def wait_gone(kind, api, ns, name, timeout=60.0):
 # ---------------------------------------------------------------------------- CRUD
 
 
+def test_discovery_and_version_apis(api):
+    # VersionApi asks for /version/ (with the trailing slash), as Kubernetes serves it.
+    code = client.VersionApi(api).get_code()
+    assert (code.major, code.minor) == ("1", "32"), code
+    assert code.git_version.startswith("v1.32."), code.git_version
+    assert "v1" in client.CoreApi(api).get_api_versions().versions
+    groups = {g.name for g in client.ApisApi(api).get_api_versions().groups}
+    assert {"apps", "batch"} <= groups, groups
+
+
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
 def test_create_read_list_replace_patch_delete(api, ns, kind):
     prefix = unique(kind.suffix.replace("_", ""))

@@ -1,13 +1,11 @@
 //! Writes as clients send them: the four patch formats (JSON merge, JSON patch, strategic
-//! merge, server-side apply), managed fields, field managers and `dryRun`.
+//! merge, server-side apply) and managed fields.
 //!
 //! - [`strategic`]: strategic merge patch and the table of list merge keys.
 //! - [`fields`]: field sets and their `FieldsV1` form.
 //! - [`apply`]: server-side apply (conflicts, force, removal) and the `Update` entries
 //!   every other write records.
 
-use actix_web::HttpRequest;
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -76,68 +74,6 @@ pub fn apply_patch(kind: PatchKind, target: &mut Value, patch: &Value) -> Result
             })
         }
         PatchKind::Apply => Err(ApiError::internal("apply is not a patch of the object's JSON")),
-    }
-}
-
-/// Query parameters of writes (POST, PUT, PATCH, DELETE).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WriteParams {
-    pub field_manager: Option<String>,
-    pub force: Option<String>,
-    #[serde(default)]
-    pub dry_run: Vec<String>,
-}
-
-impl WriteParams {
-    /// Reads the query string (`dryRun` may repeat).
-    pub fn of(req: &HttpRequest) -> Result<Self, ApiError> {
-        let mut p = WriteParams::default();
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string())
-            .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?;
-        for (k, v) in pairs {
-            match k.as_str() {
-                "fieldManager" => p.field_manager = Some(v),
-                "force" => p.force = Some(v),
-                "dryRun" => p.dry_run.push(v),
-                _ => {}
-            }
-        }
-        Ok(p)
-    }
-
-    /// `dryRun=All`: validate and answer, write nothing. Other values are a 400.
-    pub fn dry_run(&self) -> Result<bool, ApiError> {
-        for v in &self.dry_run {
-            if v != "All" {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid dry run value: {v:?}: supported values: \"All\""
-                )));
-            }
-        }
-        Ok(!self.dry_run.is_empty())
-    }
-
-    pub fn force(&self) -> Result<bool, ApiError> {
-        match self.force.as_deref() {
-            None | Some("false") | Some("0") => Ok(false),
-            Some("true") | Some("1") | Some("") => Ok(true),
-            Some(other) => Err(ApiError::bad_request(format!("invalid force value {other:?}: must be true or false"))),
-        }
-    }
-
-    /// The field manager: the `fieldManager` parameter, else the User-Agent's product
-    /// name (`kubectl/v1.32 (...)` → `kubectl`), else `unknown`.
-    pub fn manager(&self, req: &HttpRequest) -> Result<String, ApiError> {
-        if let Some(m) = &self.field_manager {
-            if m.len() > 128 {
-                return Err(ApiError::new(422, "Invalid", "fieldManager: Too long: may not be longer than 128"));
-            }
-            return Ok(m.clone());
-        }
-        let ua = req.headers().get(actix_web::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let name = ua.split('/').next().unwrap_or("").trim();
-        Ok(if name.is_empty() { "unknown".into() } else { name.chars().take(128).collect() })
     }
 }
 

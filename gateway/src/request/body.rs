@@ -1,8 +1,8 @@
-//! Request bodies: size limit, JSON or YAML, and typed decoding that reports the fields
-//! shoal does not know (they are dropped with a `Warning` header, as Kubernetes does).
+//! Request bodies as formats: the size limit, JSON, YAML or protobuf into a JSON value,
+//! the keys a document repeats, and typed decoding that reports the fields a type lacks.
 
 use actix_web::{web, HttpRequest};
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -11,8 +11,13 @@ use crate::error::ApiError;
 /// Largest request body accepted (Kubernetes' limit is 3 MiB).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
-/// Reads the whole body, refusing more than [`MAX_BODY`] bytes with 413.
-pub async fn read(mut payload: web::Payload) -> Result<web::BytesMut, ApiError> {
+/// Reads the whole body (a `web::Payload`, or any stream of chunks), refusing more than
+/// [`MAX_BODY`] bytes with 413.
+pub async fn read<S, E>(mut payload: S) -> Result<web::BytesMut, ApiError>
+where
+    S: Stream<Item = Result<web::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
     let mut buf = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading request body: {e}")))?;
@@ -57,81 +62,10 @@ pub fn parse_document(bytes: &[u8], media: &str) -> Result<Value, ApiError> {
     }
 }
 
-/// Repeated keys reach the decoder (the last one wins in a JSON value); whether they
-/// are an error is [`FieldValidation`]'s decision, after [`duplicate_fields`] found them.
+/// Repeated keys reach the decoder (the last one wins in a JSON value); whether they are
+/// an error is `fieldValidation`'s decision, after [`duplicate_fields`] found them.
 fn yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! { duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough }
-}
-
-/// The `fieldValidation` query parameter of POST, PUT and PATCH.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldValidation {
-    /// Unknown and duplicate fields fail the request with 400 BadRequest.
-    Strict,
-    /// They are dropped with a `Warning` header each (the default, as in Kubernetes).
-    Warn,
-    /// They are dropped silently.
-    Ignore,
-}
-
-/// Query parameters that carry the field validation directive.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FieldValidationParams {
-    pub field_validation: Option<String>,
-}
-
-impl FieldValidation {
-    /// Parses the directive; absent or empty means Warn, anything else unknown is a 400.
-    pub fn parse(value: Option<&str>) -> Result<Self, ApiError> {
-        match value.map(str::trim).unwrap_or("") {
-            "" => Ok(FieldValidation::Warn),
-            v if v.eq_ignore_ascii_case("strict") => Ok(FieldValidation::Strict),
-            v if v.eq_ignore_ascii_case("warn") => Ok(FieldValidation::Warn),
-            v if v.eq_ignore_ascii_case("ignore") => Ok(FieldValidation::Ignore),
-            other => Err(ApiError::bad_request(format!(
-                "fieldValidation: Unsupported value: {other:?}: supported values: \"Ignore\", \"Warn\", \"Strict\""
-            ))),
-        }
-    }
-
-    /// The directive of a request, from its query string.
-    pub fn of(req: &HttpRequest) -> Result<Self, ApiError> {
-        let params: FieldValidationParams = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
-        Self::parse(params.field_validation.as_deref())
-    }
-
-    /// Applies the directive to what decoding found: Strict → 400 listing every problem
-    /// (as Kubernetes: `Deployment in version "v1" cannot be handled as a Deployment:
-    /// strict decoding error: unknown field "spec.foo", duplicate field "spec.replicas"`),
-    /// Warn → one `Warning` header value per problem, Ignore → nothing.
-    pub fn check(
-        self,
-        kind: &str,
-        version: &str,
-        duplicates: &[String],
-        unknown: &[String],
-    ) -> Result<Vec<String>, ApiError> {
-        let problems: Vec<String> = duplicates
-            .iter()
-            .map(|p| format!("duplicate field \"{p}\""))
-            .chain(unknown.iter().map(|p| format!("unknown field \"{p}\"")))
-            .collect();
-        match self {
-            FieldValidation::Ignore => Ok(Vec::new()),
-            FieldValidation::Warn => Ok(problems.iter().map(|p| warning(p)).collect()),
-            FieldValidation::Strict if problems.is_empty() => Ok(Vec::new()),
-            FieldValidation::Strict => Err(ApiError::bad_request(format!(
-                "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
-                problems.join(", ")
-            ))),
-        }
-    }
-}
-
-/// A `Warning` header value (RFC 7234 warn-code 299, like Kubernetes).
-fn warning(text: &str) -> String {
-    format!("299 - \"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// Paths of the keys that appear more than once in one object of a JSON or YAML body
@@ -303,11 +237,6 @@ fn render_path(path: &serde_ignored::Path<'_>) -> String {
     }
 }
 
-/// `Warning` header values for unknown fields (RFC 7234 warn-code 299, like Kubernetes).
-pub fn unknown_field_warnings(paths: &[String]) -> Vec<String> {
-    paths.iter().map(|p| warning(&format!("unknown field \"{p}\""))).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,27 +271,6 @@ mod tests {
         // The document itself still parses, the last value winning.
         assert_eq!(parse_document(yaml, "application/yaml").unwrap()["spec"]["replicas"], 2);
         assert!(duplicate_fields(br#"{"a": {"b": 1}, "c": {"b": 2}}"#, "application/json").is_empty());
-    }
-
-    #[test]
-    fn field_validation_modes() {
-        assert_eq!(FieldValidation::parse(None).unwrap(), FieldValidation::Warn);
-        assert_eq!(FieldValidation::parse(Some("Strict")).unwrap(), FieldValidation::Strict);
-        assert_eq!(FieldValidation::parse(Some("Ignore")).unwrap(), FieldValidation::Ignore);
-        assert_eq!(FieldValidation::parse(Some("Loud")).unwrap_err().code, 400);
-        let dups = vec!["spec.replicas".to_string()];
-        let unknown = vec!["spec.foo".to_string(), "spec.bar".to_string()];
-        let e = FieldValidation::Strict.check("Deployment", "v1", &dups, &unknown).unwrap_err();
-        assert_eq!(e.code, 400);
-        assert_eq!(
-            e.message,
-            r#"Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: duplicate field "spec.replicas", unknown field "spec.foo", unknown field "spec.bar""#
-        );
-        assert!(FieldValidation::Strict.check("Pod", "v1", &[], &[]).unwrap().is_empty());
-        let w = FieldValidation::Warn.check("Pod", "v1", &dups, &unknown).unwrap();
-        assert_eq!(w, vec![r#"299 - "duplicate field \"spec.replicas\"""#.to_string(),
-            r#"299 - "unknown field \"spec.foo\"""#.into(), r#"299 - "unknown field \"spec.bar\"""#.into()]);
-        assert!(FieldValidation::Ignore.check("Pod", "v1", &dups, &unknown).unwrap().is_empty());
     }
 
     #[test]
