@@ -11,6 +11,7 @@ pub mod error;
 pub mod eviction;
 pub mod fields;
 pub mod freshness;
+pub mod health;
 pub mod metrics;
 pub mod negotiate;
 pub mod openapi;

@@ -74,10 +74,8 @@ impl api::KindVisitor for KindRoutes<'_> {
 
 /// Every API and operational route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(|| async { HttpResponse::Ok().content_type("text/plain").body("ok") }))
-        .route("/livez", web::get().to(|| async { HttpResponse::Ok().content_type("text/plain").body("ok") }))
-        .route("/readyz", web::get().to(crate::server::readyz))
-        .route("/metrics", web::get().to(crate::metrics::endpoint));
+    crate::health::configure(cfg);
+    cfg.route("/metrics", web::get().to(crate::metrics::endpoint));
     crate::debug::configure(cfg);
     crate::discovery::configure(cfg);
     crate::openapi::configure(cfg);

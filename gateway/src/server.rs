@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use actix_web::{middleware, web, App, HttpResponse, HttpServer};
+use actix_web::{middleware, web, App, HttpServer};
 use api::model::{Namespace, ObjectMeta};
 use actors::registry::{Registry, RegistryError};
 use actors::store::Store;
@@ -35,13 +35,6 @@ pub async fn bootstrap(registry: &Registry) -> Result<(), RegistryError> {
         }
     }
     Ok(())
-}
-
-pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.registry.store().current_revision().await {
-        Ok(_) => HttpResponse::Ok().content_type("text/plain").body("ok"),
-        Err(e) => HttpResponse::ServiceUnavailable().content_type("text/plain").body(format!("store: {e}")),
-    }
 }
 
 /// Serves the API on `listener` until `stop` resolves, then drains in-flight requests.
