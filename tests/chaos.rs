@@ -58,3 +58,36 @@ fn a_thousand_kills_with_the_default_budget_never_end_the_server() {
     assert!(metrics.contains(&tree_restarts), "want {tree_restarts:?} in /metrics:\n{metrics}");
     assert!(metrics.contains("shoal_actor_restarts_total{supervisor=\"deployments\"}"), "{metrics}");
 }
+
+/// Kill paths name kinds as kubectl does, singletons by name; unknown names are 404.
+#[test]
+fn kill_paths_take_every_kubectl_spelling_of_a_kind() {
+    let cluster = Cluster::embedded();
+    let api = cluster.api();
+    let body = serde_json::json!({});
+    for (typed, killed) in [
+        ("Deployment", "deployments"),
+        ("deployment", "deployments"),
+        ("deployments", "deployments"),
+        ("deploy", "deployments"),
+        ("rs", "replicasets"),
+        ("Scheduler", "scheduler"),
+    ] {
+        // The manager just killed may still be restarting: a refused kill says so (404)
+        // and is retried until the deadline.
+        let answer = harness::wait_for(&format!("a kill of {typed}"), std::time::Duration::from_secs(10), || {
+            match api.post(&format!("/debug/actors/{typed}/kill"), &body) {
+                Ok((200, v)) => Ok(v),
+                other => Err(format!("{other:?}")),
+            }
+        });
+        assert_eq!(answer["killed"], killed, "{typed}: {answer}");
+    }
+    let (code, status) = api.post("/debug/actors/widgets/kill", &body).unwrap();
+    assert_eq!(code, 404, "{status}");
+    assert!(status["message"].as_str().unwrap_or("").contains("no actor kind or singleton named \"widgets\""), "{status}");
+    let (code, status) = api.post("/debug/actors/services/kill", &body).unwrap();
+    assert_eq!(code, 404, "a kind without a manager: {status}");
+    let (code, status) = api.post("/debug/actors/deploy/default/nothing/kill", &body).unwrap();
+    assert_eq!(code, 404, "{status}");
+}
