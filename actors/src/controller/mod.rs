@@ -19,10 +19,10 @@ use futures::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::informer::{self, Cache};
+use api::model::{Deployment, LabelSelector, Lease, Namespace, Node, Pod, ReplicaSet, ReplicationController, Resource};
 use crate::registry::{Deleted, Preconditions, Registry, RegistryError, UpdateScope};
 use crate::runtime::{ActorCx, BudgetSpec, HasSource, Loop, Reconcile, Source, World};
 use crate::store::Revision;
-use api::model::{Deployment, LabelSelector, Lease, Namespace, Node, Pod, ReplicaSet, ReplicationController, Resource};
 
 pub use crate::runtime::Action;
 
