@@ -74,6 +74,11 @@ pub enum CaughtUp {
     NotCached,
 }
 
+/// One item per change of `cache` (what wakes a singleton that reads it).
+pub fn changes_of<T: Resource>(cache: &Cache<T>) -> BoxStream<'static, ()> {
+    BroadcastStream::new(cache.subscribe()).map(|_| ()).boxed()
+}
+
 /// Declares the kinds the control plane caches, one line each: the `Caches` fields,
 /// their informers, sync, revision waits, change streams and the `HasSource` impls of
 /// `Shared` all come from this one list.
@@ -107,10 +112,7 @@ macro_rules! caches {
 
             /// One item per change of any cache.
             pub fn changes(&self) -> BoxStream<'static, ()> {
-                futures::stream::select_all(vec![
-                    $(BroadcastStream::new(self.$field.subscribe()).map(|_| ()).boxed(),)*
-                ])
-                .boxed()
+                futures::stream::select_all(vec![$(changes_of(&self.$field),)*]).boxed()
             }
         }
 
@@ -279,8 +281,9 @@ pub trait Singleton: Send + Sync + 'static {
     /// The shortest time between two passes: changes arriving sooner are coalesced into
     /// the next pass, so a loop that scans every object does not run once per event.
     const MIN_INTERVAL: Duration = Duration::from_millis(20);
-    /// The caches whose changes wake the loop (default: all of them), e.g.
-    /// `caches.pods.subscribe()` streams; the one place a singleton's wake-ups come from.
+    /// The caches whose changes wake the loop (default: all of them; e.g.
+    /// `select(changes_of(&caches.pods), changes_of(&caches.nodes))`); the one place a
+    /// singleton's wake-ups come from.
     fn wakers(caches: &Caches) -> BoxStream<'static, ()> {
         caches.changes()
     }
