@@ -32,16 +32,16 @@ struct Cli {
 #[derive(clap::Args, Clone)]
 struct ControlFlags {
     /// Restart budget: at most this many restarts of one actor…
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = actors::controller::defaults::RESTART_LIMIT)]
     restart_limit: u32,
     /// …within this many seconds; one more escalates to its supervisor.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = actors::controller::defaults::RESTART_WINDOW_SECS)]
     restart_window: u64,
     /// Seconds without a lease renewal before a node becomes NotReady.
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = actors::controller::defaults::NODE_GRACE_SECS)]
     node_grace: u64,
     /// Seconds pods stay on a NotReady node before they are evicted.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = actors::controller::defaults::EVICTION_TIMEOUT_SECS)]
     eviction_timeout: u64,
     /// Range Service ClusterIPs are allocated from.
     #[arg(long, default_value = "10.96.0.0/12")]

@@ -13,7 +13,7 @@ use crate::runtime::ControlPlane;
 use crate::scheduler::Scheduler;
 
 /// The standard set of managers and singletons.
-pub fn control_plane(shared: Arc<Shared>) -> ControlPlane {
+pub fn control_plane(shared: Arc<Shared>) -> ControlPlane<Shared> {
     ControlPlane::new(shared)
         .manager(DeploymentController)
         .manager(ReplicaSetController)

@@ -179,3 +179,59 @@ async fn a_spent_restart_budget_escalates_to_the_manager_restart() {
     assert_eq!(m["restarts"], 1, "{tree}");
     assert_eq!(tree["totalRestarts"], 5, "4 actor restarts + 1 manager restart: {tree}");
 }
+
+#[actix::test]
+async fn a_spent_root_budget_restarts_the_whole_tree_after_a_backoff() {
+    let dir = tempfile::tempdir().unwrap();
+    let (registry, counting, handle) = start(dir.path(), 1).await;
+    registry.create(rs("a", &[])).await.unwrap();
+    wait_for("a reconciled", || if counting.count("default/a") >= 1 { Ok(()) } else { Err("0".into()) }).await;
+
+    // The root allows one restart of the manager; the second kill spends its budget.
+    // Kinds go by any name kubectl accepts.
+    handle.kill("ReplicaSet", None).await.unwrap();
+    wait_for("the manager back", || {
+        let r = manager_node(&handle.tree.to_json(), "replicasets")["restarts"].as_u64().unwrap_or(0);
+        if r == 1 && handle.tree.child_count("replicasets") == 1 { Ok(()) } else { Err(format!("{r} restarts")) }
+    })
+    .await;
+    // The manager must be running again before the next kill is accepted.
+    let mut killed = false;
+    for _ in 0..100 {
+        if handle.kill("rs", None).await.is_ok() {
+            killed = true;
+            break;
+        }
+        actix::clock::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(killed, "second kill refused: {}", handle.tree.to_json());
+    let stopped_at = Instant::now();
+    wait_for("the tree in back-off", || {
+        let t = handle.tree.to_json();
+        if t["state"] == "backoff" { Ok(()) } else { Err(t.to_string()) }
+    })
+    .await;
+    assert_eq!(handle.tree.to_json()["treeBackoffMs"], 1000);
+    let refused = handle.kill("replicasets", None).await;
+    assert!(matches!(refused, Err(actors::runtime::KillError::TreeRestarting(_))), "{refused:?}");
+
+    // After the back-off the whole tree starts again and rebuilds from the store.
+    let before = counting.count("default/a");
+    wait_for("the tree running again and a reconciled", || {
+        let t = handle.tree.to_json();
+        if t["state"] == "running" && t["treeRestarts"] == 1 && counting.count("default/a") > before {
+            Ok(())
+        } else {
+            Err(t.to_string())
+        }
+    })
+    .await;
+    assert!(stopped_at.elapsed() >= Duration::from_millis(900), "started again after {:?}", stopped_at.elapsed());
+    let tree = handle.tree.to_json();
+    assert_eq!(tree["escalations"], 1, "{tree}");
+    assert_eq!(tree["totalRestarts"], 2, "two kills, counted once each: {tree}");
+    assert_eq!(tree["restartsByCause"]["killed"], 2, "{tree}");
+    // Budgets are fresh: the restarted tree takes kills again.
+    handle.kill("replicasets", Some("default/a".into())).await.unwrap();
+    assert!(matches!(handle.kill("widgets", None).await, Err(actors::runtime::KillError::UnknownSupervisor(..))));
+}

@@ -3,6 +3,8 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
+use actors::runtime::KillError;
+
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -20,6 +22,8 @@ pub async fn tree(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 
 /// `POST /debug/actors/{kind}/kill` (the supervisor) and
 /// `POST /debug/actors/{kind}/{namespace}/{name}/kill` (one actor; namespace `_` for none).
+/// `{kind}` is any spelling kubectl accepts (`Deployment`, `deployments`, `deploy`) or a
+/// singleton's name; unknown names are 404, kills while the tree restarts 503.
 pub async fn kill(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let c = control(&state)?;
     let kind = req.match_info().get("kind").unwrap_or("");
@@ -30,7 +34,8 @@ pub async fn kill(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     };
     match c.kill(kind, key).await {
         Ok(killed) => Ok(HttpResponse::Ok().content_type("application/json").body(json!({"killed": killed}).to_string())),
-        Err(e) => Err(ApiError::not_found(e)),
+        Err(e @ KillError::TreeRestarting(_)) => Err(ApiError::new(503, "ServiceUnavailable", e.to_string())),
+        Err(e) => Err(ApiError::not_found(e.to_string())),
     }
 }
 

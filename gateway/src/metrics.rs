@@ -1,5 +1,7 @@
-//! Prometheus metrics: request counts and latency histograms by verb and resource.
+//! Prometheus metrics: request counts and latency histograms by verb and resource, and
+//! the supervision tree's restarts (copied from `actors::runtime::Tree` when scraped).
 
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -10,6 +12,7 @@ use actix_web::{HttpMessage, HttpResponse};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -33,10 +36,55 @@ struct LatencyLabels {
     resource: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SupervisorLabels {
+    supervisor: String,
+}
+
+/// The supervision tree's counters, brought up to the tree's figures on each scrape.
+struct Supervision {
+    actor_restarts: Family<SupervisorLabels, Counter>,
+    tree_restarts: Counter,
+    tree_backoff: Gauge<f64, AtomicU64>,
+}
+
+impl Supervision {
+    fn register(registry: &mut Registry) -> Self {
+        let s = Supervision { actor_restarts: Family::default(), tree_restarts: Counter::default(), tree_backoff: Gauge::default() };
+        registry.register(
+            "shoal_actor_restarts",
+            "Restarts of actors (kills, crashes, escalations) by the supervisor above them",
+            s.actor_restarts.clone(),
+        );
+        registry.register(
+            "shoal_supervision_tree_restarts",
+            "Restarts of the whole supervision tree after the root's restart budget was spent",
+            s.tree_restarts.clone(),
+        );
+        registry.register(
+            "shoal_supervision_tree_backoff_seconds",
+            "The back-off a stopped supervision tree waits before it starts again (0 while it runs)",
+            s.tree_backoff.clone(),
+        );
+        s
+    }
+
+    /// Counters only grow: add what the tree counted since the last scrape.
+    fn sync(&self, tree: &actors::runtime::Tree) {
+        for (name, restarts) in tree.restarts_by_supervisor() {
+            let c = self.actor_restarts.get_or_create(&SupervisorLabels { supervisor: name });
+            c.inc_by(restarts.saturating_sub(c.get()));
+        }
+        self.tree_restarts.inc_by(tree.tree_restarts().saturating_sub(self.tree_restarts.get()));
+        self.tree_backoff.set(tree.backoff().map_or(0.0, |d| d.as_secs_f64()));
+    }
+}
+
 pub struct Metrics {
     registry: Mutex<Registry>,
     requests: Family<CountLabels, Counter>,
     latency: Family<LatencyLabels, Histogram>,
+    supervision: Supervision,
 }
 
 impl Metrics {
@@ -52,7 +100,8 @@ impl Metrics {
             "API request latency by verb and resource (watches: until the stream starts)",
             latency.clone(),
         );
-        Arc::new(Metrics { registry: Mutex::new(registry), requests, latency })
+        let supervision = Supervision::register(&mut registry);
+        Arc::new(Metrics { registry: Mutex::new(registry), requests, latency, supervision })
     }
 
     fn observe(&self, verb: &str, resource: &str, code: u16, seconds: f64) {
@@ -62,10 +111,14 @@ impl Metrics {
         self.latency.get_or_create(&LatencyLabels { verb: verb.into(), resource: resource.into() }).observe(seconds);
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
+    /// The Prometheus text exposition, with the supervision tree's figures when there is one.
+    pub fn render(&self, tree: Option<&actors::runtime::Tree>) -> String {
         let mut out = String::new();
         if let Ok(reg) = self.registry.lock() {
+            // Under the lock, so that two scrapes do not both add the same restarts.
+            if let Some(t) = tree {
+                self.supervision.sync(t);
+            }
             let _ = prometheus_client::encoding::text::encode(&mut out, &reg);
         }
         out
@@ -93,5 +146,28 @@ pub async fn record(
 }
 
 pub async fn endpoint(state: actix_web::web::Data<crate::AppState>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render(state.control.as_ref().map(|c| &c.tree)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actors::runtime::{Cause, Tree};
+
+    #[test]
+    fn restarts_and_tree_restarts_are_exposed_as_counters() {
+        let m = Metrics::new();
+        let tree = Tree::default();
+        tree.add_supervisor("deployments", "manager");
+        tree.supervisor_restarted("deployments", Cause::Killed);
+        tree.supervisor_restarted("deployments", Cause::Escalated);
+        tree.tree_stopped(std::time::Duration::from_secs(1));
+        tree.tree_restarted();
+        let text = m.render(Some(&tree));
+        assert!(text.contains(r#"shoal_actor_restarts_total{supervisor="deployments"} 2"#), "{text}");
+        assert!(text.contains("shoal_supervision_tree_restarts_total 1"), "{text}");
+        // A second scrape adds nothing new.
+        let again = m.render(Some(&tree));
+        assert!(again.contains(r#"shoal_actor_restarts_total{supervisor="deployments"} 2"#), "{again}");
+    }
 }

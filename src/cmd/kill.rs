@@ -9,7 +9,8 @@ use crate::client::Client;
 #[derive(clap::Subcommand)]
 pub enum KillCommand {
     /// Kill an actor: `replicasets/default/web-abc`, `nodes/_/n1` (or `nodes/n1`), or a whole
-    /// kind's manager or a singleton by its name (`replicasets`, `scheduler`).
+    /// kind's manager or a singleton by its name (`replicasets`, `scheduler`). KIND is any
+    /// spelling kubectl accepts (`ReplicaSet`, `replicaset`, `replicasets`, `rs`).
     Actor { target: String },
 }
 

@@ -201,6 +201,11 @@ impl Cluster {
     }
 
     /// The server process id (for memory figures).
+    /// How the server process ended, if it did (None while it runs).
+    pub fn server_exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.server.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+
     pub fn server_pid(&self) -> Option<u32> {
         self.server.as_ref().map(Child::id)
     }

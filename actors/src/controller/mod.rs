@@ -4,34 +4,27 @@
 //! Controllers read from the shared informer caches in `Cx::caches` and write through
 //! `Cx`'s write methods, which remember the revisions written so that the next reconcile
 //! of the same object first waits until the caches show those writes (no double creates).
+//!
+//! `Shared` is the control plane's `runtime::World`; `Reconciler` and `Singleton` are the
+//! runtime's `Reconcile` and `Loop` fixed to it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
 
 use crate::informer::{self, Cache};
 use api::model::{Deployment, LabelSelector, Lease, Namespace, Node, Pod, ReplicaSet, ReplicationController, Resource};
 use crate::registry::{Deleted, Preconditions, Registry, RegistryError, UpdateScope};
+use crate::runtime::{ActorCx, BudgetSpec, HasSource, Loop, Reconcile, Source, World};
 use crate::store::Revision;
 
-/// What the runtime should do after a reconcile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Action {
-    /// Reconcile again after this long even if nothing changes (e.g. a deadline).
-    pub requeue_after: Option<Duration>,
-}
-
-impl Action {
-    /// Nothing to do until the object or one of its children changes.
-    pub fn await_change() -> Self {
-        Action { requeue_after: None }
-    }
-    pub fn requeue(after: Duration) -> Self {
-        Action { requeue_after: Some(after) }
-    }
-}
+pub use crate::runtime::Action;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -39,6 +32,14 @@ pub enum ReconcileError {
     Registry(#[from] RegistryError),
     #[error("{0}")]
     Other(String),
+}
+
+/// The defaults of the tunables, which the CLI's flags show (one source for both).
+pub mod defaults {
+    pub const RESTART_LIMIT: u32 = 5;
+    pub const RESTART_WINDOW_SECS: u64 = 10;
+    pub const NODE_GRACE_SECS: u64 = 40;
+    pub const EVICTION_TIMEOUT_SECS: u64 = 300;
 }
 
 /// Tunables of the control plane.
@@ -56,70 +57,109 @@ pub struct ControlConfig {
 impl Default for ControlConfig {
     fn default() -> Self {
         ControlConfig {
-            restart_limit: 5,
-            restart_window: Duration::from_secs(10),
-            node_grace: Duration::from_secs(40),
-            eviction_timeout: Duration::from_secs(300),
+            restart_limit: defaults::RESTART_LIMIT,
+            restart_window: Duration::from_secs(defaults::RESTART_WINDOW_SECS),
+            node_grace: Duration::from_secs(defaults::NODE_GRACE_SECS),
+            eviction_timeout: Duration::from_secs(defaults::EVICTION_TIMEOUT_SECS),
         }
     }
 }
 
-/// The shared informer caches every controller reads.
-#[derive(Clone)]
-pub struct Caches {
-    pub pods: Cache<Pod>,
-    pub replicasets: Cache<ReplicaSet>,
-    pub replicationcontrollers: Cache<ReplicationController>,
-    pub deployments: Cache<Deployment>,
-    pub nodes: Cache<Node>,
-    pub leases: Cache<Lease>,
-    pub namespaces: Cache<Namespace>,
+/// Whether a cache showed a revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaughtUp {
+    Yes,
+    TimedOut,
+    /// No cache follows this kind, so there is nothing to wait for.
+    NotCached,
 }
 
-impl Caches {
-    /// Starts one informer per kind on the current tokio runtime.
-    pub fn start(registry: &Registry) -> Self {
-        Caches {
-            pods: informer::start(registry.clone()),
-            replicasets: informer::start(registry.clone()),
-            replicationcontrollers: informer::start(registry.clone()),
-            deployments: informer::start(registry.clone()),
-            nodes: informer::start(registry.clone()),
-            leases: informer::start(registry.clone()),
-            namespaces: informer::start(registry.clone()),
-        }
-    }
-
-    /// Waits until every cache has had its first list.
-    pub async fn wait_synced(&self) {
-        self.pods.wait_synced().await;
-        self.replicasets.wait_synced().await;
-        self.replicationcontrollers.wait_synced().await;
-        self.deployments.wait_synced().await;
-        self.nodes.wait_synced().await;
-        self.leases.wait_synced().await;
-        self.namespaces.wait_synced().await;
-    }
-
-    async fn wait_for(&self, plural: &str, rev: Revision, timeout: Duration) -> bool {
-        match plural {
-            "pods" => self.pods.wait_for_revision(rev, timeout).await,
-            "replicasets" => self.replicasets.wait_for_revision(rev, timeout).await,
-            "replicationcontrollers" => self.replicationcontrollers.wait_for_revision(rev, timeout).await,
-            "deployments" => self.deployments.wait_for_revision(rev, timeout).await,
-            "nodes" => self.nodes.wait_for_revision(rev, timeout).await,
-            "leases" => self.leases.wait_for_revision(rev, timeout).await,
-            "namespaces" => self.namespaces.wait_for_revision(rev, timeout).await,
-            _ => true,
-        }
-    }
+/// One item per change of `cache` (what wakes a singleton that reads it).
+pub fn changes_of<T: Resource>(cache: &Cache<T>) -> BoxStream<'static, ()> {
+    BroadcastStream::new(cache.subscribe()).map(|_| ()).boxed()
 }
 
-/// What every actor of the control plane shares.
+/// Declares the kinds the control plane caches, one line each: the `Caches` fields,
+/// their informers, sync, revision waits, change streams and the `HasSource` impls of
+/// `Shared` all come from this one list.
+macro_rules! caches {
+    ($($field:ident: $ty:ty),* $(,)?) => {
+        /// The shared informer caches every controller reads.
+        #[derive(Clone)]
+        pub struct Caches {
+            $(pub $field: Cache<$ty>,)*
+        }
+
+        impl Caches {
+            /// Starts one informer per kind on the current tokio runtime.
+            pub fn start(registry: &Registry) -> Self {
+                Caches { $($field: informer::start(registry.clone()),)* }
+            }
+
+            /// Waits until every cache has had its first list.
+            pub async fn wait_synced(&self) {
+                $(self.$field.wait_synced().await;)*
+            }
+
+            /// Waits (bounded) until the cache of the kind with this plural shows `rev`.
+            pub async fn wait_for(&self, plural: &str, rev: Revision, timeout: Duration) -> CaughtUp {
+                let caught = match plural {
+                    $(p if p == <$ty as Resource>::INFO.plural => self.$field.wait_for_revision(rev, timeout).await,)*
+                    _ => return CaughtUp::NotCached,
+                };
+                if caught { CaughtUp::Yes } else { CaughtUp::TimedOut }
+            }
+
+            /// One item per change of any cache.
+            pub fn changes(&self) -> BoxStream<'static, ()> {
+                futures::stream::select_all(vec![$(changes_of(&self.$field),)*]).boxed()
+            }
+        }
+
+        $(impl HasSource<$ty> for Shared {
+            fn source(&self) -> &dyn Source<$ty> {
+                &self.caches.$field
+            }
+        })*
+    };
+}
+
+caches! {
+    pods: Pod,
+    replicasets: ReplicaSet,
+    replicationcontrollers: ReplicationController,
+    deployments: Deployment,
+    nodes: Node,
+    leases: Lease,
+    namespaces: Namespace,
+}
+
+/// What every actor of the control plane shares: the control plane's `World`.
 pub struct Shared {
     pub registry: Registry,
     pub caches: Caches,
     pub config: ControlConfig,
+}
+
+impl World for Shared {
+    type Cx = Cx;
+
+    fn actor_cx(self: &Arc<Self>) -> Cx {
+        Cx::new(self.clone())
+    }
+
+    fn restart_budget(&self) -> BudgetSpec {
+        BudgetSpec { limit: self.config.restart_limit, window: self.config.restart_window }
+    }
+
+    fn wait_synced(&self) -> BoxFuture<'static, ()> {
+        let caches = self.caches.clone();
+        Box::pin(async move { caches.wait_synced().await })
+    }
+
+    fn changes(&self) -> BoxStream<'static, ()> {
+        self.caches.changes()
+    }
 }
 
 /// One actor's context: the shared parts plus the revisions this actor has written.
@@ -199,27 +239,31 @@ impl Cx {
             w.iter().map(|(k, v)| (*k, *v)).collect()
         };
         for (plural, rev) in pending {
-            if !self.shared.caches.wait_for(plural, rev, Duration::from_secs(5)).await {
-                tracing::warn!(plural, rev, "cache did not catch up with our write within 5 s");
+            match self.shared.caches.wait_for(plural, rev, Duration::from_secs(5)).await {
+                CaughtUp::Yes | CaughtUp::NotCached => {}
+                CaughtUp::TimedOut => tracing::warn!(plural, rev, "cache did not catch up with our write within 5 s"),
             }
         }
     }
 }
 
-/// Which children a controller owns: their changes wake the owner, and orphans whose
-/// labels match the owner's selector wake it too (adoption).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Children {
-    None,
-    Pods,
-    ReplicaSets,
+impl ActorCx for Cx {
+    fn catch_up(&self) -> BoxFuture<'_, ()> {
+        Box::pin(Cx::catch_up(self))
+    }
 }
+
+/// Which children a controller owns: their changes wake the owner, and orphans whose
+/// labels match the owner's selector wake it too (adoption). E.g.
+/// `Children::Of(&[ChildKind::of::<Pod>()])`.
+pub type Children = crate::runtime::Children<Shared>;
+pub use crate::runtime::ChildKind;
 
 /// A controller: one reconcile per object, run by a supervised actor.
 #[async_trait]
 pub trait Reconciler: Send + Sync + 'static {
     type Object: Resource;
-    /// The kind of children whose changes wake an object.
+    /// The kinds of children whose changes wake an object.
     const CHILDREN: Children;
     /// The selector used to adopt orphan children (None: no adoption).
     fn selector(obj: &Self::Object) -> Option<LabelSelector>;
@@ -237,6 +281,47 @@ pub trait Singleton: Send + Sync + 'static {
     /// The shortest time between two passes: changes arriving sooner are coalesced into
     /// the next pass, so a loop that scans every object does not run once per event.
     const MIN_INTERVAL: Duration = Duration::from_millis(20);
+    /// The caches whose changes wake the loop (default: all of them; e.g.
+    /// `select(changes_of(&caches.pods), changes_of(&caches.nodes))`); the one place a
+    /// singleton's wake-ups come from.
+    fn wakers(caches: &Caches) -> BoxStream<'static, ()> {
+        caches.changes()
+    }
     /// One pass over the caches; level-triggered, safe to repeat.
     async fn run_once(&self, cx: &Cx) -> Result<Action, ReconcileError>;
+}
+
+#[async_trait]
+impl<R: Reconciler> Reconcile for R
+where
+    Shared: HasSource<R::Object>,
+{
+    type Object = R::Object;
+    type World = Shared;
+    type Error = ReconcileError;
+    const CHILDREN: Children = <R as Reconciler>::CHILDREN;
+
+    fn selector(obj: &Self::Object) -> Option<LabelSelector> {
+        <R as Reconciler>::selector(obj)
+    }
+
+    async fn reconcile(&self, obj: Arc<Self::Object>, cx: &Cx) -> Result<Action, ReconcileError> {
+        <R as Reconciler>::reconcile(self, obj, cx).await
+    }
+}
+
+#[async_trait]
+impl<S: Singleton> Loop for S {
+    type World = Shared;
+    type Error = ReconcileError;
+    const NAME: &'static str = <S as Singleton>::NAME;
+    const MIN_INTERVAL: Duration = <S as Singleton>::MIN_INTERVAL;
+
+    fn wakers(world: &Shared) -> BoxStream<'static, ()> {
+        <S as Singleton>::wakers(&world.caches)
+    }
+
+    async fn run_once(&self, cx: &Cx) -> Result<Action, ReconcileError> {
+        <S as Singleton>::run_once(self, cx).await
+    }
 }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 
 use super::{adopt, controller_ref_of, parse_time, pod_is_active, pod_is_available, pod_is_ready, pod_ready_since, release};
-use crate::controller::{Action, Children, Cx, ReconcileError, Reconciler};
+use crate::controller::{Action, ChildKind, Children, Cx, ReconcileError, Reconciler};
 use api::model::{
     LabelSelector, ObjectMeta, Pod, PodTemplateSpec, ReplicaSet, ReplicaSetStatus, ReplicationController, Resource,
 };
@@ -83,7 +83,7 @@ pub struct ReplicationControllerController;
 #[async_trait]
 impl Reconciler for ReplicaSetController {
     type Object = ReplicaSet;
-    const CHILDREN: Children = Children::Pods;
+    const CHILDREN: Children = Children::Of(&[ChildKind::of::<Pod>()]);
     fn selector(obj: &ReplicaSet) -> Option<LabelSelector> {
         obj.spec.selector.clone()
     }
@@ -95,7 +95,7 @@ impl Reconciler for ReplicaSetController {
 #[async_trait]
 impl Reconciler for ReplicationControllerController {
     type Object = ReplicationController;
-    const CHILDREN: Children = Children::Pods;
+    const CHILDREN: Children = Children::Of(&[ChildKind::of::<Pod>()]);
     fn selector(obj: &ReplicationController) -> Option<LabelSelector> {
         Some(obj.pod_selector())
     }

@@ -10,19 +10,17 @@ use std::time::Duration;
 use actix::prelude::*;
 use futures::FutureExt;
 
-use super::kinds::CachedKind;
+use super::logic::{Action, Reconcile};
 use super::messages::{ChildExited, ExitReason, Kill, Retire, Wake};
-use crate::controller::{Action, Cx, ReconcileError, Reconciler};
+use super::world::{ActorCx, HasSource, World};
 use api::model::Resource;
 
-pub(crate) struct ObjectActor<R: Reconciler>
-where
-    R::Object: CachedKind,
-{
+pub(crate) struct ObjectActor<R: Reconcile> {
     key: String,
     instance: u64,
     reconciler: Arc<R>,
-    cx: Arc<Cx>,
+    world: Arc<R::World>,
+    cx: Arc<<R::World as World>::Cx>,
     manager: Recipient<ChildExited>,
     busy: bool,
     dirty: bool,
@@ -48,15 +46,14 @@ pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
     }
 }
 
-impl<R: Reconciler> ObjectActor<R>
-where
-    R::Object: CachedKind,
-{
-    pub(crate) fn new(key: String, instance: u64, reconciler: Arc<R>, cx: Arc<Cx>, manager: Recipient<ChildExited>) -> Self {
+impl<R: Reconcile> ObjectActor<R> {
+    pub(crate) fn new(key: String, instance: u64, reconciler: Arc<R>, world: Arc<R::World>, manager: Recipient<ChildExited>) -> Self {
+        let cx = Arc::new(world.actor_cx());
         ObjectActor {
             key,
             instance,
             reconciler,
+            world,
             cx,
             manager,
             busy: false,
@@ -77,10 +74,11 @@ where
         if let Some(h) = self.retry.take() {
             ctx.cancel_future(h);
         }
-        let (r, cx, key) = (self.reconciler.clone(), self.cx.clone(), self.key.clone());
+        let (r, world, cx, key) = (self.reconciler.clone(), self.world.clone(), self.cx.clone(), self.key.clone());
         let run = async move {
             cx.catch_up().await;
-            match <R::Object as CachedKind>::cache(cx.caches()).get_key(&key) {
+            let obj = HasSource::<R::Object>::source(world.as_ref()).get_key(&key);
+            match obj {
                 Some(obj) => r.reconcile(obj, &cx).await,
                 None => Ok(Action::await_change()),
             }
@@ -88,7 +86,7 @@ where
         ctx.spawn(AssertUnwindSafe(run).catch_unwind().into_actor(self).map(|res, act, ctx| act.finished(res, ctx)));
     }
 
-    fn finished(&mut self, res: Result<Result<Action, ReconcileError>, Box<dyn Any + Send>>, ctx: &mut Context<Self>) {
+    fn finished(&mut self, res: Result<Result<Action, R::Error>, Box<dyn Any + Send>>, ctx: &mut Context<Self>) {
         self.busy = false;
         match res {
             Err(panic) => {
@@ -116,10 +114,7 @@ where
     }
 }
 
-impl<R: Reconciler> Actor for ObjectActor<R>
-where
-    R::Object: CachedKind,
-{
+impl<R: Reconcile> Actor for ObjectActor<R> {
     type Context = Context<Self>;
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
@@ -127,20 +122,14 @@ where
     }
 }
 
-impl<R: Reconciler> Handler<Wake> for ObjectActor<R>
-where
-    R::Object: CachedKind,
-{
+impl<R: Reconcile> Handler<Wake> for ObjectActor<R> {
     type Result = ();
     fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
         self.start_reconcile(ctx);
     }
 }
 
-impl<R: Reconciler> Handler<Kill> for ObjectActor<R>
-where
-    R::Object: CachedKind,
-{
+impl<R: Reconcile> Handler<Kill> for ObjectActor<R> {
     type Result = ();
     fn handle(&mut self, _: Kill, ctx: &mut Context<Self>) {
         self.exit = ExitReason::Killed;
@@ -148,10 +137,7 @@ where
     }
 }
 
-impl<R: Reconciler> Handler<Retire> for ObjectActor<R>
-where
-    R::Object: CachedKind,
-{
+impl<R: Reconcile> Handler<Retire> for ObjectActor<R> {
     type Result = ();
     fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
         self.exit = ExitReason::Retired;

@@ -1,5 +1,5 @@
-//! An actor running a `Singleton` control loop (scheduler, node lifecycle, garbage
-//! collector): woken by any change of the caches, coalesced, with a panic boundary.
+//! An actor running a `Loop` (scheduler, node lifecycle, garbage collector): woken by
+//! changes of the sources the loop declares, coalesced, with a panic boundary.
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
@@ -7,16 +7,17 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use futures::{FutureExt, StreamExt};
-use tokio_stream::wrappers::BroadcastStream;
 
-use super::messages::{ExitReason, Kill, KillChild, SupervisorExited, Wake};
+use super::logic::{Action, Loop};
+use super::messages::{ExitReason, Kill, KillChild, KillError, Retire, SupervisorExited, Wake};
 use super::object::{backoff, panic_message};
-use crate::controller::{Action, Cx, ReconcileError, Shared, Singleton};
+use super::world::{ActorCx, World};
 
-pub(crate) struct SingletonActor<S: Singleton> {
+pub(crate) struct SingletonActor<S: Loop> {
     instance: u64,
     logic: Arc<S>,
-    cx: Arc<Cx>,
+    world: Arc<S::World>,
+    cx: Arc<<S::World as World>::Cx>,
     root: Recipient<SupervisorExited>,
     busy: bool,
     dirty: bool,
@@ -27,15 +28,17 @@ pub(crate) struct SingletonActor<S: Singleton> {
     coalescing: Option<SpawnHandle>,
 }
 
-/// Any change in any cache.
+/// A change in a source the loop follows.
 struct Poke;
 
-impl<S: Singleton> SingletonActor<S> {
-    pub(crate) fn new(instance: u64, logic: Arc<S>, shared: Arc<Shared>, root: Recipient<SupervisorExited>) -> Self {
+impl<S: Loop> SingletonActor<S> {
+    pub(crate) fn new(instance: u64, logic: Arc<S>, world: Arc<S::World>, root: Recipient<SupervisorExited>) -> Self {
+        let cx = Arc::new(world.actor_cx());
         SingletonActor {
             instance,
             logic,
-            cx: Arc::new(Cx::new(shared)),
+            world,
+            cx,
             root,
             busy: false,
             dirty: false,
@@ -64,7 +67,7 @@ impl<S: Singleton> SingletonActor<S> {
         ctx.spawn(AssertUnwindSafe(pass).catch_unwind().into_actor(self).map(|res, act, ctx| act.finished(res, ctx)));
     }
 
-    fn finished(&mut self, res: Result<Result<Action, ReconcileError>, Box<dyn Any + Send>>, ctx: &mut Context<Self>) {
+    fn finished(&mut self, res: Result<Result<Action, S::Error>, Box<dyn Any + Send>>, ctx: &mut Context<Self>) {
         self.busy = false;
         match res {
             Err(panic) => {
@@ -97,23 +100,13 @@ impl<S: Singleton> SingletonActor<S> {
     }
 }
 
-impl<S: Singleton> Actor for SingletonActor<S> {
+impl<S: Loop> Actor for SingletonActor<S> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let c = &self.cx.shared.caches;
-        let pokes = futures::stream::select_all(vec![
-            BroadcastStream::new(c.pods.subscribe()).map(|_| Poke).boxed(),
-            BroadcastStream::new(c.nodes.subscribe()).map(|_| Poke).boxed(),
-            BroadcastStream::new(c.replicasets.subscribe()).map(|_| Poke).boxed(),
-            BroadcastStream::new(c.replicationcontrollers.subscribe()).map(|_| Poke).boxed(),
-            BroadcastStream::new(c.deployments.subscribe()).map(|_| Poke).boxed(),
-            BroadcastStream::new(c.leases.subscribe()).map(|_| Poke).boxed(),
-            BroadcastStream::new(c.namespaces.subscribe()).map(|_| Poke).boxed(),
-        ]);
-        ctx.add_stream(pokes);
-        let caches = c.clone();
-        ctx.spawn(async move { caches.wait_synced().await }.into_actor(self).map(|_, act, ctx| act.run(ctx)));
+        ctx.add_stream(S::wakers(&self.world).map(|_| Poke));
+        let synced = self.world.wait_synced();
+        ctx.spawn(synced.into_actor(self).map(|_, act, ctx| act.run(ctx)));
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
@@ -121,21 +114,21 @@ impl<S: Singleton> Actor for SingletonActor<S> {
     }
 }
 
-impl<S: Singleton> StreamHandler<Poke> for SingletonActor<S> {
+impl<S: Loop> StreamHandler<Poke> for SingletonActor<S> {
     fn handle(&mut self, _: Poke, ctx: &mut Context<Self>) {
         self.run(ctx);
     }
     fn finished(&mut self, _ctx: &mut Context<Self>) {}
 }
 
-impl<S: Singleton> Handler<Wake> for SingletonActor<S> {
+impl<S: Loop> Handler<Wake> for SingletonActor<S> {
     type Result = ();
     fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
         self.run(ctx);
     }
 }
 
-impl<S: Singleton> Handler<Kill> for SingletonActor<S> {
+impl<S: Loop> Handler<Kill> for SingletonActor<S> {
     type Result = ();
     fn handle(&mut self, _: Kill, ctx: &mut Context<Self>) {
         self.exit = ExitReason::Killed;
@@ -143,9 +136,17 @@ impl<S: Singleton> Handler<Kill> for SingletonActor<S> {
     }
 }
 
-impl<S: Singleton> Handler<KillChild> for SingletonActor<S> {
-    type Result = Result<String, String>;
-    fn handle(&mut self, msg: KillChild, _ctx: &mut Context<Self>) -> Self::Result {
-        Err(format!("{} has no child actor {}", S::NAME, msg.key))
+impl<S: Loop> Handler<KillChild> for SingletonActor<S> {
+    type Result = Result<String, KillError>;
+    fn handle(&mut self, _: KillChild, _ctx: &mut Context<Self>) -> Self::Result {
+        Err(KillError::NoChildren(S::NAME.to_string()))
+    }
+}
+
+impl<S: Loop> Handler<Retire> for SingletonActor<S> {
+    type Result = ();
+    fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
+        self.exit = ExitReason::Retired;
+        ctx.stop();
     }
 }

@@ -9,9 +9,10 @@ pub mod plan;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::stream::BoxStream;
 use futures::StreamExt;
 
-use crate::controller::{Action, Cx, ReconcileError, Singleton};
+use crate::controller::{changes_of, Action, Caches, Cx, ReconcileError, Singleton};
 use plan::Decision;
 
 /// How many bind writes run at once (the embedded store commits them in groups).
@@ -24,6 +25,11 @@ pub struct Scheduler;
 #[async_trait]
 impl Singleton for Scheduler {
     const NAME: &'static str = "scheduler";
+
+    /// A pass reads pods and nodes only (not, say, the leases nodes renew every few seconds).
+    fn wakers(caches: &Caches) -> BoxStream<'static, ()> {
+        futures::stream::select(changes_of(&caches.pods), changes_of(&caches.nodes)).boxed()
+    }
 
     async fn run_once(&self, cx: &Cx) -> Result<Action, ReconcileError> {
         // Our own binds of the last pass must be visible, or we would place pods twice.

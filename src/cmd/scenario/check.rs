@@ -176,6 +176,49 @@ pub fn pods_per_node(p: &PodsPerNode, pods: &[Value], nodes: &[Value]) -> Vec<St
 /// Every restart in the `/debug/actors` tree: the root's `totalRestarts` when it has one (it
 /// keeps the restarts of actors whose objects are gone), else the sum of `restarts` and
 /// `departedRestarts` over the tree.
+/// The restart figures of a `/debug/actors` tree.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Restarts {
+    pub total: u64,
+    /// Restarts caused by kills, crashes and escalations (`restartsByCause`).
+    pub killed: u64,
+    pub crashed: u64,
+    pub escalated: u64,
+    /// Restarts of the whole tree after the root's budget was spent.
+    pub tree: u64,
+}
+
+impl Restarts {
+    pub fn of(tree: &Value) -> Self {
+        let n = |p: &str| tree.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+        Restarts {
+            total: restarts_sum(tree),
+            killed: n("/restartsByCause/killed"),
+            crashed: n("/restartsByCause/crashed"),
+            escalated: n("/restartsByCause/escalated"),
+            tree: n("/treeRestarts"),
+        }
+    }
+
+    /// What was added since `before`.
+    pub fn since(&self, before: &Restarts) -> Restarts {
+        Restarts {
+            total: self.total.saturating_sub(before.total),
+            killed: self.killed.saturating_sub(before.killed),
+            crashed: self.crashed.saturating_sub(before.crashed),
+            escalated: self.escalated.saturating_sub(before.escalated),
+            tree: self.tree.saturating_sub(before.tree),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "{} restarts ({} after kills, {} escalations, {} crashes), {} tree restarts",
+            self.total, self.killed, self.escalated, self.crashed, self.tree
+        )
+    }
+}
+
 pub fn restarts_sum(tree: &Value) -> u64 {
     if let Some(total) = tree.get("totalRestarts").and_then(Value::as_u64) {
         return total;

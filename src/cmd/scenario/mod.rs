@@ -32,7 +32,7 @@ pub fn run(client: &Client, path: &Path, default_ns: &str) -> Result<()> {
         start: Instant::now(),
         actor_kills: 0,
         process_kills: 0,
-        restarts_baseline: client.json("GET", "/debug/actors", None).map_or(0, |t| check::restarts_sum(&t)),
+        restarts_baseline: client.json("GET", "/debug/actors", None).map_or_else(|_| check::Restarts::default(), |t| check::Restarts::of(&t)),
         rng: chaos::Rng::new(seed),
     };
     println!("scenario {:?}: {} steps against namespace {}", scenario.name, scenario.steps.len(), runner.ns);
@@ -68,8 +68,8 @@ struct Runner<'a> {
     start: Instant,
     actor_kills: u64,
     process_kills: u64,
-    /// The tree's restart total before this run.
-    restarts_baseline: u64,
+    /// The tree's restart figures before this run.
+    restarts_baseline: check::Restarts,
     rng: chaos::Rng,
 }
 
@@ -105,8 +105,12 @@ fn selector_of(d: &Value) -> Result<String> {
 impl Runner<'_> {
     fn summary(&self, name: &str, done: usize, total: usize, seed: u64, ok: bool) -> String {
         let verdict = if ok { "passed".to_string() } else { format!("FAILED at step {}", done + 1) };
+        let restarts = match self.client.json("GET", "/debug/actors", None) {
+            Ok(t) => check::Restarts::of(&t).since(&self.restarts_baseline).describe(),
+            Err(e) => format!("restarts unknown: {e:#}"),
+        };
         format!(
-            "scenario {name:?} {verdict}: {done} of {total} steps ok in {:.3}s; {} actor kills, {} process kills (seed {seed})",
+            "scenario {name:?} {verdict}: {done} of {total} steps ok in {:.3}s; {} actor kills, {} process kills; {restarts} (seed {seed})",
             self.start.elapsed().as_secs_f64(),
             self.actor_kills,
             self.process_kills
@@ -237,6 +241,7 @@ impl Runner<'_> {
 
     fn kill_random(&mut self, count: u32, kinds: Option<&[String]>, interval: Duration) -> Result<String> {
         let mut by_group: BTreeMap<String, u32> = BTreeMap::new();
+        let mut paused = Duration::ZERO;
         for i in 0..count {
             if i > 0 && !interval.is_zero() {
                 std::thread::sleep(interval);
@@ -267,12 +272,37 @@ impl Runner<'_> {
                     }
                     // Gone between the listing and the kill (stopped or already restarting).
                     Err(e) if is_status(&e, 404) && attempts < 20 => continue,
+                    // The root is restarting the whole tree: kills resume when it is back.
+                    Err(e) if is_status(&e, 503) => {
+                        paused += self.wait_tree_running().with_context(|| format!("after {i} kills"))?;
+                        attempts = 0;
+                    }
                     Err(e) => return Err(e).with_context(|| format!("killing {} after {i} kills", victim.label())),
                 }
             }
         }
+        // A last kill that spent the root's budget leaves the tree in back-off: the step
+        // ends when the tree runs again, so that what follows measures from there.
+        paused += self.wait_tree_running()?;
         let spread: Vec<String> = by_group.iter().map(|(g, n)| format!("{g} {n}")).collect();
-        Ok(format!("{count} kills ({})", spread.join(", ")))
+        Ok(format!("{count} kills ({}); {:.1}s paused while the tree restarted", spread.join(", "), paused.as_secs_f64()))
+    }
+
+    /// Waits until the supervision tree is not in a restart back-off; returns how long.
+    fn wait_tree_running(&self) -> Result<Duration> {
+        let began = Instant::now();
+        // The longest back-off is 30 s.
+        let deadline = began + Duration::from_secs(45);
+        loop {
+            let tree = self.client.json("GET", "/debug/actors", None).context("reading /debug/actors")?;
+            if tree.get("state").and_then(Value::as_str) != Some("backoff") {
+                return Ok(began.elapsed());
+            }
+            if Instant::now() >= deadline {
+                bail!("the supervision tree is still in back-off after 45 s: {tree}");
+            }
+            std::thread::sleep(POLL);
+        }
     }
 
     fn wait(&self, c: &Condition, timeout: Duration) -> Result<String> {
@@ -344,18 +374,21 @@ impl Runner<'_> {
         }
         if let Some(r) = &a.restarts_total {
             let tree = self.client.json("GET", "/debug/actors", None).context("reading /debug/actors")?;
-            let total = check::restarts_sum(&tree);
+            let now = check::Restarts::of(&tree);
             if let Some(want) = r.equals {
-                if total != want {
-                    unmet.push(format!("restarts total {total}, want {want}"));
+                if now.total != want {
+                    unmet.push(format!("restarts total {}, want {want}", now.total));
                 }
             }
             if r.equals_kills == Some(true) {
-                let added = total.saturating_sub(self.restarts_baseline);
-                if added != self.actor_kills {
+                // Every kill restarts exactly one actor; a supervisor that spent its budget
+                // is restarted once more by the root (an escalation, counted apart).
+                let added = now.since(&self.restarts_baseline);
+                if added.total != self.actor_kills + added.escalated || added.killed != self.actor_kills {
                     unmet.push(format!(
-                        "restarts added {added} (total {total}, {} before the run), want {} (the kills)",
-                        self.restarts_baseline, self.actor_kills
+                        "{}, want {} kill restarts and a total of kills + escalations",
+                        added.describe(),
+                        self.actor_kills
                     ));
                 }
             }
@@ -406,7 +439,7 @@ mod tests {
     #[test]
     fn example_scenarios_parse() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/scenarios");
-        for name in ["rollout.json", "chaos.json"] {
+        for name in ["rollout.json", "chaos.json", "chaos-1000.json"] {
             let text = std::fs::read_to_string(dir.join(name)).unwrap();
             let s = step::parse(&text).unwrap_or_else(|e| panic!("{name}: {e:#}"));
             assert!(!s.steps.is_empty());

@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::controller::{Action, Children, Cx, ReconcileError, Reconciler};
-use api::model::{Deployment, IntOrString, LabelSelector};
+use crate::controller::{Action, ChildKind, Children, Cx, ReconcileError, Reconciler};
+use api::model::{Deployment, IntOrString, LabelSelector, ReplicaSet};
 
 /// Reconciles Deployments (apps/v1).
 pub struct DeploymentController;
@@ -49,7 +49,7 @@ pub fn max_surge_unavailable(d: &Deployment) -> (i32, i32) {
 #[async_trait]
 impl Reconciler for DeploymentController {
     type Object = Deployment;
-    const CHILDREN: Children = Children::ReplicaSets;
+    const CHILDREN: Children = Children::Of(&[ChildKind::of::<ReplicaSet>()]);
 
     fn selector(obj: &Deployment) -> Option<LabelSelector> {
         obj.spec.selector.clone()

@@ -1,0 +1,93 @@
+//! Which children wake their owner: a reconciler lists its child kinds as types
+//! (`Children::Of(&[ChildKind::of::<Pod>()])`); a child's change is routed to its
+//! controlling owner by uid, and an orphan's to every object whose selector matches it.
+
+use std::collections::BTreeMap;
+
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::BroadcastStream;
+
+use super::world::HasSource;
+use crate::informer::Change;
+use api::model::Resource;
+
+/// A change of a child, reduced to what routing needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChildChange {
+    /// Wake the owners with these uids; for an orphan, the objects in its namespace whose
+    /// selector matches its labels.
+    Touched { owners: Vec<String>, orphan: Option<(String, BTreeMap<String, String>)> },
+    /// Missed changes: wake everyone.
+    Lagged,
+}
+
+/// One kind of child, followed in the world `W`.
+pub struct ChildKind<W> {
+    follow: fn(&W, &'static str) -> BoxStream<'static, ChildChange>,
+}
+
+impl<W> ChildKind<W> {
+    /// Children of type `C`, found in `W`'s source of `C`s.
+    pub const fn of<C: Resource>() -> Self
+    where
+        W: HasSource<C>,
+    {
+        ChildKind { follow: follow::<W, C> }
+    }
+
+    /// The changes of these children that concern owners of kind `owner_kind`.
+    pub(crate) fn follow(&self, world: &W, owner_kind: &'static str) -> BoxStream<'static, ChildChange> {
+        (self.follow)(world, owner_kind)
+    }
+}
+
+/// The child kinds of a reconciler.
+pub enum Children<W: 'static> {
+    None,
+    Of(&'static [ChildKind<W>]),
+}
+
+impl<W> Children<W> {
+    pub fn kinds(&self) -> &'static [ChildKind<W>] {
+        match self {
+            Children::None => &[],
+            Children::Of(k) => k,
+        }
+    }
+}
+
+fn follow<W: HasSource<C>, C: Resource>(world: &W, owner_kind: &'static str) -> BoxStream<'static, ChildChange> {
+    let rx = world.source().subscribe();
+    BroadcastStream::new(rx).filter_map(move |i| futures::future::ready(child_change(owner_kind, i))).boxed()
+}
+
+fn child_change<C: Resource>(owner_kind: &str, item: Result<Change<C>, BroadcastStreamRecvError>) -> Option<ChildChange> {
+    let change = match item {
+        Ok(c) => c,
+        Err(_) => return Some(ChildChange::Lagged),
+    };
+    let (new, old) = match &change {
+        Change::Applied { new, old } => (Some(new.clone()), old.clone()),
+        Change::Deleted(o) => (None, Some(o.clone())),
+        Change::Resynced => return Some(ChildChange::Lagged),
+    };
+    let mut owners = Vec::new();
+    let mut orphan = None;
+    for obj in [new.as_ref(), old.as_ref()].into_iter().flatten() {
+        match obj.meta().controller_ref() {
+            Some(r) if r.kind == owner_kind => owners.push(r.uid.clone()),
+            Some(_) => {}
+            None => {
+                if orphan.is_none() {
+                    orphan = Some((obj.meta().namespace.clone().unwrap_or_default(), obj.meta().labels.clone()));
+                }
+            }
+        }
+    }
+    if owners.is_empty() && orphan.is_none() {
+        return None;
+    }
+    Some(ChildChange::Touched { owners, orphan })
+}
