@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use api::model::selector::{matches, parse_selector_string, LabelSelector};
-use api::model::{ListMeta, Namespace, Resource};
+use api::model::{ListMeta, Resource};
 use actors::registry::{Deleted, Preconditions, RegistryError, UpdateScope};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -239,31 +239,6 @@ fn bind_namespace<T: Resource>(obj: &mut T, target: &Target) -> Result<(), ApiEr
             Ok(())
         }
     }
-}
-
-async fn require_namespace(state: &AppState, target: &Target) -> Result<(), ApiError> {
-    let Some(ns) = target.ns.as_deref() else { return Ok(()) };
-    let cached = state.namespaces.as_ref().and_then(|c| c.get(None, ns));
-    let terminating = match cached {
-        // The mirror is trusted as upstream's admission trusts its informer; it is fresh
-        // for this server's own namespace deletes (see `delete`), and a miss asks the store.
-        Some(n) => actors::controllers::namespace::is_terminating(&n),
-        None => match state.registry.get::<Namespace>(None, ns).await {
-            Ok(n) => actors::controllers::namespace::is_terminating(&n),
-            Err(e) => return Err(from_registry(e, "", "namespaces")),
-        },
-    };
-    if terminating {
-        return Err(ApiError {
-            details: Some(serde_json::json!({"name": ns, "kind": "namespaces"})),
-            ..ApiError::new(
-                403,
-                "Forbidden",
-                format!("unable to create new content in namespace {ns} because it is being terminated"),
-            )
-        });
-    }
-    Ok(())
 }
 
 /// Parses `labelSelector` and `fieldSelector` into one predicate; fields are the kind's
@@ -513,10 +488,9 @@ pub async fn create<T: Resource>(state: web::Data<AppState>, req: HttpRequest, p
     let target = Target::of(&req);
     let (mut obj, warnings) = read_object::<T>(&req, payload).await?;
     bind_namespace(&mut obj, &target)?;
-    require_namespace(&state, &target).await?;
     let params = WriteParams::of(&req)?;
     let obj = record_write::<T>(None, obj, &params.manager(&req)?)?;
-    let created = if params.dry_run()? { state.registry.prepare_create(obj).await } else { state.registry.create(obj).await };
+    let created = state.registry.create_with(obj, params.dry_run()?).await;
     json_response(StatusCode::CREATED, &created.map_err(err::<T>)?, &warnings)
 }
 
@@ -556,11 +530,7 @@ async fn replace_scoped<T: Resource>(
         let current = state.registry.get::<T>(target.ns.as_deref(), target.name()).await.ok();
         obj = record_write::<T>(current.as_ref(), obj, &params.manager(req)?)?;
     }
-    let updated = if params.dry_run()? {
-        state.registry.prepare_update(obj, scope).await
-    } else {
-        state.registry.update(obj, scope).await
-    };
+    let updated = state.registry.update_with(obj, scope, params.dry_run()?).await;
     json_response(StatusCode::OK, &updated.map_err(err::<T>)?, &warnings)
 }
 
@@ -658,8 +628,7 @@ async fn apply_scoped<T: Resource>(
                 let (mut obj, unknown) = body::decode_typed::<T>(doc)?;
                 let warnings = validation.check(T::INFO.kind, T::INFO.version, &duplicates, &unknown)?;
                 bind_namespace(&mut obj, &target)?;
-                require_namespace(state, &target).await?;
-                let created = if dry { state.registry.prepare_create(obj).await } else { state.registry.create(obj).await };
+                let created = state.registry.create_with(obj, dry).await;
                 match created {
                     Ok(created) => return json_response(StatusCode::CREATED, &created, &warnings),
                     Err(RegistryError::AlreadyExists { .. }) => continue,
@@ -686,7 +655,7 @@ async fn apply_scoped<T: Resource>(
             }
         }
         obj.meta_mut().resource_version = pinned.clone().unwrap_or_else(|| current.meta().resource_version.clone());
-        let res = if dry { state.registry.prepare_update(obj, scope).await } else { state.registry.update(obj, scope).await };
+        let res = state.registry.update_with(obj, scope, dry).await;
         match res {
             Ok(updated) => return json_response(StatusCode::OK, &updated, &warnings),
             Err(RegistryError::Conflict { .. }) if pinned.is_none() => continue,
@@ -738,7 +707,7 @@ async fn patch_scoped<T: Resource>(state: &AppState, req: &HttpRequest, payload:
             return Err(ApiError::bad_request("metadata.name cannot be changed by a patch"));
         }
         obj.meta_mut().resource_version = pinned.clone().unwrap_or_else(|| current.meta().resource_version.clone());
-        let res = if dry { state.registry.prepare_update(obj, scope).await } else { state.registry.update(obj, scope).await };
+        let res = state.registry.update_with(obj, scope, dry).await;
         match res {
             Ok(updated) => return json_response(StatusCode::OK, &updated, &warnings),
             Err(RegistryError::Conflict { .. }) if pinned.is_none() => continue,
@@ -799,19 +768,11 @@ pub async fn delete<T: Resource>(
     let (opts, propagation, pre) = delete_options(payload, &q).await?;
     let mut params = WriteParams::of(&req)?;
     params.dry_run.extend(opts.dry_run);
-    let deleted = if params.dry_run()? {
-        state.registry.prepare_delete::<T>(target.ns.as_deref(), target.name(), &pre, propagation).await
-    } else {
-        state.registry.delete_with::<T>(target.ns.as_deref(), target.name(), &pre, propagation).await
-    };
-    let deleted = deleted.map_err(err::<T>)?;
-    if T::INFO.kind == "Namespace" {
-        // Later creates in this namespace must see it terminating in the mirror.
-        if let (Some(cache), Deleted::Pending(o) | Deleted::Gone(o)) = (state.namespaces.as_ref(), &deleted) {
-            let rev = o.meta().resource_version.parse().unwrap_or(0);
-            cache.wait_for_revision(rev, std::time::Duration::from_secs(2)).await;
-        }
-    }
+    let deleted = state
+        .registry
+        .delete_with::<T>(target.ns.as_deref(), target.name(), &pre, propagation, params.dry_run()?)
+        .await
+        .map_err(err::<T>)?;
     match deleted {
         Deleted::Pending(obj) => json_response(StatusCode::OK, &obj, &[]),
         // Kinds whose storage upstream returns the deleted object (ReturnDeletedObject).
@@ -843,13 +804,16 @@ pub async fn delete_collection<T: Resource>(
     tag::<T>(&req, "deletecollection");
     let target = Target::of(&req);
     let filter = Filter::for_kind::<T>(&q)?;
-    let (_, propagation, pre) = delete_options(payload, &dq).await?;
+    let (opts, propagation, pre) = delete_options(payload, &dq).await?;
+    let mut params = WriteParams::of(&req)?;
+    params.dry_run.extend(opts.dry_run);
+    let dry = params.dry_run()?;
     let (items, _) = state.registry.list::<T>(target.ns.as_deref()).await.map_err(err::<T>)?;
     let mut deleted = Vec::new();
     let mut last_rev = 0;
     for obj in items.into_iter().filter(|o| filter.accepts(o)) {
         let ns = obj.meta().namespace.clone();
-        match state.registry.delete_with::<T>(ns.as_deref(), &obj.meta().name, &pre, propagation).await {
+        match state.registry.delete_with::<T>(ns.as_deref(), &obj.meta().name, &pre, propagation, dry).await {
             Ok(Deleted::Gone(o)) | Ok(Deleted::Pending(o)) => {
                 last_rev = last_rev.max(o.meta().resource_version.parse().unwrap_or(0));
                 deleted.push(o);
