@@ -261,6 +261,11 @@ fn dry_runs_get_the_answers_real_writes_get_and_leave_nothing_behind() {
     assert_eq!(dry, real);
     assert_eq!(real.0, 403, "{real:?}");
     assert!(real.1.contains("because it is being terminated"), "{real:?}");
+    let [dry, real] = both_ways(&api, "POST", "/api/v1/namespaces/nowhere/pods", &pod("lost", json!([])));
+    assert_eq!(dry, real);
+    assert_eq!(real, (404, "namespaces \"nowhere\" not found".to_string()));
+    let (_, v) = api.post("/api/v1/namespaces/nowhere/pods", &pod("lost", json!([]))).unwrap();
+    assert_eq!(v["details"]["kind"], "namespaces", "{v}");
 
     // Allocation: a dry-run create answers an address and takes none.
     let (code, v) = api.send("POST", &format!("{SVCS}?dryRun=All"), "application/json", service("dry", json!({"clusterIP": "10.96.0.30", "type": "NodePort", "ports": [{"port": 80, "nodePort": 30090}]})).to_string().as_bytes()).unwrap();
