@@ -284,13 +284,15 @@ impl Registry {
         self
     }
 
-    /// The same registry with another Service IP / NodePort configuration.
+    /// The same registry with another Service IP / NodePort configuration (and the
+    /// standard chain, rebuilt from it).
     pub fn with_allocator(self, cfg: AllocatorConfig) -> Self {
         let config = admission::Config { allocator: cfg, ..(*self.config).clone() };
         self.with_config(config)
     }
 
-    /// The same registry, its namespace lifecycle reading namespaces from `mirror`.
+    /// The same registry, its namespace lifecycle reading namespaces from `mirror` (the
+    /// standard chain, rebuilt).
     pub fn with_namespace_mirror(self, mirror: Arc<dyn admission::NamespaceMirror>) -> Self {
         let config = admission::Config { namespaces: Some(mirror), ..(*self.config).clone() };
         self.with_config(config)

@@ -221,11 +221,6 @@ impl Chain {
         self
     }
 
-    /// The plugins' names, in order.
-    pub fn names(&self) -> Vec<&'static str> {
-        self.plugins.iter().map(|p| p.name()).collect()
-    }
-
     pub async fn admit_create(&self, cx: Context<'_>, obj: &mut dyn Object) -> Result<()> {
         for p in &self.plugins {
             p.admit_create(cx, obj).await?;
