@@ -44,10 +44,10 @@ struct ControlFlags {
     #[arg(long, default_value_t = actors::controller::defaults::EVICTION_TIMEOUT_SECS)]
     eviction_timeout: u64,
     /// Range Service ClusterIPs are allocated from.
-    #[arg(long, default_value = "10.96.0.0/12")]
+    #[arg(long, default_value = actors::allocator::DEFAULT_SERVICE_CIDR)]
     service_cluster_ip_range: String,
     /// Range NodePorts are allocated from.
-    #[arg(long, default_value = "30000-32767")]
+    #[arg(long, default_value = actors::allocator::DEFAULT_NODE_PORTS)]
     service_node_port_range: String,
     /// Serve the API only, without the controllers (e.g. to measure the gateway alone).
     #[arg(long)]

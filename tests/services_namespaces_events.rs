@@ -226,6 +226,71 @@ fn namespace_delete_goes_terminating_refuses_creates_and_cascades() {
     create(&api, "/api/v1/namespaces/team/pods", &pod("fresh", json!([])));
 }
 
+/// The same request twice, with `?dryRun=All` and without: the code and message of each.
+fn both_ways(api: &Api, method: &str, path: &str, body: &Value) -> [(u16, String); 2] {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let send = |p: &str| {
+        let bytes = if method == "DELETE" { Vec::new() } else { body.to_string().into_bytes() };
+        let (code, v) = api.send(method, p, "application/json", &bytes).unwrap_or_else(|e| panic!("{method} {p}: {e}"));
+        (code, v["message"].as_str().unwrap_or("").to_string())
+    };
+    [send(&format!("{path}{sep}dryRun=All")), send(path)]
+}
+
+#[test]
+fn dry_runs_get_the_answers_real_writes_get_and_leave_nothing_behind() {
+    let cluster = Cluster::embedded();
+    let api = cluster.api();
+
+    // Namespace lifecycle: a protected namespace, and a create in a Terminating one.
+    let [dry, real] = both_ways(&api, "DELETE", "/api/v1/namespaces/default", &Value::Null);
+    assert_eq!(dry, real);
+    assert_eq!(real.0, 403, "{real:?}");
+    create(&api, "/api/v1/namespaces", &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "going"}}));
+    let pod = |name: &str, finalizers: Value| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "finalizers": finalizers},
+               "spec": {"containers": [{"name": "c", "image": "hello:v1"}]}})
+    };
+    create(&api, "/api/v1/namespaces/going/pods", &pod("held", json!(["example.com/hold"])));
+    let (code, ns) = api.send("DELETE", "/api/v1/namespaces/going?dryRun=All", "application/json", b"").unwrap();
+    assert_eq!((code, ns["status"]["phase"].clone()), (200, json!("Terminating")), "{ns}");
+    let stored = get(&api, "/api/v1/namespaces/going");
+    assert!(stored["status"]["phase"] != "Terminating" && stored["metadata"]["deletionTimestamp"].is_null(), "a dry-run delete changes nothing: {stored}");
+    assert_eq!(api.delete("/api/v1/namespaces/going").unwrap().0, 200);
+    let [dry, real] = both_ways(&api, "POST", "/api/v1/namespaces/going/pods", &pod("late", json!([])));
+    assert_eq!(dry, real);
+    assert_eq!(real.0, 403, "{real:?}");
+    assert!(real.1.contains("because it is being terminated"), "{real:?}");
+    let [dry, real] = both_ways(&api, "POST", "/api/v1/namespaces/nowhere/pods", &pod("lost", json!([])));
+    assert_eq!(dry, real);
+    assert_eq!(real, (404, "namespaces \"nowhere\" not found".to_string()));
+    let (_, v) = api.post("/api/v1/namespaces/nowhere/pods", &pod("lost", json!([]))).unwrap();
+    assert_eq!(v["details"]["kind"], "namespaces", "{v}");
+
+    // Allocation: a dry-run create answers an address and takes none.
+    let (code, v) = api.send("POST", &format!("{SVCS}?dryRun=All"), "application/json", service("dry", json!({"clusterIP": "10.96.0.30", "type": "NodePort", "ports": [{"port": 80, "nodePort": 30090}]})).to_string().as_bytes()).unwrap();
+    assert_eq!((code, v["spec"]["clusterIP"].clone()), (201, json!("10.96.0.30")), "{v}");
+    assert_eq!(api.get(&format!("{SVCS}/dry")).unwrap().0, 404);
+    let real = create(&api, SVCS, &service("real", json!({"clusterIP": "10.96.0.30", "type": "NodePort", "ports": [{"port": 80, "nodePort": 30090}]})));
+    assert_eq!(real["spec"]["ports"][0]["nodePort"], 30090, "the dry run held neither the address nor the port");
+    // Taken values and an immutable clusterIP: the same 422 both ways.
+    let [dry, real] = both_ways(&api, "POST", SVCS, &service("clash", json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": 30090}]})));
+    assert_eq!(dry, real);
+    assert_eq!(real.0, 422, "{real:?}");
+    assert!(real.1.contains("provided port is already allocated"), "{real:?}");
+    let mut changed = get(&api, &format!("{SVCS}/real"));
+    changed["spec"]["clusterIP"] = json!("10.96.0.31");
+    changed["spec"]["clusterIPs"] = json!(["10.96.0.31"]);
+    let [dry, real] = both_ways(&api, "PUT", &format!("{SVCS}/real"), &changed);
+    assert_eq!(dry, real);
+    assert_eq!(real.0, 422, "{real:?}");
+    assert!(real.1.contains("field is immutable"), "{real:?}");
+    // A dry-run delete keeps the Service's address.
+    let (code, _) = api.send("DELETE", &format!("{SVCS}/real?dryRun=All"), "application/json", b"").unwrap();
+    assert_eq!(code, 200);
+    refused(&api, SVCS, &service("after", json!({"clusterIP": "10.96.0.30"})), 422, "provided IP is already allocated");
+}
+
 fn deployment(name: &str, replicas: i64) -> Value {
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},

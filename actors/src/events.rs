@@ -235,13 +235,10 @@ impl Singleton for EventTtl {
 mod tests {
     use super::*;
     use api::model::Deployment;
-    use crate::store::embedded::EmbeddedStore;
-    use std::sync::Arc;
 
     #[tokio::test]
     async fn repeats_aggregate_and_old_events_expire() {
-        let dir = tempfile::tempdir().unwrap();
-        let reg = Registry::new(Arc::new(EmbeddedStore::open(dir.path()).unwrap()));
+        let (reg, _dir) = crate::admission::testing::registry(Default::default()).await;
         let mut d = Deployment::default();
         d.metadata.name = "web".into();
         d.metadata.namespace = Some("default".into());

@@ -203,6 +203,17 @@ impl<T: Resource> Cache<T> {
     }
 }
 
+/// The namespace cache as the namespace lifecycle plugin reads it.
+#[async_trait::async_trait]
+impl crate::admission::NamespaceMirror for Cache<api::model::Namespace> {
+    fn namespace(&self, name: &str) -> Option<Arc<api::model::Namespace>> {
+        self.get(None, name)
+    }
+    async fn caught_up(&self, rev: Revision, timeout: Duration) -> bool {
+        self.wait_for_revision(rev, timeout).await
+    }
+}
+
 /// Starts the list + watch loop of one kind on the current tokio runtime; the loop
 /// relists after a watch error (e.g. 410 past compaction) and runs until the runtime stops.
 pub fn start<T: Resource>(registry: Registry) -> Cache<T> {

@@ -4,6 +4,7 @@
 //! Nothing here knows about HTTP, containers or packets: the gateway, the node-host and
 //! the overlay are clients of what this crate defines.
 
+pub mod admission;
 pub mod allocator;
 pub mod compactor;
 pub mod controller;

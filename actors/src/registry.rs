@@ -1,10 +1,12 @@
 //! Typed access to API objects in the store, with the rules every writer must follow:
 //! validation before anything is written, server-set metadata (uid, creationTimestamp,
 //! generation, resourceVersion), optimistic concurrency on `resourceVersion`, the
-//! spec/status split, and deletion through finalizers.
+//! spec/status split, deletion through finalizers, and the admission plugins the registry
+//! is built with (`crate::admission`).
 //!
 //! The gateway and the controllers both write through here, so an object can never be
-//! stored in a shape one of them would refuse.
+//! stored in a shape one of them would refuse. Each write has one path, which a dry run
+//! (`dryRun=All`) follows to the end, every check and plugin included, without storing.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,6 +16,8 @@ use serde_json::Value;
 
 use api::codec::{self, CodecError};
 use api::model::{KindInfo, Resource};
+use crate::admission::{self, AdmissionError, Chain, Operation};
+use crate::allocator::AllocatorConfig;
 use crate::store::{EventKind, KeyValue, Revision, Store, StoreError, WatchEvent};
 use api::validation::FieldError;
 
@@ -45,6 +49,18 @@ impl From<StoreError> for RegistryError {
         match e {
             StoreError::Compacted { requested, compacted } => RegistryError::Expired { requested, compacted },
             other => RegistryError::Store(other),
+        }
+    }
+}
+
+impl From<AdmissionError> for RegistryError {
+    fn from(e: AdmissionError) -> Self {
+        match e {
+            AdmissionError::Invalid { kind, name, errors } => RegistryError::Invalid { kind, name, errors },
+            AdmissionError::Forbidden { resource, name, reason } => RegistryError::Forbidden { kind: resource, name, reason },
+            AdmissionError::Missing { resource, name } => RegistryError::NotFound { kind: resource, name },
+            AdmissionError::Store(e) => e.into(),
+            AdmissionError::Codec(e) => RegistryError::Codec(e),
         }
     }
 }
@@ -184,18 +200,16 @@ fn apply_propagation(meta: &mut api::model::ObjectMeta, propagation: Propagation
 #[derive(Clone)]
 pub struct Registry {
     store: Arc<dyn Store>,
-    alloc: Arc<crate::allocator::AllocatorConfig>,
+    /// What the standard admission chain is built from.
+    config: Arc<admission::Config>,
+    admission: Arc<Chain>,
 }
 
 pub use api::time::now_rfc3339;
 
 fn display_name(info: &KindInfo) -> String {
     // Kubernetes names the resource in messages: `deployments.apps`, `pods`.
-    if info.group.is_empty() {
-        info.plural.to_string()
-    } else {
-        format!("{}.{}", info.plural, info.group)
-    }
+    admission::resource_name(info)
 }
 
 fn not_found(info: &KindInfo, name: &str) -> RegistryError {
@@ -257,18 +271,50 @@ fn check_invalid<T: Resource>(obj: &T) -> Result<()> {
 }
 
 impl Registry {
+    /// A registry with the standard admission chain ([`Chain::standard`]) and its defaults.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Registry { store, alloc: Arc::default() }
+        let config = admission::Config::default();
+        Registry { store, admission: Arc::new(Chain::standard(&config)), config: Arc::new(config) }
     }
 
-    /// The same registry with another Service IP / NodePort configuration.
-    pub fn with_allocator(mut self, cfg: crate::allocator::AllocatorConfig) -> Self {
-        self.alloc = Arc::new(cfg);
+    /// The same registry with the standard chain built from `config`.
+    pub fn with_config(mut self, config: admission::Config) -> Self {
+        self.admission = Arc::new(Chain::standard(&config));
+        self.config = Arc::new(config);
         self
     }
 
-    pub fn allocator(&self) -> &crate::allocator::AllocatorConfig {
-        &self.alloc
+    /// The same registry with another Service IP / NodePort configuration (and the
+    /// standard chain, rebuilt from it).
+    pub fn with_allocator(self, cfg: AllocatorConfig) -> Self {
+        let config = admission::Config { allocator: cfg, ..(*self.config).clone() };
+        self.with_config(config)
+    }
+
+    /// The same registry, its namespace lifecycle reading namespaces from `mirror` (the
+    /// standard chain, rebuilt).
+    pub fn with_namespace_mirror(self, mirror: Arc<dyn admission::NamespaceMirror>) -> Self {
+        let config = admission::Config { namespaces: Some(mirror), ..(*self.config).clone() };
+        self.with_config(config)
+    }
+
+    /// The same registry with another admission chain (the configuration is kept for
+    /// [`Registry::allocator`]).
+    pub fn with_admission(mut self, chain: Chain) -> Self {
+        self.admission = Arc::new(chain);
+        self
+    }
+
+    pub fn allocator(&self) -> &AllocatorConfig {
+        &self.config.allocator
+    }
+
+    pub fn admission(&self) -> &Chain {
+        &self.admission
+    }
+
+    fn cx(&self, dry_run: bool) -> admission::Context<'_> {
+        admission::Context { store: self.store.as_ref(), dry_run }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -304,107 +350,68 @@ impl Registry {
 
     /// Creates `obj`: validates it, fills server-set metadata and stores it if absent.
     pub async fn create<T: Resource>(&self, obj: T) -> Result<T> {
+        self.create_with(obj, false).await
+    }
+
+    /// [`Registry::create`], or with `dry_run` everything it does (defaults, server-set
+    /// metadata, admission, validation, the already-exists check) but the write: what
+    /// would be stored, with no resourceVersion.
+    pub async fn create_with<T: Resource>(&self, obj: T, dry_run: bool) -> Result<T> {
         // A generated name can collide (5 random characters); draw again, as clients would.
         let generated = obj.meta().name.is_empty() && obj.meta().generate_name.is_some();
         let mut attempts = 0;
         loop {
-            match self.create_once(obj.clone()).await {
+            match self.create_once(obj.clone(), dry_run).await {
                 Err(RegistryError::AlreadyExists { .. }) if generated && attempts < 8 => attempts += 1,
                 other => return other,
             }
         }
     }
 
-    async fn create_once<T: Resource>(&self, mut obj: T) -> Result<T> {
+    async fn create_once<T: Resource>(&self, mut obj: T, dry_run: bool) -> Result<T> {
+        let cx = self.cx(dry_run);
         fill_create_metadata(&mut obj);
+        self.admission.admit_create(cx, &mut obj).await?;
         check_invalid(&obj)?;
-        // Service ClusterIP / NodePort keys are taken before the object is written.
-        let plan = crate::allocator::before_create(self, &mut obj).await?;
+        // e.g. Service ClusterIP / NodePort keys, taken before the object is written.
+        let reserved = self.admission.reserve(cx, None, &mut obj).await?;
         let key = T::INFO.key(obj.meta().namespace.as_deref(), &obj.meta().name);
-        let bytes = encode_object(&obj)?;
-        let res = self.store.create(&key, bytes, None).await;
-        plan.finish(self, res.is_ok()).await;
+        let name = obj.meta().name.clone();
+        let exists = || RegistryError::AlreadyExists { kind: display_name(T::INFO), name: name.clone() };
+        if dry_run {
+            reserved.settle(cx.store, false).await;
+            return match self.store.get(&key).await? {
+                Some(_) => Err(exists()),
+                None => Ok(obj),
+            };
+        }
+        let res = self.store.create(&key, encode_object(&obj)?, None).await;
+        reserved.settle(cx.store, res.is_ok()).await;
         match res {
             Ok(rev) => {
                 obj.meta_mut().resource_version = rev.to_string();
+                self.admission.committed(cx, Operation::Create, &obj).await;
                 Ok(obj)
             }
-            Err(StoreError::AlreadyExists { .. }) => Err(RegistryError::AlreadyExists {
-                kind: display_name(T::INFO),
-                name: obj.meta().name.clone(),
-            }),
+            Err(StoreError::AlreadyExists { .. }) => Err(exists()),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// What [`Registry::create`] would store (defaults, server-set metadata, validation,
-    /// the already-exists check), without writing anything: `dryRun=All`.
-    pub async fn prepare_create<T: Resource>(&self, mut obj: T) -> Result<T> {
-        fill_create_metadata(&mut obj);
-        check_invalid(&obj)?;
-        let key = T::INFO.key(obj.meta().namespace.as_deref(), &obj.meta().name);
-        if self.store.get(&key).await?.is_some() {
-            return Err(RegistryError::AlreadyExists { kind: display_name(T::INFO), name: obj.meta().name.clone() });
-        }
-        Ok(obj)
-    }
-
-    /// What [`Registry::update`] would store (the resourceVersion check, the spec/status
-    /// split, generation, validation), without writing anything: `dryRun=All`. The result
-    /// carries the current resourceVersion.
-    pub async fn prepare_update<T: Resource>(&self, mut obj: T, scope: UpdateScope) -> Result<T> {
-        if scope == UpdateScope::Main {
-            obj.apply_defaults();
-        }
-        let ns = Self::namespace_of::<T>(obj.meta().namespace.as_deref()).map(str::to_string);
-        let name = obj.meta().name.clone();
-        let key = T::INFO.key(ns.as_deref(), &name);
-        let wanted_rv = obj.meta().resource_version.clone();
-        let Some(kv) = self.store.get(&key).await? else {
-            return Err(not_found(T::INFO, &name));
-        };
-        if !wanted_rv.is_empty() {
-            let exp: Revision = wanted_rv.parse().map_err(|_| {
-                RegistryError::BadRequest(format!("metadata.resourceVersion: Invalid value: {wanted_rv:?}: must be an integer"))
-            })?;
-            if exp != kv.mod_revision {
-                return Err(conflict(T::INFO, &name));
-            }
-        }
-        let old: T = decode_object(&kv)?;
-        let mut new = merge_update(&old, obj, scope)?;
-        if scope == UpdateScope::Main {
-            check_invalid(&new)?;
-        }
-        new.meta_mut().resource_version = kv.mod_revision.to_string();
-        Ok(new)
-    }
-
-    /// What [`Registry::delete_with`] would do (preconditions, propagation finalizers,
-    /// deletionTimestamp), without writing anything: `dryRun=All`.
-    pub async fn prepare_delete<T: Resource>(
-        &self,
-        ns: Option<&str>,
-        name: &str,
-        pre: &Preconditions,
-        propagation: Propagation,
-    ) -> Result<Deleted<T>> {
-        let mut obj: T = self.get(ns, name).await?;
-        pre.check(T::INFO, name, obj.meta())?;
-        apply_propagation(obj.meta_mut(), propagation);
-        if obj.meta().finalizers.is_empty() {
-            return Ok(Deleted::Gone(obj));
-        }
-        if !obj.meta().is_deleting() {
-            obj.meta_mut().deletion_timestamp = Some(now_rfc3339());
-            obj.meta_mut().deletion_grace_period_seconds = Some(0);
-        }
-        Ok(Deleted::Pending(obj))
     }
 
     /// Replaces an object. A non-empty `resourceVersion` must match the stored one (else
     /// 409 Conflict); an empty one means "whatever is stored now" (retried on races).
     pub async fn update<T: Resource>(&self, obj: T, scope: UpdateScope) -> Result<T> {
+        self.update_with(obj, scope, false).await
+    }
+
+    /// [`Registry::update`], or with `dry_run` everything it does (the resourceVersion
+    /// check, the spec/status split, generation, admission, validation) but the write:
+    /// what would be stored, carrying the current resourceVersion.
+    ///
+    /// Admission sees changes of metadata and spec (`UpdateScope::Main`); a status write
+    /// keeps the stored spec, so no plugin has anything to say about it.
+    pub async fn update_with<T: Resource>(&self, obj: T, scope: UpdateScope, dry_run: bool) -> Result<T> {
+        let cx = self.cx(dry_run);
         let mut obj = obj;
         if scope == UpdateScope::Main {
             obj.apply_defaults();
@@ -431,19 +438,24 @@ impl Registry {
             }
             let old: T = decode_object(&kv)?;
             let mut new = merge_update(&old, obj.clone(), scope)?;
-            let mut plan = crate::allocator::Plan::default();
+            let mut reserved = admission::Reservations::default();
             if scope == UpdateScope::Main {
-                crate::allocator::prepare_update(&old, &mut new)?;
+                self.admission.admit_update(cx, &old, &mut new).await?;
                 check_invalid(&new)?;
-                plan = crate::allocator::before_update(self, &old, &mut new).await?;
+                reserved = self.admission.reserve(cx, Some(&old as &dyn admission::Object), &mut new).await?;
             }
             let rev = kv.mod_revision;
             // The last finalizer removed from an object being deleted: the delete completes.
-            if new.meta().is_deleting() && !crate::controllers::namespace::holds_finalizers(&new) {
+            if new.meta().is_deleting() && !self.admission.holds(&new) {
+                if dry_run {
+                    reserved.settle(cx.store, false).await;
+                    new.meta_mut().resource_version = rev.to_string();
+                    return Ok(new);
+                }
                 let res = self.store.delete(&key, Some(rev)).await;
-                plan.finish(self, false).await;
+                reserved.settle(cx.store, false).await;
                 if res.is_ok() {
-                    crate::allocator::after_delete(self, &old).await;
+                    self.admission.deleted(cx, &old).await;
                 }
                 return match res {
                     Ok(_) => Ok(new),
@@ -456,16 +468,21 @@ impl Registry {
             // A write that changes nothing (managedFields timestamps aside) is not made: the
             // object keeps its resourceVersion and no watcher hears of it, as in Kubernetes.
             if same_apart_from_timestamps(&old, &new)? {
-                plan.finish(self, false).await;
+                reserved.settle(cx.store, false).await;
                 return Ok(old);
+            }
+            if dry_run {
+                reserved.settle(cx.store, false).await;
+                new.meta_mut().resource_version = rev.to_string();
+                return Ok(new);
             }
             let bytes = encode_object(&new)?;
             let res = self.store.update(&key, bytes, rev).await;
-            plan.finish(self, res.is_ok()).await;
+            reserved.settle(cx.store, res.is_ok()).await;
             match res {
                 Ok(new_rev) => {
-                    let mut new = new;
                     new.meta_mut().resource_version = new_rev.to_string();
+                    self.admission.committed(cx, Operation::Update, &new).await;
                     return Ok(new);
                 }
                 Err(StoreError::Conflict { .. }) if expected.is_none() => continue,
@@ -501,20 +518,24 @@ impl Registry {
     /// otherwise by stamping a deletionTimestamp and leaving the rest to whoever owns the
     /// finalizers.
     pub async fn delete<T: Resource>(&self, ns: Option<&str>, name: &str, pre: &Preconditions) -> Result<Deleted<T>> {
-        self.delete_with(ns, name, pre, Propagation::Background).await
+        self.delete_with(ns, name, pre, Propagation::Background, false).await
     }
 
     /// Deletes an object with the given propagation policy. Background is `delete`;
     /// Foreground and Orphan add their finalizer (`foregroundDeletion`, `orphan`) and stamp
     /// a deletionTimestamp, and the garbage collector finishes the delete. A repeated
     /// delete of an object already being deleted may switch between Foreground and Orphan.
+    /// With `dry_run`, every check and plugin runs (preconditions, protected namespaces,
+    /// finalizers) and the answer is what the delete would do, with nothing written.
     pub async fn delete_with<T: Resource>(
         &self,
         ns: Option<&str>,
         name: &str,
         pre: &Preconditions,
         propagation: Propagation,
+        dry_run: bool,
     ) -> Result<Deleted<T>> {
+        let cx = self.cx(dry_run);
         let key = T::INFO.key(Self::namespace_of::<T>(ns), name);
         loop {
             let Some(kv) = self.store.get(&key).await? else {
@@ -523,10 +544,10 @@ impl Registry {
             let mut obj: T = decode_object(&kv)?;
             pre.check(T::INFO, name, obj.meta())?;
             let mut policy_changed = apply_propagation(obj.meta_mut(), propagation);
-            // A namespace goes Terminating and keeps its "kubernetes" finalizer until the
-            // namespace controller has emptied it; `default` & co. cannot be deleted.
-            policy_changed |= crate::controllers::namespace::prepare_delete(&mut obj)?;
-            if crate::controllers::namespace::holds_finalizers(&obj) {
+            // e.g. a namespace goes Terminating and keeps its "kubernetes" finalizer until
+            // the namespace controller has emptied it; `default` & co. cannot be deleted.
+            policy_changed |= self.admission.admit_delete(cx, &mut obj).await?;
+            if self.admission.holds(&obj) {
                 if obj.meta().is_deleting() && !policy_changed {
                     return Ok(Deleted::Pending(obj));
                 }
@@ -534,10 +555,14 @@ impl Registry {
                     obj.meta_mut().deletion_timestamp = Some(now_rfc3339());
                     obj.meta_mut().deletion_grace_period_seconds = Some(0);
                 }
+                if dry_run {
+                    return Ok(Deleted::Pending(obj));
+                }
                 let bytes = encode_object(&obj)?;
                 match self.store.update(&key, bytes, kv.mod_revision).await {
                     Ok(rev) => {
                         obj.meta_mut().resource_version = rev.to_string();
+                        self.admission.committed(cx, Operation::Delete, &obj).await;
                         return Ok(Deleted::Pending(obj));
                     }
                     Err(StoreError::Conflict { .. }) => continue,
@@ -545,9 +570,12 @@ impl Registry {
                     Err(e) => return Err(e.into()),
                 }
             }
+            if dry_run {
+                return Ok(Deleted::Gone(obj));
+            }
             match self.store.delete(&key, Some(kv.mod_revision)).await {
                 Ok((rev, _)) => {
-                    crate::allocator::after_delete(self, &obj).await;
+                    self.admission.deleted(cx, &obj).await;
                     obj.meta_mut().resource_version = rev.to_string();
                     return Ok(Deleted::Gone(obj));
                 }
@@ -696,7 +724,6 @@ fn random_suffix() -> String {
 mod propagation_tests {
     use super::*;
     use api::model::Pod;
-    use crate::store::embedded::EmbeddedStore;
 
     fn pod(name: &str, finalizers: &[&str]) -> Pod {
         serde_json::from_value(serde_json::json!({
@@ -708,16 +735,14 @@ mod propagation_tests {
     }
 
     async fn registry() -> (Registry, tempfile::TempDir) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = EmbeddedStore::open(dir.path()).expect("open");
-        (Registry::new(Arc::new(store)), dir)
+        crate::admission::testing::registry(Default::default()).await
     }
 
     #[tokio::test]
     async fn background_without_finalizers_deletes_at_once() {
         let (r, _dir) = registry().await;
         r.create(pod("a", &[])).await.expect("create");
-        let out = r.delete_with::<Pod>(Some("default"), "a", &Preconditions::default(), Propagation::Background).await;
+        let out = r.delete_with::<Pod>(Some("default"), "a", &Preconditions::default(), Propagation::Background, false).await;
         assert!(matches!(out, Ok(Deleted::Gone(_))), "{out:?}");
     }
 
@@ -726,7 +751,7 @@ mod propagation_tests {
         let (r, _dir) = registry().await;
         for (name, policy, fin) in [("o", Propagation::Orphan, ORPHAN_FINALIZER), ("f", Propagation::Foreground, FOREGROUND_FINALIZER)] {
             r.create(pod(name, &[])).await.expect("create");
-            let Ok(Deleted::Pending(obj)) = r.delete_with::<Pod>(Some("default"), name, &Preconditions::default(), policy).await
+            let Ok(Deleted::Pending(obj)) = r.delete_with::<Pod>(Some("default"), name, &Preconditions::default(), policy, false).await
             else {
                 panic!("{name}: expected a pending delete");
             };
@@ -750,12 +775,12 @@ mod propagation_tests {
         let (r, _dir) = registry().await;
         r.create(pod("s", &["example.com/hold"])).await.expect("create");
         let pre = Preconditions::default();
-        r.delete_with::<Pod>(Some("default"), "s", &pre, Propagation::Foreground).await.expect("delete");
-        let Ok(Deleted::Pending(obj)) = r.delete_with::<Pod>(Some("default"), "s", &pre, Propagation::Orphan).await else {
+        r.delete_with::<Pod>(Some("default"), "s", &pre, Propagation::Foreground, false).await.expect("delete");
+        let Ok(Deleted::Pending(obj)) = r.delete_with::<Pod>(Some("default"), "s", &pre, Propagation::Orphan, false).await else {
             panic!("expected a pending delete");
         };
         assert_eq!(obj.metadata.finalizers, vec!["example.com/hold".to_string(), ORPHAN_FINALIZER.to_string()]);
-        let Ok(Deleted::Pending(again)) = r.delete_with::<Pod>(Some("default"), "s", &pre, Propagation::Background).await
+        let Ok(Deleted::Pending(again)) = r.delete_with::<Pod>(Some("default"), "s", &pre, Propagation::Background, false).await
         else {
             panic!("expected a pending delete");
         };
@@ -768,7 +793,7 @@ mod propagation_tests {
         let (r, _dir) = registry().await;
         r.create(pod("p", &[])).await.expect("create");
         let pre = Preconditions { uid: Some("not-the-uid".into()), resource_version: None };
-        let out = r.delete_with::<Pod>(Some("default"), "p", &pre, Propagation::Orphan).await;
+        let out = r.delete_with::<Pod>(Some("default"), "p", &pre, Propagation::Orphan, false).await;
         assert!(matches!(out, Err(RegistryError::Conflict { .. })), "{out:?}");
         let stored: Pod = r.get(Some("default"), "p").await.expect("untouched");
         assert!(stored.metadata.finalizers.is_empty() && !stored.metadata.is_deleting());

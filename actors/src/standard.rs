@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::controller::Shared;
-use crate::allocator::AllocationRepair;
+use crate::allocator::repair::AllocationRepair;
 use crate::controllers::{DeploymentController, NamespaceController, ReplicaSetController, ReplicationControllerController};
 use crate::events::EventTtl;
 use crate::gc::GarbageCollector;

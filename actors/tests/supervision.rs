@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actors::controller::{Action, Caches, Children, ControlConfig, Cx, ReconcileError, Reconciler, Shared};
-use api::model::{LabelSelector, ObjectMeta, PodTemplateSpec, ReplicaSet, ReplicaSetSpec};
+use api::model::{LabelSelector, Namespace, ObjectMeta, PodTemplateSpec, ReplicaSet, ReplicaSetSpec};
 use actors::registry::Registry;
 use actors::runtime::{ControlHandle, ControlPlane};
 use actors::store::embedded::EmbeddedStore;
@@ -92,6 +92,12 @@ fn child_restarts(tree: &Value, manager: &str, key: &str) -> u64 {
 async fn start(dir: &std::path::Path, limit: u32) -> (Registry, Counting, ControlHandle) {
     let store = Arc::new(EmbeddedStore::open(dir).unwrap());
     let registry = Registry::new(store);
+    // Creates need their namespace.
+    let default = Namespace { metadata: ObjectMeta { name: "default".into(), ..Default::default() }, ..Default::default() };
+    match registry.create(default).await {
+        Ok(_) | Err(actors::registry::RegistryError::AlreadyExists { .. }) => {}
+        Err(e) => panic!("creating the default namespace: {e}"),
+    }
     let caches = Caches::start(&registry);
     let config = ControlConfig { restart_limit: limit, restart_window: Duration::from_secs(30), ..Default::default() };
     let shared = Arc::new(Shared { registry: registry.clone(), caches, config });

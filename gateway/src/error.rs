@@ -75,10 +75,14 @@ impl ResponseError for ApiError {
 pub fn from_registry(e: RegistryError, group: &str, plural: &str) -> ApiError {
     let message = e.to_string();
     match e {
-        RegistryError::NotFound { name, .. } => ApiError {
-            details: Some(json!({"name": name, "group": group, "kind": plural})),
-            ..ApiError::new(404, "NotFound", message)
-        },
+        // The missing thing names itself (`namespaces` for a create in a missing namespace).
+        RegistryError::NotFound { name, kind } => {
+            let (plural, group) = kind.split_once('.').unwrap_or((kind.as_str(), ""));
+            ApiError {
+                details: Some(json!({"name": name, "group": group, "kind": plural})),
+                ..ApiError::new(404, "NotFound", message)
+            }
+        }
         RegistryError::AlreadyExists { name, .. } => ApiError {
             details: Some(json!({"name": name, "group": group, "kind": plural})),
             ..ApiError::new(409, "AlreadyExists", message)

@@ -18,9 +18,12 @@ impl AppState {
 }
 
 impl AppState {
-    /// Starts the namespace mirror (needs a running tokio runtime).
+    /// Starts the namespace mirror (needs a running tokio runtime), which the registry's
+    /// namespace lifecycle plugin then reads instead of the store.
     pub fn with_namespace_cache(mut self) -> Self {
-        self.namespaces = Some(actors::informer::start::<Namespace>(self.registry.clone()));
+        let cache = actors::informer::start::<Namespace>(self.registry.clone());
+        self.registry = self.registry.clone().with_namespace_mirror(Arc::new(cache.clone()));
+        self.namespaces = Some(cache);
         self
     }
 }

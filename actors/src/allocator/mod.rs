@@ -7,26 +7,27 @@
 //! `create`, which fails when the key exists, so two concurrent creates can never get the
 //! same address, and no lock or read-modify-write of a shared bitmap is needed.
 //!
-//! The registry calls in here (see `crate::registry`):
+//! The registry reaches this through the `ServiceAllocation` admission plugin
+//! (`crate::admission::allocation`):
 //! - create: allocate after validation, BEFORE the Service is written; if the write fails
 //!   the keys are released again;
 //! - update: carry allocated values over from the stored object (an empty `clusterIP` or
 //!   `nodePort` in a replace means "keep"), refuse a changed `clusterIP` (immutable),
 //!   allocate what the new spec needs before the write, release what it no longer holds
 //!   after the write (or the new keys when the write fails);
-//! - delete: release the keys after the Service is gone.
+//! - delete: release the keys after the Service is gone;
+//! - a dry run runs the same code, but only looks at the keys: what a real write would
+//!   find taken is refused the same way, and nothing is taken.
 //!
 //! A crash between those steps leaves at worst an allocation without its Service; the
-//! [`AllocationRepair`] singleton releases allocations whose Service is gone (or has another
-//! uid, or no longer holds the value) once they are older than a grace period (so that an
-//! in-flight create is never robbed), and re-creates allocations a stored Service holds
-//! but the store lacks (e.g. data written before the allocator existed).
+//! [`repair::AllocationRepair`] singleton releases allocations whose Service is gone (or
+//! has another uid, or no longer holds the value) once they are older than a grace period
+//! (so that an in-flight create is never robbed), and re-creates allocations a stored
+//! Service holds but the store lacks (e.g. data written before the allocator existed).
 
-use std::any::Any;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bincode::{Decode, Encode};
@@ -34,30 +35,38 @@ use rand::Rng;
 
 pub mod ip;
 pub mod port;
+pub mod repair;
 
 pub use ip::Cidr;
 pub use port::PortRange;
 
 use api::codec;
-use crate::controller::{Action, Cx, ReconcileError, Singleton};
-use api::model::{Resource, Service};
-use crate::registry::{Registry, RegistryError};
-use crate::store::{Store, StoreError};
+use api::model::Service;
 use api::validation::FieldError;
+
+use crate::admission::{AdmissionError, Reservation};
+use crate::store::{Store, StoreError};
+
+type Result<T, E = AdmissionError> = std::result::Result<T, E>;
 
 /// Key prefix of ClusterIP allocations.
 pub const IP_PREFIX: &str = "/registry/ipallocations/";
 /// Key prefix of NodePort allocations.
 pub const PORT_PREFIX: &str = "/registry/portallocations/";
 
+/// The default Service ClusterIP range (also the default of `--service-cluster-ip-range`).
+pub const DEFAULT_SERVICE_CIDR: &str = "10.96.0.0/12";
+/// The default NodePort range (also the default of `--service-node-port-range`).
+pub const DEFAULT_NODE_PORTS: &str = "30000-32767";
+
 /// Where Service addresses and node ports come from.
 #[derive(Debug, Clone)]
 pub struct AllocatorConfig {
-    /// The Service ClusterIP range (default `10.96.0.0/12`). Its network address is never
+    /// The Service ClusterIP range ([`DEFAULT_SERVICE_CIDR`]). Its network address is never
     /// handed out, and its first address (`10.96.0.1`) is only given to a Service that
     /// asks for it (Kubernetes reserves it for the `kubernetes` Service).
     pub service_cidr: Cidr,
-    /// The NodePort range (default `30000-32767`).
+    /// The NodePort range ([`DEFAULT_NODE_PORTS`]).
     pub node_ports: PortRange,
     /// How old an allocation without a matching Service must be before the repair pass
     /// releases it.
@@ -67,8 +76,8 @@ pub struct AllocatorConfig {
 impl Default for AllocatorConfig {
     fn default() -> Self {
         AllocatorConfig {
-            service_cidr: Cidr::parse("10.96.0.0/12").expect("default service CIDR"),
-            node_ports: PortRange::parse("30000-32767").expect("default NodePort range"),
+            service_cidr: Cidr::parse(DEFAULT_SERVICE_CIDR).expect("default service CIDR"),
+            node_ports: PortRange::parse(DEFAULT_NODE_PORTS).expect("default NodePort range"),
             repair_grace: Duration::from_secs(30),
         }
     }
@@ -152,32 +161,41 @@ pub fn held_keys(cfg: &AllocatorConfig, s: &Service) -> BTreeSet<String> {
     keys
 }
 
-fn as_service<T: Resource>(obj: &T) -> Option<&Service> {
-    (obj as &dyn Any).downcast_ref::<Service>()
+fn invalid(svc: &Service, errors: Vec<FieldError>) -> AdmissionError {
+    AdmissionError::Invalid { kind: "Service".into(), name: svc.metadata.name.clone(), errors }
 }
 
-fn as_service_mut<T: Resource>(obj: &mut T) -> Option<&mut Service> {
-    (obj as &mut dyn Any).downcast_mut::<Service>()
+/// What [`take`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Took {
+    /// The key was free and is now the owner's (in a dry run: was free, and is left so).
+    Now,
+    /// The owner held it already (a retried write).
+    Already,
+    /// Someone else holds it.
+    Other,
 }
 
-fn invalid(svc: &Service, errors: Vec<FieldError>) -> RegistryError {
-    RegistryError::Invalid { kind: "Service".into(), name: svc.metadata.name.clone(), errors }
-}
-
-/// Tries to take `key` for `owner`: Ok(true) taken now, Ok(false) held by someone else.
-/// A key already held by the same uid counts as taken (a retried write).
-async fn take(store: &dyn Store, key: &str, owner: &Allocation) -> Result<Option<bool>, RegistryError> {
+/// Tries to take `key` for `owner`; a dry run only looks whether it could.
+pub(crate) async fn take(store: &dyn Store, key: &str, owner: &Allocation, dry_run: bool) -> Result<Took> {
+    let holder = |kv: Option<crate::store::KeyValue>| {
+        let held = kv.and_then(|kv| codec::decode::<Allocation>(&kv.value).ok());
+        if held.is_some_and(|a| a.uid == owner.uid) {
+            Took::Already
+        } else {
+            Took::Other
+        }
+    };
+    if dry_run {
+        return Ok(match store.get(key).await? {
+            None => Took::Now,
+            kv => holder(kv),
+        });
+    }
     let bytes = codec::encode(owner)?;
     match store.create(key, bytes, None).await {
-        Ok(_) => Ok(Some(true)),
-        Err(StoreError::AlreadyExists { .. }) => {
-            let held = store.get(key).await?.and_then(|kv| codec::decode::<Allocation>(&kv.value).ok());
-            if held.is_some_and(|a| a.uid == owner.uid) {
-                Ok(None)
-            } else {
-                Ok(Some(false))
-            }
-        }
+        Ok(_) => Ok(Took::Now),
+        Err(StoreError::AlreadyExists { .. }) => Ok(holder(store.get(key).await?)),
         Err(e) => Err(e.into()),
     }
 }
@@ -206,18 +224,19 @@ async fn release_all(store: &dyn Store, keys: &[String], uid: &str) {
 async fn allocate_any(
     store: &dyn Store,
     owner: &Allocation,
+    dry_run: bool,
     prefix: &str,
     size: u64,
     skip: &(dyn Fn(u64) -> bool + Sync),
     key_of: &(dyn Fn(u64) -> String + Sync),
-) -> Result<String, RegistryError> {
+) -> Result<String> {
     for _ in 0..16 {
         let off = rand::rng().random_range(0..size);
         if skip(off) {
             continue;
         }
         let key = key_of(off);
-        if take(store, &key, owner).await? == Some(true) {
+        if take(store, &key, owner, dry_run).await? == Took::Now {
             return Ok(key);
         }
     }
@@ -232,22 +251,28 @@ async fn allocate_any(
         if used.contains(&key) {
             continue;
         }
-        if take(store, &key, owner).await? == Some(true) {
+        if take(store, &key, owner, dry_run).await? == Took::Now {
             return Ok(key);
         }
     }
-    Err(RegistryError::Store(StoreError::Backend(format!("failed to allocate from {prefix}: range is full"))))
+    Err(AdmissionError::Store(StoreError::Backend(format!("failed to allocate from {prefix}: range is full"))))
 }
 
-/// Allocates what `svc` needs and does not hold in `old`; pushes every key taken to `taken`.
+/// Allocates what `svc` needs and does not hold in `old`; pushes every key taken to `taken`
+/// (a dry run takes nothing, so pushes nothing, but fills in the values it would take).
 async fn allocate(
-    reg: &Registry,
+    store: &dyn Store,
+    cfg: &AllocatorConfig,
     svc: &mut Service,
     old: Option<&Service>,
+    dry_run: bool,
     taken: &mut Vec<String>,
-) -> Result<(), RegistryError> {
-    let cfg = reg.allocator();
-    let store = reg.store().as_ref();
+) -> Result<()> {
+    let mut took = |key: &String| {
+        if !dry_run {
+            taken.push(key.clone());
+        }
+    };
     let owner = Allocation::of(svc);
     let old_keys = old.map(|o| held_keys(cfg, o)).unwrap_or_default();
     if svc.spec.cluster_ip.as_deref() == Some("None") && svc.spec.cluster_ips.is_empty() {
@@ -274,10 +299,10 @@ async fn allocate(
                 }
                 let key = ip_key(ip);
                 if !old_keys.contains(&key) {
-                    match take(store, &key, &owner).await? {
-                        Some(true) => taken.push(key.clone()),
-                        None => {}
-                        Some(false) => {
+                    match take(store, &key, &owner, dry_run).await? {
+                        Took::Now => took(&key),
+                        Took::Already => {}
+                        Took::Other => {
                             return Err(invalid(svc, vec![FieldError::invalid(field, &ip_s, "provided IP is already allocated")]))
                         }
                     }
@@ -288,9 +313,10 @@ async fn allocate(
                 let cidr = cfg.service_cidr;
                 let size = cidr.size();
                 // Never the network address, the reserved first address or the broadcast.
-                let key = allocate_any(store, &owner, IP_PREFIX, size, &|o| o <= 1 || o >= size - 1, &|o| ip_key(cidr.nth(o)))
-                    .await?;
-                taken.push(key.clone());
+                let key =
+                    allocate_any(store, &owner, dry_run, IP_PREFIX, size, &|o| o <= 1 || o >= size - 1, &|o| ip_key(cidr.nth(o)))
+                        .await?;
+                took(&key);
                 key
             }
         };
@@ -326,19 +352,21 @@ async fn allocate(
                         mine.insert(np);
                         continue;
                     }
-                    match take(store, &key, &owner).await? {
-                        Some(true) => taken.push(key),
-                        None => {}
-                        Some(false) => {
+                    match take(store, &key, &owner, dry_run).await? {
+                        Took::Now => took(&key),
+                        Took::Already => {}
+                        Took::Other => {
                             return Err(invalid(svc, vec![FieldError::invalid(field, np, "provided port is already allocated")]))
                         }
                     }
                     mine.insert(np);
                 }
                 None => {
-                    let key = allocate_any(store, &owner, PORT_PREFIX, range.size(), &|_| false, &|o| port_key(range.nth(o))).await?;
+                    let key =
+                        allocate_any(store, &owner, dry_run, PORT_PREFIX, range.size(), &|_| false, &|o| port_key(range.nth(o)))
+                            .await?;
                     let np: i32 = key.trim_start_matches(PORT_PREFIX).parse().unwrap_or(0);
-                    taken.push(key);
+                    took(&key);
                     mine.insert(np);
                     svc.spec.ports[i].node_port = Some(np);
                 }
@@ -358,24 +386,19 @@ pub struct Plan {
     dropped: Vec<String>,
 }
 
-impl Plan {
-    /// Settles the allocations once the write succeeded (`ok`) or failed.
-    pub async fn finish(self, reg: &Registry, ok: bool) {
-        let store = reg.store().as_ref();
-        if ok {
-            release_all(store, &self.dropped, &self.uid).await;
-        } else {
-            release_all(store, &self.taken, &self.uid).await;
-        }
+#[async_trait]
+impl Reservation for Plan {
+    async fn settle(self: Box<Self>, store: &dyn Store, committed: bool) {
+        let keys = if committed { &self.dropped } else { &self.taken };
+        release_all(store, keys, &self.uid).await;
     }
 }
 
-/// Create: allocates for a validated Service with its uid set (no-op for other kinds).
-pub async fn before_create<T: Resource>(reg: &Registry, obj: &mut T) -> Result<Plan, RegistryError> {
-    let Some(svc) = as_service_mut(obj) else { return Ok(Plan::default()) };
+/// Create: allocates for a validated Service with its uid set.
+pub async fn reserve_create(store: &dyn Store, cfg: &AllocatorConfig, svc: &mut Service, dry_run: bool) -> Result<Plan> {
     let mut plan = Plan { uid: svc.metadata.uid.clone(), ..Default::default() };
-    if let Err(e) = allocate(reg, svc, None, &mut plan.taken).await {
-        release_all(reg.store().as_ref(), &plan.taken, &plan.uid).await;
+    if let Err(e) = allocate(store, cfg, svc, None, dry_run, &mut plan.taken).await {
+        release_all(store, &plan.taken, &plan.uid).await;
         return Err(e);
     }
     Ok(plan)
@@ -383,8 +406,7 @@ pub async fn before_create<T: Resource>(reg: &Registry, obj: &mut T) -> Result<P
 
 /// Update, before validation: an empty `clusterIP` or `nodePort` keeps the stored value;
 /// a changed `clusterIP` is refused (immutable).
-pub fn prepare_update<T: Resource>(old: &T, new: &mut T) -> Result<(), RegistryError> {
-    let (Some(old), Some(new)) = (as_service(old), as_service_mut(new)) else { return Ok(()) };
+pub fn carry_over(old: &Service, new: &mut Service) -> Result<()> {
     let (ot, nt) = (svc_type(old).to_string(), svc_type(new).to_string());
     if ot != "ExternalName" && nt != "ExternalName" {
         let old_ip = old.spec.cluster_ip.clone().unwrap_or_default();
@@ -421,125 +443,44 @@ pub fn prepare_update<T: Resource>(old: &T, new: &mut T) -> Result<(), RegistryE
     Ok(())
 }
 
-/// Update, after validation: allocates what the new spec needs.
-pub async fn before_update<T: Resource>(reg: &Registry, old: &T, new: &mut T) -> Result<Plan, RegistryError> {
-    let (Some(old), Some(new)) = (as_service(old), as_service_mut(new)) else { return Ok(Plan::default()) };
+/// Update, after validation: allocates what the new spec needs; the plan releases what
+/// the old one held and the new one does not once the write is stored.
+pub async fn reserve_update(
+    store: &dyn Store,
+    cfg: &AllocatorConfig,
+    old: &Service,
+    new: &mut Service,
+    dry_run: bool,
+) -> Result<Plan> {
     let mut plan = Plan { uid: old.metadata.uid.clone(), ..Default::default() };
-    if let Err(e) = allocate(reg, new, Some(old), &mut plan.taken).await {
-        release_all(reg.store().as_ref(), &plan.taken, &plan.uid).await;
+    if let Err(e) = allocate(store, cfg, new, Some(old), dry_run, &mut plan.taken).await {
+        release_all(store, &plan.taken, &plan.uid).await;
         return Err(e);
     }
-    let now = held_keys(reg.allocator(), new);
-    plan.dropped = held_keys(reg.allocator(), old).into_iter().filter(|k| !now.contains(k)).collect();
+    if !dry_run {
+        let now = held_keys(cfg, new);
+        plan.dropped = held_keys(cfg, old).into_iter().filter(|k| !now.contains(k)).collect();
+    }
     Ok(plan)
 }
 
-/// Delete: releases what the deleted object held (no-op for other kinds).
-pub async fn after_delete<T: Resource>(reg: &Registry, obj: &T) {
-    let Some(svc) = as_service(obj) else { return };
-    let keys: Vec<String> = held_keys(reg.allocator(), svc).into_iter().collect();
-    release_all(reg.store().as_ref(), &keys, &svc.metadata.uid).await;
-}
-
-/// What one repair pass did.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct RepairReport {
-    pub released: Vec<String>,
-    pub restored: Vec<String>,
-}
-
-/// One repair pass: releases leaked allocations older than the grace period, restores
-/// allocations stored Services hold but the store lacks.
-pub async fn repair(reg: &Registry) -> Result<RepairReport, RegistryError> {
-    let cfg = reg.allocator();
-    let store = reg.store().as_ref();
-    let (services, _) = reg.list::<Service>(None).await?;
-    let by_name: BTreeMap<(String, String), &Service> = services
-        .iter()
-        .map(|s| ((s.metadata.namespace.clone().unwrap_or_default(), s.metadata.name.clone()), s))
-        .collect();
-    let now = chrono::Utc::now().timestamp();
-    let mut report = RepairReport::default();
-    let mut present = BTreeSet::new();
-    for prefix in [IP_PREFIX, PORT_PREFIX] {
-        for kv in store.list(prefix).await?.kvs {
-            present.insert(kv.key.clone());
-            let alloc = codec::decode::<Allocation>(&kv.value).ok();
-            let valid = alloc.as_ref().is_some_and(|a| {
-                by_name.get(&(a.namespace.clone(), a.name.clone())).is_some_and(|s| {
-                    s.metadata.uid == a.uid && held_keys(cfg, s).contains(&kv.key)
-                })
-            });
-            let old_enough = alloc.as_ref().is_none_or(|a| now - a.allocated_at >= cfg.repair_grace.as_secs() as i64);
-            if !valid && old_enough && store.delete(&kv.key, Some(kv.mod_revision)).await.is_ok() {
-                tracing::info!(key = %kv.key, "released a leaked allocation");
-                report.released.push(kv.key);
-            }
-        }
-    }
-    for s in &services {
-        for key in held_keys(cfg, s) {
-            if present.contains(&key) {
-                continue;
-            }
-            let owner = Allocation::of(s);
-            match take(store, &key, &owner).await {
-                Ok(Some(true)) => {
-                    tracing::info!(key = %key, service = %s.metadata.name, "restored a missing allocation");
-                    report.restored.push(key);
-                }
-                Ok(Some(false)) => tracing::warn!(key = %key, service = %s.metadata.name, "allocation held by another service"),
-                _ => {}
-            }
-        }
-    }
-    Ok(report)
-}
-
-/// The repair loop as a control-plane singleton (every 30 s at most).
-#[derive(Default)]
-pub struct AllocationRepair {
-    last: Mutex<Option<Instant>>,
-}
-
-const REPAIR_PERIOD: Duration = Duration::from_secs(30);
-
-#[async_trait]
-impl Singleton for AllocationRepair {
-    const NAME: &'static str = "allocation-repair";
-
-    async fn run_once(&self, cx: &Cx) -> Result<Action, ReconcileError> {
-        {
-            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(t) = *last {
-                if t.elapsed() < REPAIR_PERIOD {
-                    return Ok(Action::requeue(REPAIR_PERIOD - t.elapsed()));
-                }
-            }
-            *last = Some(Instant::now());
-        }
-        repair(cx.registry()).await?;
-        Ok(Action::requeue(REPAIR_PERIOD))
-    }
+/// Delete: releases what the deleted Service held.
+pub async fn release_held(store: &dyn Store, cfg: &AllocatorConfig, svc: &Service) {
+    let keys: Vec<String> = held_keys(cfg, svc).into_iter().collect();
+    release_all(store, &keys, &svc.metadata.uid).await;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::Preconditions;
-    use crate::store::embedded::EmbeddedStore;
-    use std::sync::Arc;
+    use crate::registry::{Preconditions, Registry};
 
     fn svc(name: &str, spec: serde_json::Value) -> Service {
         serde_json::from_value(serde_json::json!({"metadata": {"name": name, "namespace": "default"}, "spec": spec})).unwrap()
     }
 
     async fn registry(cidr: &str, ports: &str) -> (Registry, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path()).unwrap();
-        let mut cfg = AllocatorConfig::new(cidr, ports).unwrap();
-        cfg.repair_grace = Duration::ZERO;
-        (Registry::new(Arc::new(store)).with_allocator(cfg), dir)
+        crate::admission::testing::registry(AllocatorConfig::new(cidr, ports).unwrap()).await
     }
 
     #[tokio::test]
@@ -566,22 +507,5 @@ mod tests {
         r.delete::<Service>(Some("default"), "np", &Preconditions::default()).await.unwrap();
         assert!(r.store().list(IP_PREFIX).await.unwrap().kvs.is_empty());
         assert!(r.store().list(PORT_PREFIX).await.unwrap().kvs.is_empty());
-    }
-
-    #[tokio::test]
-    async fn repair_releases_leaks_and_restores_missing_allocations() {
-        let (r, _d) = registry("10.96.0.0/12", "30000-32767").await;
-        let s = r.create(svc("a", serde_json::json!({"clusterIP": "10.96.0.50", "ports": [{"port": 80}]}))).await.unwrap();
-        // A leak: an allocation whose Service never got written (a crash in between).
-        let leak = Allocation { namespace: "default".into(), name: "ghost".into(), uid: "u".into(), allocated_at: 0 };
-        r.store().create(&ip_key("10.96.0.77".parse().unwrap()), codec::encode(&leak).unwrap(), None).await.unwrap();
-        // A missing allocation: the Service's key was lost.
-        r.store().delete(&ip_key("10.96.0.50".parse().unwrap()), None).await.unwrap();
-        let report = repair(&r).await.unwrap();
-        assert_eq!(report.released, vec![ip_key("10.96.0.77".parse().unwrap())]);
-        assert_eq!(report.restored, vec![ip_key("10.96.0.50".parse().unwrap())]);
-        let kv = r.store().get(&ip_key("10.96.0.50".parse().unwrap())).await.unwrap().unwrap();
-        assert_eq!(codec::decode::<Allocation>(&kv.value).unwrap().uid, s.metadata.uid);
-        assert_eq!(repair(&r).await.unwrap(), RepairReport::default(), "idempotent");
     }
 }

@@ -1,9 +1,8 @@
-//! Namespace lifecycle: a deleted namespace goes `Terminating` (deletionTimestamp,
-//! `spec.finalizers: ["kubernetes"]`), the namespace controller deletes everything inside
-//! it, then removes the `kubernetes` finalizer, which completes the delete. The registry
-//! calls [`prepare_delete`] and [`holds_finalizers`] so that no writer can skip this.
+//! The namespace controller: empties a Terminating namespace, then removes its
+//! `kubernetes` finalizer, which completes the delete. The lifecycle rules every writer
+//! meets (protected namespaces, Terminating on delete, no creates in a Terminating
+//! namespace) are the `crate::admission::namespace` plugin's.
 
-use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,53 +12,7 @@ use crate::controller::{Action, Children, Cx, ReconcileError, Reconciler};
 use api::model::*;
 use crate::registry::{Preconditions, Registry, RegistryError, UpdateScope};
 
-/// The finalizer the namespace controller owns (in `spec.finalizers`).
-pub const KUBERNETES_FINALIZER: &str = "kubernetes";
-/// Namespaces that can never be deleted.
-pub const PROTECTED: &[&str] = &["default", "kube-system", "kube-public"];
-
-fn as_namespace_mut<T: Resource>(obj: &mut T) -> Option<&mut Namespace> {
-    (obj as &mut dyn Any).downcast_mut::<Namespace>()
-}
-
-/// Whether finalizers still hold `obj` (metadata finalizers, or a namespace's
-/// `spec.finalizers`).
-pub fn holds_finalizers<T: Resource>(obj: &T) -> bool {
-    if !obj.meta().finalizers.is_empty() {
-        return true;
-    }
-    (obj as &dyn Any)
-        .downcast_ref::<Namespace>()
-        .is_some_and(|ns| ns.spec.as_ref().is_some_and(|s| !s.finalizers.is_empty()))
-}
-
-/// Called by the registry's delete before it decides: refuses protected namespaces; on a
-/// namespace not yet being deleted, adds the `kubernetes` finalizer and sets the phase to
-/// Terminating. Returns whether it changed the object. No-op for other kinds.
-pub fn prepare_delete<T: Resource>(obj: &mut T) -> Result<bool, RegistryError> {
-    let Some(ns) = as_namespace_mut(obj) else { return Ok(false) };
-    if PROTECTED.contains(&ns.metadata.name.as_str()) {
-        return Err(RegistryError::Forbidden {
-            kind: "namespaces".into(),
-            name: ns.metadata.name.clone(),
-            reason: "this namespace may not be deleted".into(),
-        });
-    }
-    if ns.metadata.is_deleting() {
-        return Ok(false);
-    }
-    let spec = ns.spec.get_or_insert_with(Default::default);
-    if !spec.finalizers.iter().any(|f| f == KUBERNETES_FINALIZER) {
-        spec.finalizers.push(KUBERNETES_FINALIZER.into());
-    }
-    ns.status.get_or_insert_with(Default::default).phase = Some("Terminating".into());
-    Ok(true)
-}
-
-/// Whether a namespace is being deleted (no new content may be created in it).
-pub fn is_terminating(ns: &Namespace) -> bool {
-    ns.metadata.is_deleting() || ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating")
-}
+pub use crate::admission::namespace::{is_terminating, KUBERNETES_FINALIZER, PROTECTED};
 
 /// Deletes one object of the kind named `kind`, through the registry (finalizers,
 /// allocations and watches behave as for an API delete). Gone already counts as done.
@@ -218,11 +171,29 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn protected_namespaces_cannot_be_deleted() {
+    async fn a_controller_cannot_create_in_a_terminating_namespace_dry_run_or_not() {
         let (r, _d) = registry().await;
-        r.create(ns("default")).await.unwrap();
-        let out = r.delete::<Namespace>(None, "default", &Preconditions::default()).await;
-        assert!(matches!(out, Err(RegistryError::Forbidden { .. })), "{out:?}");
-        assert!(!is_terminating(&r.get::<Namespace>(None, "default").await.unwrap()));
+        r.create(ns("team")).await.unwrap();
+        r.delete::<Namespace>(None, "team", &Preconditions::default()).await.unwrap();
+        let shared = crate::controller::Shared {
+            registry: r.clone(),
+            caches: crate::controller::Caches::start(&r),
+            config: Default::default(),
+        };
+        let cx = Cx::new(Arc::new(shared));
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "late", "namespace": "team"},
+            "spec": {"containers": [{"name": "c", "image": "hello:v1"}]}
+        }))
+        .unwrap();
+        let real = cx.create(pod.clone()).await;
+        let dry = cx.registry().create_with(pod, true).await;
+        for out in [&real, &dry] {
+            match out {
+                Err(RegistryError::Forbidden { reason, .. }) => assert!(reason.contains("being terminated"), "{reason}"),
+                other => panic!("expected 403, got {other:?}"),
+            }
+        }
+        assert!(r.get::<Pod>(Some("team"), "late").await.is_err());
     }
 }

@@ -49,7 +49,6 @@ pub(super) async fn apply_scoped<T: Resource>(
                 let doc = patch::apply::apply_create(&config.value, &writer);
                 let mut decoded = decode::typed::<T>(doc, &config.duplicates, validation)?;
                 decode::bind_namespace(&mut decoded.object, target.ns.as_deref())?;
-                write::admit_namespace(state, &target).await?;
                 match write::create(state, decoded.object, dry).await {
                     Ok(created) => return json_response(StatusCode::CREATED, &created, &decoded.warnings),
                     Err(RegistryError::AlreadyExists { .. }) => continue,

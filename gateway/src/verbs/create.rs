@@ -14,7 +14,6 @@ pub async fn create<T: Resource>(state: web::Data<AppState>, req: HttpRequest, p
     tag::<T>(&req, "create");
     let target = Target::of(&req);
     let decoded = decode::from_request::<T>(&req, payload, &target).await?;
-    write::admit_namespace(&state, &target).await?;
     let params = WriteParams::of(&req)?;
     let obj = write::record_write::<T>(None, decoded.object, &params.manager(&req)?)?;
     let created = write::create(&state, obj, params.dry_run()?).await.map_err(err::<T>)?;

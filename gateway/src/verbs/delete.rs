@@ -27,13 +27,6 @@ pub async fn delete<T: Resource>(
     params.dry_run.extend(del.dry_run);
     let deleted = write::delete::<T>(&state, &target, &del.preconditions, del.propagation, params.dry_run()?).await;
     let deleted = deleted.map_err(err::<T>)?;
-    if T::INFO.kind == "Namespace" {
-        // Later creates in this namespace must see it terminating in the mirror.
-        if let (Some(cache), Deleted::Pending(o) | Deleted::Gone(o)) = (state.namespaces.as_ref(), &deleted) {
-            let rev = o.meta().resource_version.parse().unwrap_or(0);
-            cache.wait_for_revision(rev, std::time::Duration::from_secs(2)).await;
-        }
-    }
     match deleted {
         Deleted::Pending(obj) => json_response(StatusCode::OK, &obj, &[]),
         // Kinds whose storage upstream returns the deleted object (ReturnDeletedObject).
