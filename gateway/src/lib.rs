@@ -35,7 +35,4 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// The supervision tree, when this process runs the controllers.
     pub control: Option<actors::runtime::ControlHandle>,
-    /// A mirror of the namespaces; the registry's namespace lifecycle plugin reads it so
-    /// that creates need not read the store to check theirs (a miss still asks the store).
-    pub namespaces: Option<actors::informer::Cache<api::model::Namespace>>,
 }

@@ -13,17 +13,17 @@ use crate::AppState;
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        AppState { registry: Registry::new(store), metrics: Metrics::new(), control: None, namespaces: None }
+        AppState { registry: Registry::new(store), metrics: Metrics::new(), control: None }
     }
 }
 
 impl AppState {
     /// Starts the namespace mirror (needs a running tokio runtime), which the registry's
-    /// namespace lifecycle plugin then reads instead of the store.
+    /// namespace lifecycle plugin then reads so that a create need not read the store to
+    /// check its namespace (a miss still asks the store).
     pub fn with_namespace_cache(mut self) -> Self {
         let cache = actors::informer::start::<Namespace>(self.registry.clone());
-        self.registry = self.registry.clone().with_namespace_mirror(Arc::new(cache.clone()));
-        self.namespaces = Some(cache);
+        self.registry = self.registry.clone().with_namespace_mirror(Arc::new(cache));
         self
     }
 }
