@@ -13,8 +13,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 
-use crate::client::{collection_path, item_path, ApiFailure, Client};
-use crate::cmd::rollout::{self, deployment_path, POLL};
+use api::model::{Deployment, Node, Pod, Resource};
+use client::ListParams;
+
+use crate::cmd::rollout::{self, POLL};
+use crate::cmd::{deployments, get_json, Client};
 use crate::cmd::{kill, scale, set_image};
 use crate::manifest;
 use step::{Assertion, Condition, NoDuplicatePods, Step};
@@ -32,7 +35,7 @@ pub fn run(client: &Client, path: &Path, default_ns: &str) -> Result<()> {
         start: Instant::now(),
         actor_kills: 0,
         process_kills: 0,
-        restarts_baseline: client.json("GET", "/debug/actors", None).map_or(0, |t| check::restarts_sum(&t)),
+        restarts_baseline: get_json(client, "/debug/actors").map_or(0, |t| check::restarts_sum(&t)),
         rng: chaos::Rng::new(seed),
     };
     println!("scenario {:?}: {} steps against namespace {}", scenario.name, scenario.steps.len(), runner.ns);
@@ -73,25 +76,6 @@ struct Runner<'a> {
     rng: chaos::Rng,
 }
 
-fn is_status(e: &anyhow::Error, code: u16) -> bool {
-    e.downcast_ref::<ApiFailure>().is_some_and(|f| f.code == code)
-}
-
-/// Percent-encodes a query value.
-fn encode(s: &str) -> String {
-    crate::client::urlencode(s)
-}
-
-fn items(list: Value) -> Vec<Value> {
-    match list {
-        Value::Object(mut m) => match m.remove("items") {
-            Some(Value::Array(items)) => items,
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
-    }
-}
-
 /// A Deployment's `spec.selector.matchLabels` as a query selector.
 fn selector_of(d: &Value) -> Result<String> {
     let labels = d
@@ -119,13 +103,15 @@ impl Runner<'_> {
         match step {
             Step::Apply { file, manifest } => self.apply(file.as_deref(), manifest.as_ref()),
             Step::Scale { deployment, replicas } => {
-                scale::set_replicas(self.client, &deployment_path(&ns, deployment), *replicas)?;
+                scale::set_replicas(self.client, Deployment::INFO, &ns, deployment, *replicas)?;
                 Ok(String::new())
             }
             Step::SetImage { deployment, container, image } => {
                 set_image::set_images(
                     self.client,
-                    &deployment_path(&ns, deployment),
+                    Deployment::INFO,
+                    Some(&ns),
+                    deployment,
                     &[(container.clone(), image.clone())],
                 )?;
                 Ok(String::new())
@@ -210,24 +196,24 @@ impl Runner<'_> {
             value["metadata"]["namespace"] = Value::String(ns.clone());
         }
         let name = value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-        let item = item_path(info, ns.as_deref(), &name);
+        let api = self.client.dynamic(info, ns.as_deref());
         for _ in 0..20 {
-            match self.client.json("GET", &item, None) {
-                Err(e) if is_status(&e, 404) => {
-                    match self.client.json("POST", &collection_path(info, ns.as_deref()), Some(&value)) {
+            match api.get(&name) {
+                Err(e) if e.is_not_found() => {
+                    match api.create(&value) {
                         Ok(_) => return Ok("created"),
-                        Err(e) if is_status(&e, 409) => continue,
-                        Err(e) => return Err(e),
+                        Err(e) if e.is_conflict() => continue,
+                        Err(e) => return Err(e.into()),
                     }
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
                 Ok(current) => {
                     let mut body = value.clone();
                     body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
-                    match self.client.json("PUT", &item, Some(&body)) {
+                    match api.replace(&name, &body) {
                         Ok(_) => return Ok("configured"),
-                        Err(e) if is_status(&e, 409) => continue,
-                        Err(e) => return Err(e),
+                        Err(e) if e.is_conflict() => continue,
+                        Err(e) => return Err(e.into()),
                     }
                 }
             }
@@ -244,7 +230,7 @@ impl Runner<'_> {
             let mut attempts = 0;
             loop {
                 attempts += 1;
-                let tree = self.client.json("GET", "/debug/actors", None).context("listing actors")?;
+                let tree = get_json(self.client, "/debug/actors").context("listing actors")?;
                 let candidates: Vec<chaos::Victim> = chaos::victims(&tree)
                     .into_iter()
                     .filter(|v| kinds.is_none_or(|ks| ks.iter().any(|k| v.matches(k))))
@@ -266,7 +252,7 @@ impl Runner<'_> {
                         break;
                     }
                     // Gone between the listing and the kill (stopped or already restarting).
-                    Err(e) if is_status(&e, 404) && attempts < 20 => continue,
+                    Err(e) if e.is_not_found() && attempts < 20 => continue,
                     Err(e) => return Err(e).with_context(|| format!("killing {} after {i} kills", victim.label())),
                 }
             }
@@ -290,19 +276,19 @@ impl Runner<'_> {
     }
 
     fn pods(&self, selector: &str) -> Result<Vec<Value>> {
-        let path = format!("/api/v1/namespaces/{}/pods?labelSelector={}", self.ns, encode(selector));
-        Ok(items(self.client.json("GET", &path, None)?))
+        let lp = ListParams::default().labels(selector);
+        Ok(self.client.dynamic(Pod::INFO, Some(&self.ns)).list(&lp)?.items)
     }
 
     fn nodes(&self) -> Result<Vec<Value>> {
-        Ok(items(self.client.json("GET", "/api/v1/nodes", None)?))
+        Ok(self.client.dynamic(Node::INFO, None).list(&ListParams::default())?.items)
     }
 
     /// What of `c` does not hold yet; API errors count as "not yet", a failed rollout is fatal.
     fn unmet_condition(&self, c: &Condition) -> Result<Vec<String>> {
         let mut unmet = Vec::new();
         if let Some(name) = &c.deployment {
-            match self.client.json("GET", &deployment_path(&self.ns, name), None) {
+            match deployments(self.client, &self.ns).get(name) {
                 Ok(d) => unmet.extend(check::deployment_wait(c, name, &d).map_err(|fatal| anyhow!(fatal))?),
                 Err(e) => unmet.push(format!("deployment {name}: {e:#}")),
             }
@@ -343,7 +329,7 @@ impl Runner<'_> {
             unmet.extend(check::pods_per_node(p, &self.pods(&p.selector)?, &self.nodes()?));
         }
         if let Some(r) = &a.restarts_total {
-            let tree = self.client.json("GET", "/debug/actors", None).context("reading /debug/actors")?;
+            let tree = get_json(self.client, "/debug/actors").context("reading /debug/actors")?;
             let total = check::restarts_sum(&tree);
             if let Some(want) = r.equals {
                 if total != want {
@@ -370,7 +356,7 @@ impl Runner<'_> {
             };
             let d = match (&deployment, &deploy) {
                 (Some(name), Some(d)) if a.deployment.as_ref() == Some(name) => Some(d.clone()),
-                (Some(name), _) => Some(self.client.json("GET", &deployment_path(&self.ns, name), None)?),
+                (Some(name), _) => Some(deployments(self.client, &self.ns).get(name)?),
                 (None, _) => None,
             };
             if d.is_some() || selector.is_some() {
