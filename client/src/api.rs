@@ -10,7 +10,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::http::Client;
+use crate::http::{Client, Request};
 use crate::path::{collection_path, item_path, subresource_path, with_query, DeleteParams, ListParams, Patch, PatchParams};
 use crate::status::Status;
 use crate::watch::WatchStream;
@@ -213,6 +213,7 @@ impl<T: Serialize + DeserializeOwned> Api<T> {
     /// Watches from `resource_version` (with bookmarks), with `lp`'s selectors.
     pub async fn watch(&self, lp: &ListParams, resource_version: &str) -> Result<WatchStream<T>, Error> {
         let path = with_query(&self.collection_path(), &lp.watch_query(resource_version));
-        Ok(WatchStream::new(self.client.lines(&path, WATCH_IDLE).await?))
+        let req = Request::get(path).header("Accept", "application/json");
+        Ok(WatchStream::new(self.client.lines(req, WATCH_IDLE).await?))
     }
 }

@@ -71,10 +71,10 @@ impl Client {
         Api { inner: self.inner.dynamic(info, ns), rt: self.rt.clone() }
     }
 
-    /// Opens a stream (a watch) at `path` and returns its lines as they arrive; a
-    /// non-2xx answer is an [`Error::Api`].
-    pub fn lines(&self, path: &str, idle: Duration) -> Result<Lines, Error> {
-        let mut stream = self.block_on(self.inner.lines(path, idle))?;
+    /// Opens a stream (a watch) and returns its lines as they arrive; a non-2xx answer is
+    /// an [`Error::Api`].
+    pub fn lines(&self, req: Request, idle: Duration) -> Result<Lines, Error> {
+        let mut stream = self.block_on(self.inner.lines(req, idle))?;
         let (tx, rx) = mpsc::channel();
         self.rt.spawn(async move {
             while let Some(line) = stream.next_line().await {

@@ -163,20 +163,18 @@ impl Client {
         serde_json::from_slice(&bytes).map_err(|source| Error::Decode { method, path: path.to_string(), source })
     }
 
-    /// Opens a stream (a watch) at `path`: a non-2xx answer is an [`Error::Api`]; the
-    /// lines of a 2xx answer are read one at a time, each within `idle`.
-    pub async fn lines(&self, path: &str, idle: Duration) -> Result<LineStream, Error> {
-        let req = Request::get(path).header("Accept", "application/json").timeout(None);
-        let resp = self
-            .build(&req)
-            .send()
-            .await
-            .map_err(|source| Error::Send { method: "GET", path: path.to_string(), source })?;
+    /// Opens a stream (a watch): a non-2xx answer is an [`Error::Api`]; the lines of a
+    /// 2xx answer are read one at a time, each within `idle`. The request has no overall
+    /// deadline.
+    pub async fn lines(&self, req: Request, idle: Duration) -> Result<LineStream, Error> {
+        let req = req.timeout(None);
+        let (method, path) = (req.method, req.path.clone());
+        let resp = self.build(&req).send().await.map_err(|source| Error::Send { method, path: path.clone(), source })?;
         let code = resp.status().as_u16();
         if !(200..300).contains(&code) {
             let body = resp.bytes().await.unwrap_or_default();
-            return Err(Error::Api { method: "GET", path: path.to_string(), status: Box::new(Status::from_response(code, &body)) });
+            return Err(Error::Api { method, path, status: Box::new(Status::from_response(code, &body)) });
         }
-        Ok(LineStream::new(path.to_string(), resp, idle))
+        Ok(LineStream::new(path, resp, idle))
     }
 }

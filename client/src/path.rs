@@ -259,6 +259,7 @@ mod tests {
             with_query("/api/v1/pods", &lp.watch_query("42")),
             "/api/v1/pods?watch=true&labelSelector=app%20in%20%28a%2Cb%29&fieldSelector=spec.nodeName%3Dsim-0&allowWatchBookmarks=true&resourceVersion=42"
         );
+        assert_eq!(urlencode("app=web,tier in (a,b)"), "app%3Dweb%2Ctier%20in%20%28a%2Cb%29");
         assert_eq!(with_query("/x", &[]), "/x");
         assert_eq!(with_query("/x?a=1", &[("b", "2".into())]), "/x?a=1&b=2");
     }

@@ -383,11 +383,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn query_values_are_percent_encoded() {
-        assert_eq!(encode("app=web,tier in (a,b)"), "app%3Dweb%2Ctier%20in%20%28a%2Cb%29");
-    }
-
-    #[test]
     fn example_scenarios_parse() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/scenarios");
         for name in ["rollout.json", "chaos.json"] {
