@@ -30,13 +30,13 @@
 #[allow(dead_code)]
 mod harness;
 
-use std::io::{BufRead, BufReader};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use api::model::Pod;
 use actors::store::embedded::EmbeddedStore;
 use actors::store::Store;
+use client::Request;
 use harness::{wait_for, Backend, Cluster};
 use serde_json::{json, Value};
 
@@ -70,16 +70,11 @@ fn now_ns() -> u128 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos()
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(120))).build().into()
-}
-
 /// GET returning (status, body bytes); the body is read whole but not parsed.
-fn get_bytes(agent: &ureq::Agent, url: &str, accept: &str) -> (u16, Vec<u8>) {
-    let mut r = agent.get(url).header("Accept", accept).call().expect("GET");
-    let status = r.status().as_u16();
-    let body = r.body_mut().with_config().limit(1 << 31).read_to_vec().expect("reading the body");
-    (status, body)
+fn get_bytes(api: &harness::Api, path: &str, accept: &str) -> (u16, bytes::Bytes) {
+    let req = Request::get(path).header("Accept", accept).timeout(Some(Duration::from_secs(120)));
+    let r = api.raw(req).expect("GET");
+    (r.code, r.body)
 }
 
 fn create_pods(url: &str, n: usize, clients: usize) -> Duration {
@@ -136,19 +131,19 @@ struct Lists {
 }
 
 fn time_lists(url: &str, n: usize, runs: usize) -> Lists {
-    let agent = agent();
-    let full = format!("{url}{PODS}");
+    let api = harness::Api::new(url);
+    let full = PODS;
 
     let mut json_times = Vec::new();
     let mut json_bytes = 0;
     for _ in 0..runs {
         let t = Instant::now();
-        let (code, body) = get_bytes(&agent, &full, "application/json");
+        let (code, body) = get_bytes(&api, full, "application/json");
         json_times.push(t.elapsed());
         assert_eq!(code, 200);
         json_bytes = body.len();
     }
-    let (_, body) = get_bytes(&agent, &full, "application/json");
+    let (_, body) = get_bytes(&api, full, "application/json");
     let v: Value = serde_json::from_slice(&body).expect("JSON list");
     assert_eq!(v["items"].as_array().map(Vec::len), Some(n), "the JSON list is incomplete");
 
@@ -156,12 +151,12 @@ fn time_lists(url: &str, n: usize, runs: usize) -> Lists {
     let mut table_bytes = 0;
     for _ in 0..runs {
         let t = Instant::now();
-        let (code, body) = get_bytes(&agent, &full, TABLE);
+        let (code, body) = get_bytes(&api, full, TABLE);
         table_times.push(t.elapsed());
         assert_eq!(code, 200);
         table_bytes = body.len();
     }
-    let (_, body) = get_bytes(&agent, &full, TABLE);
+    let (_, body) = get_bytes(&api, full, TABLE);
     let v: Value = serde_json::from_slice(&body).expect("Table");
     assert_eq!(v["kind"], "Table", "asked for a Table, got {}", v["kind"]);
     assert_eq!(v["rows"].as_array().map(Vec::len), Some(n), "the Table is incomplete");
@@ -179,7 +174,7 @@ fn time_lists(url: &str, n: usize, runs: usize) -> Lists {
                 Some(c) => format!("{full}?limit=500&continue={c}"),
                 None => format!("{full}?limit=500"),
             };
-            let (code, body) = get_bytes(&agent, &url, "application/json");
+            let (code, body) = get_bytes(&api, &url, "application/json");
             assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
             // Only the small metadata is needed here; parsing the page is part of paging.
             let v: Value = serde_json::from_slice(&body).expect("a page");
@@ -237,22 +232,17 @@ fn raw_list(data_dir: &std::path::Path, n: usize, runs: usize) -> (Duration, usi
 
 /// One watcher: reads event lines, and for each one carrying a send time, records
 /// now - sent. Ends after `expect` such events or when the stream ends.
-fn watcher(url: String, expect: usize, ready: Arc<Barrier>) -> std::thread::JoinHandle<Vec<Duration>> {
+fn watcher(url: String, path: String, expect: usize, ready: Arc<Barrier>) -> std::thread::JoinHandle<Vec<Duration>> {
     std::thread::spawn(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).timeout_global(None).build().into();
-        let resp = agent.get(&url).call().expect("opening a watch");
-        assert_eq!(resp.status().as_u16(), 200);
-        let mut lines = BufReader::new(resp.into_body().into_reader());
+        // A client (and runtime) per watcher, as each watcher had its own connection.
+        let api = harness::Api::new(&url);
+        let mut lines = api.client().lines(Request::get(path), Duration::from_secs(600)).expect("opening a watch");
         ready.wait();
         let mut lat = Vec::with_capacity(expect);
-        let mut line = String::new();
         while lat.len() < expect {
-            line.clear();
-            match lines.read_line(&mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
+            let Some(Ok(line)) = lines.next() else { break };
             let got = now_ns();
+            let line = String::from_utf8_lossy(&line);
             if let Some(i) = line.find(SENT) {
                 let rest = &line[i + SENT.len()..];
                 if let Some(sent) = rest.split('"').next().and_then(|s| s.parse::<u128>().ok()) {
@@ -282,7 +272,7 @@ fn fan_out(url: &str, n: usize, watchers: usize, updates: usize, rate: usize) ->
     let rv = l["metadata"]["resourceVersion"].as_str().expect("list resourceVersion").to_string();
     let ready = Arc::new(Barrier::new(watchers + 1));
     let handles: Vec<_> =
-        (0..watchers).map(|_| watcher(format!("{url}{PODS}?watch=true&resourceVersion={rv}"), updates, ready.clone())).collect();
+        (0..watchers).map(|_| watcher(url.to_string(), format!("{PODS}?watch=true&resourceVersion={rv}"), updates, ready.clone())).collect();
     ready.wait();
     std::thread::sleep(Duration::from_millis(500));
 

@@ -3,14 +3,13 @@
 
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand};
 
-mod client;
 mod cmd;
 mod manifest;
 
-use client::Client;
+use cmd::Client;
 
 /// mimalloc returns freed memory to the system far better than glibc's per-thread arenas
 /// do under the control plane's many threads (see benches/scale.rs for the figures).
@@ -217,7 +216,7 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let client = || Client::new(&cli.server);
+    let client = || Client::new(&cli.server).context("setting up the API client");
     match &cli.command {
         Command::Up { data_dir, listen, kubeconfig_out, workers, compact_interval, control, simulated_nodes } => {
             init_logging();
@@ -267,9 +266,9 @@ fn run(cli: Cli) -> Result<()> {
                 labels,
             })
         }
-        Command::Apply { file, namespace } => cmd::apply::run(&client(), file, namespace),
+        Command::Apply { file, namespace } => cmd::apply::run(&client()?, file, namespace),
         Command::Get { kind: k, name, namespace, all_namespaces, output, selector } => cmd::get::run(
-            &client(),
+            &client()?,
             kind(k)?,
             name.as_deref(),
             &cmd::get::GetOptions {
@@ -280,14 +279,14 @@ fn run(cli: Cli) -> Result<()> {
             },
         ),
         Command::Delete { kind: k, names, file, namespace, cascade } => match (file, k) {
-            (Some(f), _) => cmd::delete::from_file(&client(), f, namespace, cascade),
-            (None, Some(k)) if !names.is_empty() => cmd::delete::by_name(&client(), kind(k)?, namespace, names, cascade),
+            (Some(f), _) => cmd::delete::from_file(&client()?, f, namespace, cascade),
+            (None, Some(k)) if !names.is_empty() => cmd::delete::by_name(&client()?, kind(k)?, namespace, names, cascade),
             _ => Err(anyhow!("usage: shoal delete KIND NAME... or shoal delete -f FILE")),
         },
-        Command::Rollout { command } => cmd::rollout::run(&client(), command),
-        Command::Scale(args) => cmd::scale::run(&client(), args),
-        Command::Set { command } => cmd::set_image::run(&client(), command),
-        Command::Kill { command } => cmd::kill::run(&client(), command),
-        Command::Run { scenario, namespace } => cmd::scenario::run(&client(), scenario, namespace),
+        Command::Rollout { command } => cmd::rollout::run(&client()?, command),
+        Command::Scale(args) => cmd::scale::run(&client()?, args),
+        Command::Set { command } => cmd::set_image::run(&client()?, command),
+        Command::Kill { command } => cmd::kill::run(&client()?, command),
+        Command::Run { scenario, namespace } => cmd::scenario::run(&client()?, scenario, namespace),
     }
 }

@@ -347,23 +347,12 @@ fn table_watch_events_carry_one_row() {
     let (_, list) = api.get_with(SVC, "application/json;as=Table;v=v1;g=meta.k8s.io,application/json").unwrap();
     assert_eq!(list["kind"], "Table");
     let rv = list["metadata"]["resourceVersion"].as_str().unwrap().to_string();
-    // The harness' watch has no Accept header: open it by hand.
-    let url = format!("{}{SVC}?watch=true&resourceVersion={rv}", cluster.url);
-    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(20))).build().into();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let resp = agent.get(&url).header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json").call();
-        let Ok(resp) = resp else { return };
-        for line in BufReader::new(resp.into_body().into_reader()).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    std::thread::sleep(Duration::from_millis(300));
+    let watch = api.watch_with(
+        &format!("{SVC}?watch=true&resourceVersion={rv}"),
+        "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+    );
     create_services(&api, ["t1".to_string()], json!({}));
-    let line = rx.recv_timeout(Duration::from_secs(10)).expect("a table event");
-    let ev: Value = serde_json::from_str(&line).unwrap();
+    let ev = watch.next(Duration::from_secs(10)).expect("a table event");
     assert_eq!(ev["type"], "ADDED");
     assert_eq!(ev["object"]["kind"], "Table", "{ev}");
     assert_eq!(ev["object"]["rows"].as_array().unwrap().len(), 1);

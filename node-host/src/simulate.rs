@@ -1,17 +1,14 @@
 //! Simulated nodes (like kwok): register Nodes, renew their Leases, and report every pod
 //! bound to them as Running — all through the HTTP API, with no containers.
 
-mod client;
 mod node;
 mod pods;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-pub use client::ApiClient;
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -28,7 +25,7 @@ pub struct SimOptions {
     pub capacity: BTreeMap<String, String>,
     /// Extra labels of every node.
     pub labels: BTreeMap<String, String>,
-    /// Threads writing pod status.
+    /// Tasks writing pod status.
     pub workers: usize,
 }
 
@@ -59,43 +56,44 @@ impl SimOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    #[error("{method} {path}")]
-    Http {
-        method: String,
-        path: String,
+    #[error("building the API client")]
+    Client(#[source] client::Error),
+    #[error("registering node {node}")]
+    Register {
+        node: String,
         #[source]
-        source: Box<ureq::Error>,
+        source: client::Error,
     },
-    #[error("{what}: HTTP {status} {body}")]
-    Status { what: String, status: u16, body: String },
-    #[error("{what}")]
-    Io {
-        what: String,
+    #[error("posting the status of node {node}")]
+    NodeStatus {
+        node: String,
         #[source]
-        source: std::io::Error,
+        source: client::Error,
     },
+    #[error("renewing the lease of node {node}")]
+    Lease {
+        node: String,
+        #[source]
+        source: client::Error,
+    },
+    #[error("renewing the lease of node {node}: it kept conflicting")]
+    LeaseConflict { node: String },
     #[error("no node names given")]
     NoNodes,
-    #[error("starting thread {name}")]
-    Spawn {
-        name: String,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
-/// Runs the simulated nodes until the process ends (SIGTERM/SIGINT end it; the leases
-/// then lapse and the control plane notices).
-pub fn run_simulated(opts: SimOptions) -> Result<(), SimError> {
-    run_simulated_until(opts, Arc::new(AtomicBool::new(false)))
+/// Runs the simulated nodes until the task is dropped (SIGTERM/SIGINT end the process;
+/// the leases then lapse and the control plane notices).
+pub async fn run_simulated(opts: SimOptions) -> Result<(), SimError> {
+    run_simulated_until(opts, std::future::pending()).await
 }
 
-/// Like [`run_simulated`], returning once `stop` is set (checked about once a second).
-pub fn run_simulated_until(opts: SimOptions, stop: Arc<AtomicBool>) -> Result<(), SimError> {
+/// Like [`run_simulated`], returning once `stop` completes.
+pub async fn run_simulated_until(opts: SimOptions, stop: impl Future<Output = ()>) -> Result<(), SimError> {
     if opts.names.is_empty() {
         return Err(SimError::NoNodes);
     }
-    let api = ApiClient::new(&opts.server);
+    let api = client::Client::new(&opts.server).map_err(SimError::Client)?;
     let nodes: Vec<node::SimNode> = opts
         .names
         .iter()
@@ -103,39 +101,44 @@ pub fn run_simulated_until(opts: SimOptions, stop: Arc<AtomicBool>) -> Result<()
         .map(|(i, name)| node::SimNode::new(name, i as u32, &opts))
         .collect();
     for n in &nodes {
-        n.register(&api, &opts)?;
+        n.register(&api, &opts).await?;
         tracing::info!(node = %n.name, ip = %n.ip, "simulated node registered");
     }
     let nodes = Arc::new(nodes);
-    pods::start(api.clone(), nodes.clone(), opts.workers.max(1), stop.clone())?;
+    let tasks = pods::start(&api, nodes.clone(), opts.workers.max(1));
+    tokio::select! {
+        () = heartbeats(&api, &nodes, &opts) => {}
+        () = stop => {}
+    }
+    for t in tasks {
+        t.abort();
+    }
+    Ok(())
+}
 
-    // Heartbeats: the Lease every renew interval, the Node status every minute.
-    let renew = opts.renew_interval();
+/// The Lease of every node every renew interval, the Node status every minute.
+async fn heartbeats(api: &client::Client, nodes: &[node::SimNode], opts: &SimOptions) {
     let status_every = Duration::from_secs(60);
     let mut since_status = Duration::ZERO;
-    while !stop.load(Ordering::Relaxed) {
-        for n in nodes.iter() {
-            if let Err(e) = n.renew_lease(&api, &opts) {
+    let mut tick = tokio::time::interval(opts.renew_interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for n in nodes {
+            if let Err(e) = n.renew_lease(api, opts).await {
                 tracing::warn!(node = %n.name, error = %e, "renewing lease failed");
             }
         }
         if since_status >= status_every {
             since_status = Duration::ZERO;
-            for n in nodes.iter() {
-                if let Err(e) = n.post_status(&api, &opts) {
+            for n in nodes {
+                if let Err(e) = n.post_status(api, opts).await {
                     tracing::warn!(node = %n.name, error = %e, "posting node status failed");
                 }
             }
         }
-        let mut slept = Duration::ZERO;
-        while slept < renew && !stop.load(Ordering::Relaxed) {
-            let step = (renew - slept).min(Duration::from_millis(250));
-            std::thread::sleep(step);
-            slept += step;
-        }
-        since_status += renew;
+        since_status += opts.renew_interval();
     }
-    Ok(())
 }
 
 #[cfg(test)]

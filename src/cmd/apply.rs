@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use super::display_kind;
-use crate::client::{collection_path, item_path, ApiFailure, Client};
+use super::Client;
 use crate::manifest::{self, Doc};
 
 /// Applies every object in `path`; returns the lines it printed.
@@ -28,33 +28,25 @@ pub fn run(client: &Client, path: &Path, default_ns: &str) -> Result<()> {
     Ok(())
 }
 
-fn is_not_found(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<ApiFailure>().is_some_and(|f| f.code == 404)
-}
-
-fn is_conflict(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<ApiFailure>().is_some_and(|f| f.code == 409)
-}
-
 fn apply_one(client: &Client, doc: &Doc, default_ns: &str) -> Result<&'static str> {
     let ns = doc.namespace(default_ns);
-    let item = item_path(doc.info, ns.as_deref(), doc.name());
+    let api = client.dynamic(doc.info, ns.as_deref());
     for _ in 0..10 {
-        let current = match client.json("GET", &item, None) {
+        let current = match api.get(doc.name()) {
             Ok(v) => v,
-            Err(e) if is_not_found(&e) => {
+            Err(e) if e.is_not_found() => {
                 let mut body = doc.value.clone();
                 if let Some(ns) = &ns {
                     body["metadata"]["namespace"] = Value::String(ns.clone());
                 }
                 body["metadata"]["annotations"][LAST_APPLIED] = Value::String(last_applied(&doc.value));
-                match client.json("POST", &collection_path(doc.info, ns.as_deref()), Some(&body)) {
+                match api.create(&body) {
                     Ok(_) => return Ok("created"),
-                    Err(e) if is_conflict(&e) => continue,
-                    Err(e) => return Err(e),
+                    Err(e) if e.is_conflict() => continue,
+                    Err(e) => return Err(e.into()),
                 }
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         // Unchanged when the manifest is what was applied last and the live object still
         // holds every field of it (the server may have added defaults around them).
@@ -69,10 +61,10 @@ fn apply_one(client: &Client, doc: &Doc, default_ns: &str) -> Result<&'static st
         if let Some(ns) = &ns {
             body["metadata"]["namespace"] = Value::String(ns.clone());
         }
-        match client.json("PUT", &item, Some(&body)) {
+        match api.replace(doc.name(), &body) {
             Ok(_) => return Ok("configured"),
-            Err(e) if is_conflict(&e) => continue,
-            Err(e) => return Err(e),
+            Err(e) if e.is_conflict() => continue,
+            Err(e) => return Err(e.into()),
         }
     }
     Err(anyhow::anyhow!("gave up after repeated conflicts")).context("applying")

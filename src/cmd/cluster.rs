@@ -89,18 +89,27 @@ async fn serve(opts: ServeOptions) -> Result<()> {
         write_kubeconfig(path, &url)?;
         println!("kubeconfig written to {}", path.display());
     }
-    let stop_nodes = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The simulated nodes run on a runtime of their own, beside the server's.
+    let (stop_nodes, stopped) = tokio::sync::oneshot::channel::<()>();
     if opts.simulated_nodes > 0 {
         let sim = node_host::SimOptions {
             server: url.clone(),
             names: (0..opts.simulated_nodes).map(|i| format!("node-{i}")).collect(),
             ..Default::default()
         };
-        let stop = stop_nodes.clone();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("simulated-nodes")
+            .enable_all()
+            .build()
+            .context("starting the simulated nodes' runtime")?;
         std::thread::Builder::new()
             .name("simulated-nodes".into())
             .spawn(move || {
-                if let Err(e) = node_host::run_simulated_until(sim, stop) {
+                let stop = async move {
+                    let _ = stopped.await;
+                };
+                if let Err(e) = rt.block_on(node_host::run_simulated_until(sim, stop)) {
                     tracing::error!(error = %e, "simulated nodes stopped");
                 }
             })
@@ -109,7 +118,7 @@ async fn serve(opts: ServeOptions) -> Result<()> {
     println!("shoal API server listening on {url}");
     tracing::info!(%url, "API server listening");
     gateway::serve(listener, state, opts.workers, shutdown_signal()).await.context("serving the API")?;
-    stop_nodes.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = stop_nodes.send(());
     tracing::info!("API server stopped");
     Ok(())
 }

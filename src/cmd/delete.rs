@@ -4,25 +4,23 @@ use std::path::Path;
 
 use api::model::KindInfo;
 use anyhow::Result;
-use serde_json::json;
+use client::{DeleteParams, PropagationPolicy};
 
-use super::display_kind;
-use crate::client::{item_path, Client};
+use super::{display_kind, Client};
 use crate::manifest;
 
-fn delete_one(client: &Client, info: &KindInfo, ns: Option<&str>, name: &str, cascade: &str) -> Result<()> {
+fn delete_one(client: &Client, info: &'static KindInfo, ns: Option<&str>, name: &str, cascade: &str) -> Result<()> {
     let policy = match cascade {
-        "orphan" => "Orphan",
-        "foreground" => "Foreground",
-        _ => "Background",
+        "orphan" => PropagationPolicy::Orphan,
+        "foreground" => PropagationPolicy::Foreground,
+        _ => PropagationPolicy::Background,
     };
-    let body = json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": policy});
-    client.json("DELETE", &item_path(info, ns, name), Some(&body))?;
+    client.dynamic(info, ns).delete(name, &DeleteParams::propagation(policy))?;
     println!("{} \"{name}\" deleted", display_kind(info));
     Ok(())
 }
 
-pub fn by_name(client: &Client, info: &KindInfo, ns: &str, names: &[String], cascade: &str) -> Result<()> {
+pub fn by_name(client: &Client, info: &'static KindInfo, ns: &str, names: &[String], cascade: &str) -> Result<()> {
     let ns = info.namespaced.then_some(ns);
     let mut failed = 0;
     for name in names {

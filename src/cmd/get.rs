@@ -4,7 +4,18 @@ use api::model::KindInfo;
 use anyhow::{bail, Result};
 use serde_json::Value;
 
-use crate::client::{collection_path, item_path, urlencode, Client, ACCEPT_TABLE};
+use client::path::{collection_path, item_path, urlencode};
+use client::Request;
+
+use super::Client;
+
+/// The `Accept` header asking for a server-side Table.
+pub const ACCEPT_TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+
+fn get(client: &Client, path: &str, accept: &str) -> Result<Value> {
+    let body = client.send(Request::get(path).header("Accept", accept))?;
+    Ok(serde_json::from_slice(&body)?)
+}
 
 pub struct GetOptions<'a> {
     pub namespace: &'a str,
@@ -23,10 +34,10 @@ pub fn run(client: &Client, info: &KindInfo, name: Option<&str>, o: &GetOptions)
         path.push_str(&format!("?labelSelector={}", urlencode(sel)));
     }
     match o.output {
-        Some("json") => println!("{}", serde_json::to_string_pretty(&client.json("GET", &path, None)?)?),
-        Some("yaml") => print!("{}", serde_saphyr::to_string(&client.json("GET", &path, None)?)?),
+        Some("json") => println!("{}", serde_json::to_string_pretty(&get(client, &path, "application/json")?)?),
+        Some("yaml") => print!("{}", serde_saphyr::to_string(&get(client, &path, "application/json")?)?),
         Some("name") => {
-            let v = client.json("GET", &path, None)?;
+            let v = get(client, &path, "application/json")?;
             let items = v.get("items").and_then(Value::as_array).cloned().unwrap_or_else(|| vec![v.clone()]);
             for it in items {
                 let n = it.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
@@ -34,7 +45,7 @@ pub fn run(client: &Client, info: &KindInfo, name: Option<&str>, o: &GetOptions)
             }
         }
         None | Some("wide") => {
-            let table = client.json_as("GET", &path, None, ACCEPT_TABLE)?;
+            let table = get(client, &path, ACCEPT_TABLE)?;
             let with_ns = o.all_namespaces && info.namespaced;
             let text = render_table(&table, o.output == Some("wide"), with_ns);
             if text.is_empty() {

@@ -2,9 +2,9 @@
 //! or a singleton), through `POST /debug/actors/…/kill`.
 
 use anyhow::{bail, Result};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::client::Client;
+use super::Client;
 
 #[derive(clap::Subcommand)]
 pub enum KillCommand {
@@ -36,8 +36,9 @@ pub fn kill_path(target: &str) -> Result<String> {
 }
 
 /// POSTs to a kill endpoint; returns the server's answer (`{"killed": …}`).
-pub fn kill_actor(client: &Client, path: &str) -> Result<Value> {
-    client.json("POST", path, Some(&json!({})))
+pub fn kill_actor(client: &Client, path: &str) -> Result<Value, client::Error> {
+    let body = client.send(client::Request::new("POST", path).body("application/json", "{}"))?;
+    serde_json::from_slice(&body).map_err(|source| client::Error::Decode { method: "POST", path: path.to_string(), source })
 }
 
 #[cfg(test)]

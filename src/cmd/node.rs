@@ -60,7 +60,8 @@ pub fn run(o: NodeOptions<'_>) -> Result<()> {
         api::model::Quantity::parse(v).map_err(|e| anyhow!("--{k} {v:?}: {e}"))?;
     }
     println!("simulating {} node(s) against {}: {}", sim.names.len(), sim.server, sim.names.join(", "));
-    node_host::run_simulated(sim).context("running simulated nodes")
+    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    rt.block_on(node_host::run_simulated(sim)).context("running simulated nodes")
 }
 
 #[cfg(test)]

@@ -2,12 +2,13 @@
 
 use std::time::{Duration, Instant};
 
-use api::model::KindInfo;
+use api::model::{KindInfo, ReplicaSet, Resource};
+use client::{ListParams, Patch, PatchParams};
 use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
 
 use super::display_kind;
-use crate::client::{item_path, ApiFailure, Client};
+use super::{deployments, Client};
 
 /// The annotation carrying a ReplicaSet's (and its Deployment's) revision.
 pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
@@ -83,7 +84,7 @@ pub fn run(client: &Client, command: &RolloutCommand) -> Result<()> {
             if *watch {
                 wait_complete(client, namespace, &name, timeout, |line| println!("{line}"))
             } else {
-                let d = client.json("GET", &deployment_path(namespace, &name), None)?;
+                let d = deployments(client, namespace).get(&name)?;
                 match rollout_state(&d, &name) {
                     RolloutState::Failed(msg) => Err(anyhow!(msg)),
                     RolloutState::Waiting(msg) | RolloutState::Done(msg) => {
@@ -115,13 +116,6 @@ pub fn run(client: &Client, command: &RolloutCommand) -> Result<()> {
     }
 }
 
-fn deployments() -> &'static KindInfo {
-    api::model::kind_by_name("deployments").expect("Deployment is a known kind")
-}
-
-pub fn deployment_path(ns: &str, name: &str) -> String {
-    item_path(deployments(), Some(ns), name)
-}
 
 /// Resolves `KIND/NAME` or `KIND NAME` to the kind and the name.
 pub fn parse_target(args: &[String]) -> Result<(&'static KindInfo, String)> {
@@ -220,10 +214,10 @@ pub fn wait_complete(
     mut progress: impl FnMut(&str),
 ) -> Result<()> {
     let deadline = timeout.map(|t| Instant::now() + t);
-    let path = deployment_path(ns, name);
+    let api = deployments(client, ns);
     let mut last = String::new();
     loop {
-        let d = client.json("GET", &path, None)?;
+        let d = api.get(name)?;
         let (msg, done) = match rollout_state(&d, name) {
             RolloutState::Failed(msg) => bail!(msg),
             RolloutState::Waiting(msg) => (msg, false),
@@ -271,10 +265,9 @@ pub fn owned_replicasets(deploy: &Value, rs_list: &[Value]) -> Vec<Value> {
 
 /// The Deployment and the ReplicaSets it owns.
 pub fn fetch_with_replicasets(client: &Client, ns: &str, name: &str) -> Result<(Value, Vec<Value>)> {
-    let deploy = client.json("GET", &deployment_path(ns, name), None)?;
-    let list = client.json("GET", &format!("/apis/apps/v1/namespaces/{ns}/replicasets"), None)?;
-    let items = list.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
-    let owned = owned_replicasets(&deploy, &items);
+    let deploy = deployments(client, ns).get(name)?;
+    let list = client.dynamic(ReplicaSet::INFO, Some(ns)).list(&ListParams::default())?;
+    let owned = owned_replicasets(&deploy, &list.items);
     Ok((deploy, owned))
 }
 
@@ -357,10 +350,6 @@ pub fn plan_rollback(deploy: &Value, sets: &[Value], name: &str, to_revision: u6
     }
 }
 
-fn is_conflict(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<ApiFailure>().is_some_and(|f| f.code == 409)
-}
-
 /// Rolls back client-side (copying the ReplicaSet's template); returns kubectl's message.
 pub fn undo(client: &Client, ns: &str, name: &str, to_revision: u64) -> Result<String> {
     for _ in 0..20 {
@@ -373,10 +362,10 @@ pub fn undo(client: &Client, ns: &str, name: &str, to_revision: u64) -> Result<S
             }
             Rollback::To(_, template) => {
                 deploy["spec"]["template"] = template;
-                match client.json("PUT", &deployment_path(ns, name), Some(&deploy)) {
+                match deployments(client, ns).replace(name, &deploy) {
                     Ok(_) => return Ok(format!("deployment.apps/{name} rolled back")),
-                    Err(e) if is_conflict(&e) => continue,
-                    Err(e) => return Err(e),
+                    Err(e) if e.is_conflict() => continue,
+                    Err(e) => return Err(e.into()),
                 }
             }
         }
@@ -384,28 +373,20 @@ pub fn undo(client: &Client, ns: &str, name: &str, to_revision: u64) -> Result<S
     bail!("rolling back deployment {name:?}: gave up after repeated conflicts")
 }
 
-/// Sends a JSON merge patch (`application/merge-patch+json`).
-pub fn merge_patch(client: &Client, path: &str, patch: &Value) -> Result<Value> {
-    let body = serde_json::to_vec(patch)?;
-    let (status, text) = client.send("PATCH", path, Some(("application/merge-patch+json", body)), "application/json")?;
-    let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
-    if (200..300).contains(&status) {
-        return Ok(value);
-    }
-    let reason = value.get("reason").and_then(Value::as_str).unwrap_or("Unknown").to_string();
-    let message = value.get("message").and_then(Value::as_str).map_or_else(|| text.trim().to_string(), str::to_string);
-    Err(ApiFailure { code: status, reason, message }.into())
+/// Sends a JSON merge patch of the Deployment.
+fn merge_patch(client: &Client, ns: &str, name: &str, patch: Value) -> Result<Value> {
+    Ok(deployments(client, ns).patch(name, &PatchParams::default(), &Patch::Merge(patch))?)
 }
 
 pub fn set_paused(client: &Client, ns: &str, name: &str, paused: bool) -> Result<String> {
-    merge_patch(client, &deployment_path(ns, name), &json!({"spec": {"paused": paused}}))?;
+    merge_patch(client, ns, name, json!({"spec": {"paused": paused}}))?;
     Ok(format!("deployment.apps/{name} {}", if paused { "paused" } else { "resumed" }))
 }
 
 pub fn restart(client: &Client, ns: &str, name: &str) -> Result<String> {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let patch = json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT_ANNOTATION: now}}}}});
-    merge_patch(client, &deployment_path(ns, name), &patch)?;
+    merge_patch(client, ns, name, patch)?;
     Ok(format!("deployment.apps/{name} restarted"))
 }
 

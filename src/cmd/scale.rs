@@ -1,11 +1,11 @@
 //! `shoal scale KIND/NAME --replicas N`: read-modify-write of the `/scale` subresource.
 
 use anyhow::{bail, Result};
-use serde_json::{json, Value};
+use api::model::KindInfo;
+use client::{Scale, ScaleSpec};
 
-use super::display_kind;
 use super::rollout::parse_target;
-use crate::client::{item_path, ApiFailure, Client};
+use super::{display_kind, Client};
 
 #[derive(clap::Args)]
 pub struct ScaleArgs {
@@ -23,22 +23,23 @@ pub fn run(client: &Client, args: &ScaleArgs) -> Result<()> {
     if !info.has_scale {
         bail!("cannot scale {}: it has no scale subresource", display_kind(info));
     }
-    set_replicas(client, &item_path(info, Some(&args.namespace), &name), args.replicas)?;
+    set_replicas(client, info, &args.namespace, &name, args.replicas)?;
     println!("{}/{name} scaled", display_kind(info));
     Ok(())
 }
 
-/// GETs the Scale at `{item}/scale`, sets spec.replicas and PUTs it back, retrying on 409.
-pub fn set_replicas(client: &Client, item: &str, replicas: u32) -> Result<Value> {
-    let path = format!("{item}/scale");
+/// GETs the object's Scale, sets spec.replicas and PUTs it back, retrying on 409.
+pub fn set_replicas(client: &Client, info: &'static KindInfo, ns: &str, name: &str, replicas: u32) -> Result<Scale> {
+    let api = client.dynamic(info, Some(ns));
+    let replicas = i32::try_from(replicas)?;
     for _ in 0..20 {
-        let mut scale = client.json("GET", &path, None)?;
-        scale["spec"] = json!({"replicas": replicas});
-        match client.json("PUT", &path, Some(&scale)) {
-            Ok(v) => return Ok(v),
-            Err(e) if e.downcast_ref::<ApiFailure>().is_some_and(|f| f.code == 409) => continue,
-            Err(e) => return Err(e),
+        let mut scale = api.get_scale(name)?;
+        scale.spec = ScaleSpec { replicas: Some(replicas) };
+        match api.replace_scale(name, &scale) {
+            Ok(s) => return Ok(s),
+            Err(e) if e.is_conflict() => continue,
+            Err(e) => return Err(e.into()),
         }
     }
-    bail!("scaling {item}: gave up after repeated conflicts")
+    bail!("scaling {}/{name}: gave up after repeated conflicts", display_kind(info))
 }

@@ -1,11 +1,12 @@
 //! `shoal set image KIND/NAME CONTAINER=IMAGE…`: edits the pod template's images.
 
 use anyhow::{anyhow, bail, Result};
+use api::model::KindInfo;
 use serde_json::Value;
 
 use super::display_kind;
 use super::rollout::parse_target;
-use crate::client::{item_path, ApiFailure, Client};
+use super::Client;
 
 #[derive(clap::Subcommand)]
 pub enum SetCommand {
@@ -31,7 +32,7 @@ pub fn run(client: &Client, command: &SetCommand) -> Result<()> {
             _ => Err(anyhow!("expected CONTAINER=IMAGE, got {p:?}")),
         })
         .collect::<Result<Vec<_>>>()?;
-    set_images(client, &item_path(info, info.namespaced.then_some(namespace.as_str()), &name), &images)?;
+    set_images(client, info, info.namespaced.then_some(namespace.as_str()), &name, &images)?;
     println!("{}/{name} image updated", display_kind(info));
     Ok(())
 }
@@ -67,21 +68,22 @@ pub fn edit_images(obj: &mut Value, images: &[(String, String)]) -> Result<()> {
 }
 
 /// GET, edit the images, PUT with the read resourceVersion; retries on 409.
-pub fn set_images(client: &Client, item: &str, images: &[(String, String)]) -> Result<()> {
+pub fn set_images(client: &Client, info: &'static KindInfo, ns: Option<&str>, name: &str, images: &[(String, String)]) -> Result<()> {
+    let api = client.dynamic(info, ns);
     for _ in 0..20 {
-        let mut obj = client.json("GET", item, None)?;
+        let mut obj = api.get(name)?;
         let before = obj.clone();
         edit_images(&mut obj, images)?;
         if obj == before {
             return Ok(());
         }
-        match client.json("PUT", item, Some(&obj)) {
+        match api.replace(name, &obj) {
             Ok(_) => return Ok(()),
-            Err(e) if e.downcast_ref::<ApiFailure>().is_some_and(|f| f.code == 409) => continue,
-            Err(e) => return Err(e),
+            Err(e) if e.is_conflict() => continue,
+            Err(e) => return Err(e.into()),
         }
     }
-    bail!("setting images of {item}: gave up after repeated conflicts")
+    bail!("setting images of {}: gave up after repeated conflicts", api.item_path(name))
 }
 
 #[cfg(test)]

@@ -67,6 +67,8 @@ pub struct Cluster {
     backend_args: Vec<String>,
     extra_args: Vec<String>,
     nodes: Vec<Option<Child>>,
+    /// The client of the running server (one runtime and connection pool for the test).
+    api: Option<Api>,
 }
 
 impl Cluster {
@@ -88,7 +90,7 @@ impl Cluster {
                 (Some(etcd), args)
             }
         };
-        let mut c = Cluster { url: String::new(), dir, server: None, etcd, backend_args: args, extra_args: Vec::new(), nodes: Vec::new() };
+        let mut c = Cluster { url: String::new(), dir, server: None, etcd, backend_args: args, extra_args: Vec::new(), nodes: Vec::new(), api: None };
         c.start_server();
         c
     }
@@ -105,7 +107,7 @@ impl Cluster {
             }
         };
         let extra_args = args.iter().map(|s| s.to_string()).collect();
-        let mut c = Cluster { url: String::new(), dir, server: None, etcd, backend_args, extra_args, nodes: Vec::new() };
+        let mut c = Cluster { url: String::new(), dir, server: None, etcd, backend_args, extra_args, nodes: Vec::new(), api: None };
         c.start_server();
         c
     }
@@ -175,6 +177,7 @@ impl Cluster {
         });
         self.server = Some(child);
         self.url = rx.recv_timeout(Duration::from_secs(60)).expect("shoal did not report its listen address within 60 s");
+        self.api = Some(Api::new(&self.url));
         let api = self.api();
         wait_for("the API server to be ready", Duration::from_secs(30), || match api.get("/readyz") {
             Ok((200, _)) => Ok(()),
@@ -211,7 +214,7 @@ impl Cluster {
     }
 
     pub fn api(&self) -> Api {
-        Api::new(&self.url)
+        self.api.clone().unwrap_or_else(|| Api::new(&self.url))
     }
 
     pub fn kubeconfig(&self) -> PathBuf {
@@ -237,66 +240,69 @@ impl Drop for Cluster {
     }
 }
 
-/// A small HTTP client for tests: every call returns (status, parsed body).
+/// The tests' API client: the client crate's (typed verbs through `client()`), plus raw
+/// requests that return (status, parsed body) for tests that check codes and headers.
 #[derive(Clone)]
 pub struct Api {
     pub base: String,
-    agent: ureq::Agent,
+    client: client::blocking::Client,
 }
 
 pub type Reply = Result<(u16, Value), String>;
 
+/// A body as JSON, or as a JSON string when it is not JSON.
+fn parse_body(body: &[u8]) -> Value {
+    serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+}
+
 impl Api {
     pub fn new(base: &str) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
-        Api { base: base.to_string(), agent }
+        let client = client::blocking::Client::new(base).expect("building the API client");
+        Api { base: base.to_string(), client }
     }
 
-    fn finish(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
-        let mut r = r.map_err(|e| e.to_string())?;
-        let status = r.status().as_u16();
-        let text = r.body_mut().with_config().limit(1 << 30).read_to_string().map_err(|e| e.to_string())?;
-        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok((status, v))
+    /// The typed client, for `client().api::<Pod>(Some("default")).get("p")` and the like.
+    pub fn client(&self) -> &client::blocking::Client {
+        &self.client
+    }
+
+    /// Sends a raw request; any HTTP code is an answer.
+    pub fn raw(&self, req: client::Request) -> Result<client::Response, String> {
+        self.client.raw(req).map_err(|e| format!("{e:#}"))
+    }
+
+    fn reply(&self, req: client::Request) -> Reply {
+        let r = self.raw(req)?;
+        Ok((r.code, parse_body(&r.body)))
     }
 
     pub fn get(&self, path: &str) -> Reply {
-        Self::finish(self.agent.get(format!("{}{path}", self.base)).call())
+        self.reply(client::Request::get(path))
     }
 
     pub fn get_with(&self, path: &str, accept: &str) -> Reply {
-        Self::finish(self.agent.get(format!("{}{path}", self.base)).header("Accept", accept).call())
+        self.reply(client::Request::get(path).header("Accept", accept))
+    }
+
+    fn request(method: &str, path: &str, content_type: &str, body: &[u8]) -> Result<client::Request, String> {
+        let method = match method {
+            "POST" => "POST",
+            "PUT" => "PUT",
+            "PATCH" => "PATCH",
+            "DELETE" => "DELETE",
+            m => return Err(format!("unsupported method {m}")),
+        };
+        Ok(client::Request::new(method, path).body(content_type, body))
     }
 
     pub fn send(&self, method: &str, path: &str, content_type: &str, body: &[u8]) -> Reply {
-        let url = format!("{}{path}", self.base);
-        let r = match method {
-            "POST" => self.agent.post(&url).header("Content-Type", content_type).send(body),
-            "PUT" => self.agent.put(&url).header("Content-Type", content_type).send(body),
-            "PATCH" => self.agent.patch(&url).header("Content-Type", content_type).send(body),
-            "DELETE" => self.agent.delete(&url).header("Content-Type", content_type).force_send_body().send(body),
-            m => return Err(format!("unsupported method {m}")),
-        };
-        Self::finish(r)
+        self.reply(Self::request(method, path, content_type, body)?)
     }
 
     /// Like `send`, also returning the `Warning` headers.
     pub fn send_with_warnings(&self, method: &str, path: &str, content_type: &str, body: &[u8]) -> Result<(u16, Value, Vec<String>), String> {
-        let url = format!("{}{path}", self.base);
-        let r = match method {
-            "POST" => self.agent.post(&url).header("Content-Type", content_type).send(body),
-            "PUT" => self.agent.put(&url).header("Content-Type", content_type).send(body),
-            m => return Err(format!("unsupported method {m}")),
-        };
-        let mut r = r.map_err(|e| e.to_string())?;
-        let warnings = r.headers().get_all("Warning").iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect();
-        let status = r.status().as_u16();
-        let text = r.body_mut().read_to_string().map_err(|e| e.to_string())?;
-        Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text)), warnings))
+        let r = self.raw(Self::request(method, path, content_type, body)?)?;
+        Ok((r.code, parse_body(&r.body), r.header_values("Warning")))
     }
 
     pub fn post(&self, path: &str, body: &Value) -> Reply {
@@ -325,49 +331,43 @@ impl Api {
     }
 
     pub fn delete(&self, path: &str) -> Reply {
-        Self::finish(self.agent.delete(format!("{}{path}", self.base)).call())
+        self.reply(client::Request::new("DELETE", path))
     }
 
     /// Opens a watch and returns a reader of its event lines.
     pub fn watch(&self, path: &str) -> WatchReader {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(None)
-            .build()
-            .into();
-        let resp = agent.get(format!("{}{path}", self.base)).call().expect("opening a watch");
-        assert_eq!(resp.status().as_u16(), 200, "watch {path} answered {}", resp.status());
-        let reader = resp.into_body().into_reader();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(reader);
-            loop {
-                let mut line = String::new();
-                match lines.read_line(&mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                            if tx.send(v).is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-        });
-        WatchReader { rx }
+        self.watch_with(path, "application/json")
+    }
+
+    /// Opens a watch asking for `accept` (e.g. Table rows) and returns a reader of its lines.
+    pub fn watch_with(&self, path: &str, accept: &str) -> WatchReader {
+        let req = client::Request::get(path).header("Accept", accept);
+        match self.client.lines(req, Duration::from_secs(3600)) {
+            Ok(lines) => WatchReader { lines },
+            Err(e) => panic!("watch {path}: {e:#}"),
+        }
     }
 }
 
 /// Events of an open watch, one JSON value per line.
 pub struct WatchReader {
-    rx: mpsc::Receiver<Value>,
+    lines: client::blocking::Lines,
 }
 
 impl WatchReader {
     /// The next event, or None when the deadline passes or the stream ends.
     pub fn next(&self, deadline: Duration) -> Option<Value> {
-        self.rx.recv_timeout(deadline).ok()
+        let end = Instant::now() + deadline;
+        loop {
+            let left = end.checked_duration_since(Instant::now())?;
+            match self.lines.next_within(left)? {
+                Ok(line) => match serde_json::from_slice(&line) {
+                    Ok(v) => return Some(v),
+                    Err(_) => continue,
+                },
+                Err(_) => return None,
+            }
+        }
     }
 }
 

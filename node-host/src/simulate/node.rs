@@ -1,13 +1,18 @@
 //! One simulated node: its registration, status heartbeat, Lease, and pod IP pool.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
 
-use api::model::{now_micro_time, Lease, NODE_LEASE_NAMESPACE};
-use serde_json::{json, Value};
+use api::model::{
+    now_micro_time, Condition, Lease, Node, NodeAddress, NodeStatus, NodeSystemInfo, OwnerReference, Quantity, Resource,
+    NODE_LEASE_NAMESPACE,
+};
+use client::{Patch, PatchParams};
+use serde::Serialize;
+use serde_json::json;
 
-use super::{ApiClient, SimError, SimOptions};
+use super::{SimError, SimOptions};
 
 use api::time::now_rfc3339;
 
@@ -15,12 +20,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn check(what: &str, (status, body): (u16, Value), ok: &[u16]) -> Result<Value, SimError> {
-    if ok.contains(&status) {
-        Ok(body)
-    } else {
-        Err(SimError::Status { what: what.to_string(), status, body: body["message"].as_str().unwrap_or_default().to_string() })
-    }
+/// The body of a merge patch of the status subresource.
+#[derive(Serialize)]
+pub struct StatusPatch<'a, S> {
+    pub status: &'a S,
 }
 
 /// Pod IPs of one node: `10.244.{index}.1` … `.254` (the index spills into the second
@@ -79,7 +82,8 @@ pub struct SimNode {
     pub ip: Ipv4Addr,
     started: String,
     uid: Mutex<String>,
-    lease: Mutex<Option<Lease>>,
+    /// The Lease as last written (None: unknown, read it first).
+    lease: tokio::sync::Mutex<Option<Lease>>,
     pub pool: Mutex<IpPool>,
 }
 
@@ -90,91 +94,103 @@ impl SimNode {
             ip: Ipv4Addr::from(u32::from(opts.node_ip_base).wrapping_add(index)),
             started: now_rfc3339(),
             uid: Mutex::new(String::new()),
-            lease: Mutex::new(None),
+            lease: tokio::sync::Mutex::new(None),
             pool: Mutex::new(IpPool::new(index)),
         }
     }
 
-    fn path(&self) -> String {
-        format!("/api/v1/nodes/{}", self.name)
+    fn labels(&self, opts: &SimOptions) -> BTreeMap<String, String> {
+        let mut labels = BTreeMap::from([
+            ("kubernetes.io/hostname".to_string(), self.name.clone()),
+            ("kubernetes.io/os".to_string(), "linux".to_string()),
+            ("kubernetes.io/arch".to_string(), "amd64".to_string()),
+            ("type".to_string(), "simulated".to_string()),
+        ]);
+        labels.extend(opts.labels.clone());
+        labels
     }
 
-    fn lease_path(&self) -> String {
-        format!("/apis/coordination.k8s.io/v1/namespaces/{NODE_LEASE_NAMESPACE}/leases/{}", self.name)
-    }
-
-    fn labels(&self, opts: &SimOptions) -> Value {
-        let mut labels = serde_json::Map::new();
-        labels.insert("kubernetes.io/hostname".into(), json!(self.name));
-        labels.insert("kubernetes.io/os".into(), json!("linux"));
-        labels.insert("kubernetes.io/arch".into(), json!("amd64"));
-        labels.insert("type".into(), json!("simulated"));
-        for (k, v) in &opts.labels {
-            labels.insert(k.clone(), json!(v));
-        }
-        Value::Object(labels)
+    fn annotations() -> BTreeMap<String, String> {
+        BTreeMap::from([("shoal.io/simulated".to_string(), "true".to_string())])
     }
 
     /// The status a healthy simulated node reports.
-    pub fn status(&self, opts: &SimOptions) -> Value {
+    pub fn status(&self, opts: &SimOptions) -> NodeStatus {
         let now = now_rfc3339();
-        let cond = |t: &str, s: &str, reason: &str, msg: &str| {
-            json!({"type": t, "status": s, "reason": reason, "message": msg,
-                   "lastHeartbeatTime": now, "lastTransitionTime": self.started})
+        let cond = |t: &str, s: &str, reason: &str, msg: &str| Condition {
+            type_: t.into(),
+            status: s.into(),
+            reason: Some(reason.into()),
+            message: Some(msg.into()),
+            last_heartbeat_time: Some(now.clone()),
+            last_transition_time: Some(self.started.clone()),
+            ..Default::default()
         };
-        json!({
-            "capacity": opts.capacity,
-            "allocatable": opts.capacity,
-            "conditions": [
+        let capacity: BTreeMap<String, Quantity> = opts.capacity.iter().map(|(k, v)| (k.clone(), Quantity::new(v.as_str()))).collect();
+        let address = |t: &str, a: String| NodeAddress { type_: t.into(), address: a };
+        NodeStatus {
+            allocatable: capacity.clone(),
+            capacity,
+            conditions: vec![
                 cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
                 cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
                 cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
                 cond("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
             ],
-            "addresses": [{"type": "InternalIP", "address": self.ip.to_string()}, {"type": "Hostname", "address": self.name}],
-            "nodeInfo": {"machineID": "", "systemUUID": "", "bootID": "", "kernelVersion": "simulated",
-                         "osImage": "shoal simulated node", "containerRuntimeVersion": "simulated://0",
-                         "kubeletVersion": concat!("shoal-", env!("CARGO_PKG_VERSION")), "kubeProxyVersion": "",
-                         "operatingSystem": "linux", "architecture": "amd64"}
-        })
+            addresses: vec![address("InternalIP", self.ip.to_string()), address("Hostname", self.name.clone())],
+            node_info: Some(NodeSystemInfo {
+                kernel_version: "simulated".into(),
+                os_image: "shoal simulated node".into(),
+                container_runtime_version: "simulated://0".into(),
+                kubelet_version: concat!("shoal-", env!("CARGO_PKG_VERSION")).into(),
+                operating_system: "linux".into(),
+                architecture: "amd64".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
     }
 
     /// Creates the Node, or updates its labels when it exists, then posts its status.
-    pub fn register(&self, api: &ApiClient, opts: &SimOptions) -> Result<(), SimError> {
-        let body = json!({
-            "apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": self.name, "labels": self.labels(opts), "annotations": {"shoal.io/simulated": "true"}},
-            "status": self.status(opts),
-        });
-        let (status, created) = api.post("/api/v1/nodes", &body)?;
-        let node = match status {
-            201 | 200 => created,
-            409 => {
-                let patch = json!({"metadata": {"labels": self.labels(opts), "annotations": {"shoal.io/simulated": "true"}}});
-                check(&format!("updating node {}", self.name), api.merge_patch(&self.path(), &patch)?, &[200])?
+    pub async fn register(&self, api: &client::Client, opts: &SimOptions) -> Result<(), SimError> {
+        let nodes = api.api::<Node>(None);
+        let err = |source| SimError::Register { node: self.name.clone(), source };
+        let mut node = Node::default();
+        node.set_type_meta();
+        node.metadata.name = self.name.clone();
+        node.metadata.labels = self.labels(opts);
+        node.metadata.annotations = Self::annotations();
+        node.status = Some(self.status(opts));
+        let node = match nodes.create(&node).await {
+            Ok(n) => n,
+            Err(e) if e.is_conflict() => {
+                let patch = json!({"metadata": {"labels": self.labels(opts), "annotations": Self::annotations()}});
+                nodes.patch(&self.name, &PatchParams::default(), &Patch::Merge(patch)).await.map_err(err)?
             }
-            _ => return Err(SimError::Status { what: format!("creating node {}", self.name), status, body: created.to_string() }),
+            Err(e) => return Err(err(e)),
         };
-        *lock(&self.uid) = node["metadata"]["uid"].as_str().unwrap_or_default().to_string();
-        self.post_status(api, opts)?;
-        self.renew_lease(api, opts)
+        *lock(&self.uid) = node.metadata.uid.clone();
+        self.post_status(api, opts).await?;
+        self.renew_lease(api, opts).await
     }
 
-    pub fn post_status(&self, api: &ApiClient, opts: &SimOptions) -> Result<(), SimError> {
-        let patch = json!({"status": self.status(opts)});
-        check(&format!("posting status of node {}", self.name), api.merge_patch(&format!("{}/status", self.path()), &patch)?, &[200])?;
+    pub async fn post_status(&self, api: &client::Client, opts: &SimOptions) -> Result<(), SimError> {
+        let status = self.status(opts);
+        api.api::<Node>(None)
+            .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(StatusPatch { status: &status }))
+            .await
+            .map_err(|source| SimError::NodeStatus { node: self.name.clone(), source })?;
         Ok(())
     }
 
     fn fresh_lease(&self, opts: &SimOptions) -> Lease {
         let uid = lock(&self.uid).clone();
-        let mut l: Lease = serde_json::from_value(json!({
-            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-            "metadata": {"name": self.name, "namespace": NODE_LEASE_NAMESPACE},
-        }))
-        .unwrap_or_default();
+        let mut l = Lease::default();
+        l.set_type_meta();
+        l.metadata.name = self.name.clone();
+        l.metadata.namespace = Some(NODE_LEASE_NAMESPACE.to_string());
         if !uid.is_empty() {
-            l.metadata.owner_references = vec![api::model::OwnerReference {
+            l.metadata.owner_references = vec![OwnerReference {
                 api_version: "v1".into(),
                 kind: "Node".into(),
                 name: self.name.clone(),
@@ -188,31 +204,29 @@ impl SimNode {
     }
 
     /// Renews `kube-node-lease/{name}` (creating it when missing), as kubelet does.
-    pub fn renew_lease(&self, api: &ApiClient, opts: &SimOptions) -> Result<(), SimError> {
-        let mut held = lock(&self.lease);
+    pub async fn renew_lease(&self, api: &client::Client, opts: &SimOptions) -> Result<(), SimError> {
+        let leases = api.api::<Lease>(Some(NODE_LEASE_NAMESPACE));
+        let err = |source| SimError::Lease { node: self.name.clone(), source };
+        let mut held = self.lease.lock().await;
         for _ in 0..3 {
             let now = now_micro_time();
             let Some(mut lease) = held.take() else {
                 // Unknown: read it, or create it.
-                let (status, body) = api.get(&self.lease_path())?;
-                match status {
-                    200 => *held = serde_json::from_value(body).ok(),
-                    404 => {
+                match leases.get_opt(&self.name).await.map_err(err)? {
+                    Some(l) => *held = Some(l),
+                    None => {
                         let mut l = self.fresh_lease(opts);
                         l.spec.acquire_time = Some(now.clone());
                         l.spec.renew_time = Some(now);
-                        let body = serde_json::to_value(&l).unwrap_or_default();
-                        let (status, created) = api.post(&format!("/apis/coordination.k8s.io/v1/namespaces/{NODE_LEASE_NAMESPACE}/leases"), &body)?;
-                        match status {
-                            201 | 200 => {
-                                *held = serde_json::from_value(created).ok();
+                        match leases.create(&l).await {
+                            Ok(created) => {
+                                *held = Some(created);
                                 return Ok(());
                             }
-                            409 => continue,
-                            _ => return Err(SimError::Status { what: format!("creating lease {}", self.name), status, body: created.to_string() }),
+                            Err(e) if e.is_conflict() => continue,
+                            Err(e) => return Err(err(e)),
                         }
                     }
-                    _ => return Err(SimError::Status { what: format!("reading lease {}", self.name), status, body: body.to_string() }),
                 }
                 continue;
             };
@@ -223,19 +237,17 @@ impl SimNode {
             }
             lease.spec.lease_duration_seconds = Some(opts.lease_seconds.min(i32::MAX as u64) as i32);
             lease.spec.renew_time = Some(now);
-            let body = serde_json::to_value(&lease).unwrap_or_default();
-            let (status, updated) = api.put(&self.lease_path(), &body)?;
-            match status {
-                200 => {
-                    *held = serde_json::from_value(updated).ok();
+            match leases.replace(&self.name, &lease).await {
+                Ok(updated) => {
+                    *held = Some(updated);
                     return Ok(());
                 }
                 // Changed or deleted by someone else: read again (held stays None).
-                409 | 404 => continue,
-                _ => return Err(SimError::Status { what: format!("renewing lease {}", self.name), status, body: updated.to_string() }),
+                Err(e) if e.is_conflict() || e.is_not_found() => continue,
+                Err(e) => return Err(err(e)),
             }
         }
-        Err(SimError::Status { what: format!("renewing lease {}", self.name), status: 409, body: "kept conflicting".into() })
+        Err(SimError::LeaseConflict { node: self.name.clone() })
     }
 }
 

@@ -1,150 +1,101 @@
-//! Pods on simulated nodes: one watch of all pods, a pool of workers that report pods
-//! bound here as Running and delete those being deleted.
+//! Pods on simulated nodes: one watcher per node (`fieldSelector=spec.nodeName=<node>`)
+//! feeding a cache, and a pool of workers that report the node's pods Running and delete
+//! those being deleted.
 
-use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
-use api::model::Pod;
-use serde_json::{json, Value};
+use api::model::{
+    Condition, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStatus, Pod, PodIp, PodStatus,
+};
+use client::{Cache, Change, DeleteParams, ListParams, Patch, PatchParams};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
 
-use super::node::SimNode;
-use super::{ApiClient, SimError};
+use super::node::{SimNode, StatusPatch};
+
+use api::time::now_rfc3339;
 
 enum Job {
     /// Created or changed pod bound to node `usize`.
-    Apply(usize, Box<Pod>),
+    Apply(usize, Arc<Pod>),
     /// Deleted pod that was bound to node `usize`.
     Gone(usize, String),
 }
 
-use api::time::now_rfc3339;
+/// Changes one node's cache may hold for its dispatcher before it resynchronises.
+const CHANGES_PER_NODE: usize = 1024;
 
-/// Starts the watcher thread and `workers` worker threads; they stop with `stop`.
-pub fn start(api: ApiClient, nodes: Arc<Vec<SimNode>>, workers: usize, stop: Arc<AtomicBool>) -> Result<(), SimError> {
+/// Starts a watcher and a dispatcher per node and `workers` workers on the current
+/// runtime; abort the handles to stop them.
+pub fn start(api: &client::Client, nodes: Arc<Vec<SimNode>>, workers: usize) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
     let mut senders = Vec::with_capacity(workers);
-    for i in 0..workers {
-        let (tx, rx) = mpsc::channel::<Job>();
+    for _ in 0..workers {
+        let (tx, rx) = mpsc::unbounded_channel::<Job>();
         senders.push(tx);
-        let (api, nodes) = (api.clone(), nodes.clone());
-        let name = format!("sim-pods-{i}");
-        std::thread::Builder::new()
-            .name(name.clone())
-            .spawn(move || Worker { api, nodes, running: HashSet::new(), deleting: HashSet::new() }.run(rx))
-            .map_err(|source| SimError::Spawn { name, source })?;
+        let worker = Worker { api: api.clone(), nodes: nodes.clone(), running: Default::default(), deleting: Default::default() };
+        tasks.push(tokio::spawn(worker.run(rx)));
     }
-    let name = "sim-pod-watch".to_string();
-    std::thread::Builder::new()
-        .name(name.clone())
-        .spawn(move || watch_loop(api, nodes, senders, stop))
-        .map_err(|source| SimError::Spawn { name, source })?;
-    Ok(())
+    let senders = Arc::new(senders);
+    for (i, n) in nodes.iter().enumerate() {
+        let lp = ListParams::default().fields(&format!("spec.nodeName={}", n.name));
+        let (cache, watcher) = client::watcher::start(api.api::<Pod>(None), lp, CHANGES_PER_NODE);
+        tasks.push(watcher);
+        tasks.push(tokio::spawn(dispatch(i, cache, nodes.clone(), senders.clone())));
+    }
+    tasks
 }
 
-/// List, then watch from the list's revision; resume after a dropped stream, relist
-/// after an ERROR event (410 past compaction) or a failure to resume.
-fn watch_loop(api: ApiClient, nodes: Arc<Vec<SimNode>>, workers: Vec<mpsc::Sender<Job>>, stop: Arc<AtomicBool>) {
-    let index: HashMap<String, usize> = nodes.iter().enumerate().map(|(i, n)| (n.name.clone(), i)).collect();
-    let route = |pod: &Pod| -> usize {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        pod.metadata.uid.hash(&mut h);
-        (h.finish() % workers.len() as u64) as usize
-    };
-    let dispatch = |ty: &str, pod: Pod| {
-        let Some(&node) = pod.spec.node_name.as_ref().and_then(|n| index.get(n)) else { return };
-        let w = route(&pod);
-        let job = if ty == "DELETED" { Job::Gone(node, pod.metadata.uid.clone()) } else { Job::Apply(node, Box::new(pod)) };
-        let _ = workers[w].send(job);
-    };
-    let mut rv: Option<String> = None;
-    let mut backoff = Duration::from_millis(200);
-    while !stop.load(Ordering::Relaxed) {
-        let from = match rv.clone() {
-            Some(rv) => rv,
-            None => match relist(&api, &nodes, &dispatch) {
-                Ok(rv) => rv,
-                Err(e) => {
-                    tracing::warn!(error = %e, "listing pods failed");
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
-                }
-            },
-        };
-        rv = Some(from.clone());
-        let path = format!("/api/v1/pods?watch=true&allowWatchBookmarks=true&resourceVersion={from}");
-        let mut expired = false;
-        let res = api.watch(&path, |ev| {
-            let ty = ev["type"].as_str().unwrap_or_default().to_string();
-            if ty == "ERROR" {
-                expired = true;
-                return false;
-            }
-            if let Some(v) = ev["object"]["metadata"]["resourceVersion"].as_str() {
-                rv = Some(v.to_string());
-            }
-            if ty != "BOOKMARK" {
-                if let Ok(pod) = serde_json::from_value::<Pod>(ev["object"].clone()) {
-                    dispatch(&ty, pod);
-                }
-            }
-            !stop.load(Ordering::Relaxed)
-        });
-        match res {
-            Ok(()) => backoff = Duration::from_millis(200),
-            Err(e) => {
-                tracing::warn!(error = %e, "pod watch failed; resuming");
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                // A resume that cannot even start is retried from a fresh list.
-                if matches!(e, SimError::Status { .. }) {
-                    expired = true;
-                }
-            }
-        }
-        if expired {
-            rv = None;
-        }
-    }
+/// The worker of a pod: one per uid, so that one pod's jobs stay in order.
+fn route(uid: &str, workers: usize) -> usize {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    uid.hash(&mut h);
+    (h.finish() % workers as u64) as usize
 }
 
-/// Lists every pod, hands ours to the workers, frees IPs of pods that vanished, and
-/// returns the list's resourceVersion.
-fn relist(api: &ApiClient, nodes: &[SimNode], dispatch: &impl Fn(&str, Pod)) -> Result<String, SimError> {
-    let (status, list) = api.get("/api/v1/pods")?;
-    if status != 200 {
-        return Err(SimError::Status { what: "listing pods".into(), status, body: list.to_string() });
+/// Hands node `node`'s pod changes to the workers; after a relist (or falling behind) it
+/// hands over every cached pod and frees the IPs of pods that vanished.
+async fn dispatch(node: usize, cache: Cache<Pod>, nodes: Arc<Vec<SimNode>>, workers: Arc<Vec<mpsc::UnboundedSender<Job>>>) {
+    let send = |uid: &str, job: Job| {
+        let _ = workers[route(uid, workers.len())].send(job);
+    };
+    let resync = || {
+        let pods = cache.list(None);
+        let live = pods.iter().map(|p| p.metadata.uid.clone()).collect();
+        nodes[node].pool.lock().unwrap_or_else(|p| p.into_inner()).retain(&live);
+        for p in pods {
+            send(&p.metadata.uid.clone(), Job::Apply(node, p));
+        }
+    };
+    let mut changes = cache.subscribe();
+    // The watcher may have listed before this subscription.
+    resync();
+    loop {
+        match changes.recv().await {
+            Ok(Change::Applied { new, .. }) => send(&new.metadata.uid.clone(), Job::Apply(node, new)),
+            Ok(Change::Deleted(old)) => send(&old.metadata.uid, Job::Gone(node, old.metadata.uid.clone())),
+            Ok(Change::Resynced) | Err(broadcast::error::RecvError::Lagged(_)) => resync(),
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
     }
-    let items: Vec<Pod> = list["items"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| serde_json::from_value(v.clone()).ok()).collect())
-        .unwrap_or_default();
-    let live: HashSet<String> = items.iter().map(|p| p.metadata.uid.clone()).collect();
-    for n in nodes {
-        n.pool.lock().unwrap_or_else(|p| p.into_inner()).retain(&live);
-    }
-    for p in items {
-        dispatch("ADDED", p);
-    }
-    Ok(list["metadata"]["resourceVersion"].as_str().unwrap_or("0").to_string())
 }
 
 struct Worker {
-    api: ApiClient,
+    api: client::Client,
     nodes: Arc<Vec<SimNode>>,
     /// Uids this worker has reported Running.
-    running: HashSet<String>,
+    running: std::collections::HashSet<String>,
     /// Uids this worker has sent a DELETE for.
-    deleting: HashSet<String>,
+    deleting: std::collections::HashSet<String>,
 }
 
 impl Worker {
-    fn run(mut self, rx: mpsc::Receiver<Job>) {
-        while let Ok(job) = rx.recv() {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Job>) {
+        while let Some(job) = rx.recv().await {
             match job {
-                Job::Apply(node, pod) => self.apply(node, &pod),
+                Job::Apply(node, pod) => self.apply(node, &pod).await,
                 Job::Gone(node, uid) => {
                     self.running.remove(&uid);
                     self.deleting.remove(&uid);
@@ -154,21 +105,21 @@ impl Worker {
         }
     }
 
-    fn pod_path(pod: &Pod) -> String {
-        format!("/api/v1/namespaces/{}/pods/{}", pod.metadata.namespace.as_deref().unwrap_or("default"), pod.metadata.name)
+    fn pods(&self, pod: &Pod) -> client::Api<Pod> {
+        self.api.api::<Pod>(Some(pod.metadata.namespace.as_deref().unwrap_or("default")))
     }
 
-    fn apply(&mut self, node: usize, pod: &Pod) {
+    async fn apply(&mut self, node: usize, pod: &Pod) {
         let uid = pod.metadata.uid.clone();
         let n = &self.nodes[node];
+        let name = &pod.metadata.name;
         if pod.metadata.is_deleting() {
             if self.deleting.insert(uid.clone()) {
                 n.pool.lock().unwrap_or_else(|p| p.into_inner()).release(&uid);
-                let path = format!("{}?gracePeriodSeconds=0", Self::pod_path(pod));
-                match self.api.delete(&path) {
-                    Ok((200 | 202 | 404, _)) => {}
-                    Ok((status, body)) => tracing::warn!(pod = %path, status, %body, "deleting pod failed"),
-                    Err(e) => tracing::warn!(pod = %path, error = %e, "deleting pod failed"),
+                match self.pods(pod).delete(name, &DeleteParams::now()).await {
+                    Ok(_) => {}
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => tracing::warn!(pod = %name, error = %e, "deleting pod failed"),
                 }
             }
             return;
@@ -192,22 +143,22 @@ impl Worker {
             n.pool.lock().unwrap_or_else(|p| p.into_inner()).assign(&uid)
         };
         let Some(pod_ip) = pod_ip else {
-            tracing::warn!(node = %n.name, pod = %Self::pod_path(pod), "no free pod IP on the simulated node");
+            tracing::warn!(node = %n.name, pod = %name, "no free pod IP on the simulated node");
             return;
         };
-        let patch = running_status(pod, &n.ip.to_string(), &pod_ip.to_string(), &now_rfc3339());
-        let path = format!("{}/status", Self::pod_path(pod));
+        let status = running_status(pod, &n.ip.to_string(), &pod_ip.to_string(), &now_rfc3339());
+        let patch = Patch::Merge(StatusPatch { status: &status });
+        let pods = self.pods(pod);
         for attempt in 0..3 {
-            match self.api.merge_patch(&path, &patch) {
-                Ok((200, _)) => {
+            match pods.patch_status(name, &PatchParams::default(), &patch).await {
+                Ok(_) => {
                     self.running.insert(uid);
                     return;
                 }
-                Ok((404, _)) => return,
-                Ok((status, body)) => tracing::warn!(pod = %path, status, %body, attempt, "reporting pod running failed"),
-                Err(e) => tracing::warn!(pod = %path, error = %e, attempt, "reporting pod running failed"),
+                Err(e) if e.is_not_found() => return,
+                Err(e) => tracing::warn!(pod = %name, error = %e, attempt, "reporting pod running failed"),
             }
-            std::thread::sleep(Duration::from_millis(100 << attempt));
+            tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
         }
     }
 }
@@ -237,51 +188,72 @@ pub fn qos_class(pod: &Pod) -> &'static str {
     }
 }
 
-/// The merge patch that reports a pod as started and ready on this node.
-pub fn running_status(pod: &Pod, host_ip: &str, pod_ip: &str, now: &str) -> Value {
+/// The status that reports a pod as started and ready on this node.
+pub fn running_status(pod: &Pod, host_ip: &str, pod_ip: &str, now: &str) -> PodStatus {
     let uid = &pod.metadata.uid;
-    let cond = |t: &str| json!({"type": t, "status": "True", "lastTransitionTime": now});
-    let image = |c: &api::model::Container| c.image.clone().unwrap_or_default();
-    let init: Vec<Value> = pod
+    let cond = |t: &str| Condition {
+        type_: t.into(),
+        status: "True".into(),
+        last_transition_time: Some(now.into()),
+        ..Default::default()
+    };
+    let container = |c: &api::model::Container, state: ContainerState, started: bool| {
+        let image = c.image.clone().unwrap_or_default();
+        ContainerStatus {
+            name: c.name.clone(),
+            state: Some(state),
+            ready: true,
+            started: Some(started),
+            restart_count: 0,
+            image_id: format!("sim://{image}"),
+            image,
+            container_id: Some(format!("sim://{uid}/{}", c.name)),
+            ..Default::default()
+        }
+    };
+    let init = pod
         .spec
         .init_containers
         .iter()
         .map(|c| {
-            json!({"name": c.name, "ready": true, "started": false, "restartCount": 0, "image": image(c),
-                   "imageID": format!("sim://{}", image(c)), "containerID": format!("sim://{uid}/{}", c.name),
-                   "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now,
-                                            "containerID": format!("sim://{uid}/{}", c.name)}}})
+            let done = ContainerStateTerminated {
+                exit_code: 0,
+                reason: Some("Completed".into()),
+                started_at: Some(now.into()),
+                finished_at: Some(now.into()),
+                container_id: Some(format!("sim://{uid}/{}", c.name)),
+                ..Default::default()
+            };
+            container(c, ContainerState { terminated: Some(done), ..Default::default() }, false)
         })
         .collect();
-    let containers: Vec<Value> = pod
+    let containers = pod
         .spec
         .containers
         .iter()
         .map(|c| {
-            json!({"name": c.name, "ready": true, "started": true, "restartCount": 0, "image": image(c),
-                   "imageID": format!("sim://{}", image(c)), "containerID": format!("sim://{uid}/{}", c.name),
-                   "state": {"running": {"startedAt": now}}})
+            let running = ContainerStateRunning { started_at: Some(now.into()) };
+            container(c, ContainerState { running: Some(running), ..Default::default() }, true)
         })
         .collect();
-    let mut status = json!({
-        "phase": "Running",
-        "conditions": [cond("PodReadyToStartContainers"), cond("Initialized"), cond("Ready"), cond("ContainersReady"), cond("PodScheduled")],
-        "hostIP": host_ip,
-        "podIP": pod_ip,
-        "podIPs": [{"ip": pod_ip}],
-        "startTime": now,
-        "containerStatuses": containers,
-        "qosClass": qos_class(pod),
-    });
-    if !init.is_empty() {
-        status["initContainerStatuses"] = Value::Array(init);
+    PodStatus {
+        phase: Some("Running".into()),
+        conditions: ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"].map(cond).into(),
+        host_ip: Some(host_ip.into()),
+        pod_ip: Some(pod_ip.into()),
+        pod_ips: vec![PodIp { ip: pod_ip.into() }],
+        start_time: Some(now.into()),
+        init_container_statuses: init,
+        container_statuses: containers,
+        qos_class: Some(qos_class(pod).into()),
+        ..Default::default()
     }
-    json!({"status": status})
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
 
     fn pod(v: Value) -> Pod {
         serde_json::from_value(v).unwrap()
@@ -292,7 +264,8 @@ mod tests {
         let p = pod(json!({"metadata": {"name": "p", "namespace": "default", "uid": "u1"},
                            "spec": {"initContainers": [{"name": "init", "image": "busybox"}],
                                     "containers": [{"name": "web", "image": "hello:v1"}]}}));
-        let s = running_status(&p, "127.0.0.1", "10.244.0.5", "2026-01-01T00:00:00Z");
+        let status = running_status(&p, "127.0.0.1", "10.244.0.5", "2026-01-01T00:00:00Z");
+        let s = serde_json::to_value(StatusPatch { status: &status }).unwrap();
         let st = &s["status"];
         assert_eq!(st["phase"], "Running");
         assert_eq!(st["podIP"], "10.244.0.5");
@@ -304,9 +277,8 @@ mod tests {
         for t in ["PodScheduled", "Initialized", "ContainersReady", "Ready"] {
             assert!(types.contains(&t), "{t}");
         }
-        // The patch decodes as a pod status.
-        let back: api::model::PodStatus = serde_json::from_value(st.clone()).unwrap();
-        assert_eq!(back.container_statuses[0].started, Some(true));
+        assert_eq!(status.container_statuses[0].started, Some(true));
+        assert_eq!(status.init_container_statuses[0].started, Some(false));
     }
 
     #[test]

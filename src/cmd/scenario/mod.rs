@@ -13,8 +13,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 
-use crate::client::{collection_path, item_path, ApiFailure, Client};
-use crate::cmd::rollout::{self, deployment_path, POLL};
+use api::model::{Deployment, Node, Pod, ReplicaSet, Resource};
+use client::ListParams;
+
+use crate::cmd::rollout::{self, POLL};
+use crate::cmd::{deployments, get_json, Client};
 use crate::cmd::{kill, scale, set_image};
 use crate::manifest;
 use step::{Assertion, Condition, NoDuplicatePods, Step};
@@ -32,7 +35,7 @@ pub fn run(client: &Client, path: &Path, default_ns: &str) -> Result<()> {
         start: Instant::now(),
         actor_kills: 0,
         process_kills: 0,
-        restarts_baseline: client.json("GET", "/debug/actors", None).map_or_else(|_| check::Restarts::default(), |t| check::Restarts::of(&t)),
+        restarts_baseline: get_json(client, "/debug/actors").map_or_else(|_| check::Restarts::default(), |t| check::Restarts::of(&t)),
         rng: chaos::Rng::new(seed),
     };
     println!("scenario {:?}: {} steps against namespace {}", scenario.name, scenario.steps.len(), runner.ns);
@@ -73,25 +76,6 @@ struct Runner<'a> {
     rng: chaos::Rng,
 }
 
-fn is_status(e: &anyhow::Error, code: u16) -> bool {
-    e.downcast_ref::<ApiFailure>().is_some_and(|f| f.code == code)
-}
-
-/// Percent-encodes a query value.
-fn encode(s: &str) -> String {
-    crate::client::urlencode(s)
-}
-
-fn items(list: Value) -> Vec<Value> {
-    match list {
-        Value::Object(mut m) => match m.remove("items") {
-            Some(Value::Array(items)) => items,
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
-    }
-}
-
 /// A Deployment's `spec.selector.matchLabels` as a query selector.
 fn selector_of(d: &Value) -> Result<String> {
     let labels = d
@@ -105,7 +89,7 @@ fn selector_of(d: &Value) -> Result<String> {
 impl Runner<'_> {
     fn summary(&self, name: &str, done: usize, total: usize, seed: u64, ok: bool) -> String {
         let verdict = if ok { "passed".to_string() } else { format!("FAILED at step {}", done + 1) };
-        let restarts = match self.client.json("GET", "/debug/actors", None) {
+        let restarts = match get_json(self.client, "/debug/actors") {
             Ok(t) => check::Restarts::of(&t).since(&self.restarts_baseline).describe(),
             Err(e) => format!("restarts unknown: {e:#}"),
         };
@@ -123,13 +107,15 @@ impl Runner<'_> {
         match step {
             Step::Apply { file, manifest } => self.apply(file.as_deref(), manifest.as_ref()),
             Step::Scale { deployment, replicas } => {
-                scale::set_replicas(self.client, &deployment_path(&ns, deployment), *replicas)?;
+                scale::set_replicas(self.client, Deployment::INFO, &ns, deployment, *replicas)?;
                 Ok(String::new())
             }
             Step::SetImage { deployment, container, image } => {
                 set_image::set_images(
                     self.client,
-                    &deployment_path(&ns, deployment),
+                    Deployment::INFO,
+                    Some(&ns),
+                    deployment,
                     &[(container.clone(), image.clone())],
                 )?;
                 Ok(String::new())
@@ -214,24 +200,24 @@ impl Runner<'_> {
             value["metadata"]["namespace"] = Value::String(ns.clone());
         }
         let name = value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-        let item = item_path(info, ns.as_deref(), &name);
+        let api = self.client.dynamic(info, ns.as_deref());
         for _ in 0..20 {
-            match self.client.json("GET", &item, None) {
-                Err(e) if is_status(&e, 404) => {
-                    match self.client.json("POST", &collection_path(info, ns.as_deref()), Some(&value)) {
+            match api.get(&name) {
+                Err(e) if e.is_not_found() => {
+                    match api.create(&value) {
                         Ok(_) => return Ok("created"),
-                        Err(e) if is_status(&e, 409) => continue,
-                        Err(e) => return Err(e),
+                        Err(e) if e.is_conflict() => continue,
+                        Err(e) => return Err(e.into()),
                     }
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
                 Ok(current) => {
                     let mut body = value.clone();
                     body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
-                    match self.client.json("PUT", &item, Some(&body)) {
+                    match api.replace(&name, &body) {
                         Ok(_) => return Ok("configured"),
-                        Err(e) if is_status(&e, 409) => continue,
-                        Err(e) => return Err(e),
+                        Err(e) if e.is_conflict() => continue,
+                        Err(e) => return Err(e.into()),
                     }
                 }
             }
@@ -249,7 +235,7 @@ impl Runner<'_> {
             let mut attempts = 0;
             loop {
                 attempts += 1;
-                let tree = self.client.json("GET", "/debug/actors", None).context("listing actors")?;
+                let tree = get_json(self.client, "/debug/actors").context("listing actors")?;
                 let candidates: Vec<chaos::Victim> = chaos::victims(&tree)
                     .into_iter()
                     .filter(|v| kinds.is_none_or(|ks| ks.iter().any(|k| v.matches(k))))
@@ -271,9 +257,9 @@ impl Runner<'_> {
                         break;
                     }
                     // Gone between the listing and the kill (stopped or already restarting).
-                    Err(e) if is_status(&e, 404) && attempts < 20 => continue,
+                    Err(e) if e.is_not_found() && attempts < 20 => continue,
                     // The root is restarting the whole tree: kills resume when it is back.
-                    Err(e) if is_status(&e, 503) => {
+                    Err(e) if e.code() == Some(503) => {
                         paused += self.wait_tree_running().with_context(|| format!("after {i} kills"))?;
                         attempts = 0;
                     }
@@ -294,7 +280,7 @@ impl Runner<'_> {
         // The longest back-off is 30 s.
         let deadline = began + Duration::from_secs(45);
         loop {
-            let tree = self.client.json("GET", "/debug/actors", None).context("reading /debug/actors")?;
+            let tree = get_json(self.client, "/debug/actors").context("reading /debug/actors")?;
             if tree.get("state").and_then(Value::as_str) != Some("backoff") {
                 return Ok(began.elapsed());
             }
@@ -320,19 +306,19 @@ impl Runner<'_> {
     }
 
     fn pods(&self, selector: &str) -> Result<Vec<Value>> {
-        let path = format!("/api/v1/namespaces/{}/pods?labelSelector={}", self.ns, encode(selector));
-        Ok(items(self.client.json("GET", &path, None)?))
+        let lp = ListParams::default().labels(selector);
+        Ok(self.client.dynamic(Pod::INFO, Some(&self.ns)).list(&lp)?.items)
     }
 
     fn nodes(&self) -> Result<Vec<Value>> {
-        Ok(items(self.client.json("GET", "/api/v1/nodes", None)?))
+        Ok(self.client.dynamic(Node::INFO, None).list(&ListParams::default())?.items)
     }
 
     /// What of `c` does not hold yet; API errors count as "not yet", a failed rollout is fatal.
     fn unmet_condition(&self, c: &Condition) -> Result<Vec<String>> {
         let mut unmet = Vec::new();
         if let Some(name) = &c.deployment {
-            match self.client.json("GET", &deployment_path(&self.ns, name), None) {
+            match deployments(self.client, &self.ns).get(name) {
                 Ok(d) => unmet.extend(check::deployment_wait(c, name, &d).map_err(|fatal| anyhow!(fatal))?),
                 Err(e) => unmet.push(format!("deployment {name}: {e:#}")),
             }
@@ -373,7 +359,7 @@ impl Runner<'_> {
             unmet.extend(check::pods_per_node(p, &self.pods(&p.selector)?, &self.nodes()?));
         }
         if let Some(r) = &a.restarts_total {
-            let tree = self.client.json("GET", "/debug/actors", None).context("reading /debug/actors")?;
+            let tree = get_json(self.client, "/debug/actors").context("reading /debug/actors")?;
             let now = check::Restarts::of(&tree);
             if let Some(want) = r.equals {
                 if now.total != want {
@@ -403,7 +389,7 @@ impl Runner<'_> {
             };
             let d = match (&deployment, &deploy) {
                 (Some(name), Some(d)) if a.deployment.as_ref() == Some(name) => Some(d.clone()),
-                (Some(name), _) => Some(self.client.json("GET", &deployment_path(&self.ns, name), None)?),
+                (Some(name), _) => Some(deployments(self.client, &self.ns).get(name)?),
                 (None, _) => None,
             };
             if d.is_some() || selector.is_some() {
@@ -418,8 +404,7 @@ impl Runner<'_> {
                     (None, None) => bail!("no_duplicate_pods with only a selector needs a count"),
                 };
                 let what = deployment.map_or_else(|| format!("pods {selector}"), |n| format!("deployment {n}"));
-                let owners = self.client.json("GET", &format!("/apis/apps/v1/namespaces/{}/replicasets", self.ns), None)?;
-                let owners = owners["items"].as_array().cloned().unwrap_or_default();
+                let owners = self.client.dynamic(ReplicaSet::INFO, Some(&self.ns)).list(&ListParams::default())?.items;
                 unmet.extend(check::no_duplicate_pods(&what, &self.pods(&selector)?, &owners, want));
             }
         }
@@ -430,11 +415,6 @@ impl Runner<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn query_values_are_percent_encoded() {
-        assert_eq!(encode("app=web,tier in (a,b)"), "app%3Dweb%2Ctier%20in%20%28a%2Cb%29");
-    }
 
     #[test]
     fn example_scenarios_parse() {
