@@ -15,7 +15,6 @@ pub mod informer;
 pub mod pod_actor;
 pub mod nodelifecycle;
 pub mod registry;
-pub mod runtime;
 pub mod scheduler;
 pub mod standard;
 pub mod store;

@@ -2,27 +2,27 @@
 
 use std::sync::Arc;
 
-use crate::controller::Shared;
+use crate::controller::{ControlLoop, Controller, Shared};
 use crate::allocator::repair::AllocationRepair;
 use crate::controllers::{DeploymentController, NamespaceController, ReplicaSetController, ReplicationControllerController};
 use crate::events::EventTtl;
 use crate::gc::GarbageCollector;
 use crate::nodelifecycle::NodeLifecycle;
 use crate::pod_actor::PodController;
-use crate::runtime::ControlPlane;
+use supervision::ControlPlane;
 use crate::scheduler::Scheduler;
 
 /// The standard set of managers and singletons.
 pub fn control_plane(shared: Arc<Shared>) -> ControlPlane<Shared> {
     ControlPlane::new(shared)
-        .manager(DeploymentController)
-        .manager(ReplicaSetController)
-        .manager(ReplicationControllerController)
-        .manager(PodController)
-        .singleton(Scheduler)
-        .singleton(NodeLifecycle)
-        .singleton(GarbageCollector)
-        .manager(NamespaceController)
-        .singleton(AllocationRepair::default())
-        .singleton(EventTtl::default())
+        .manager(Controller(DeploymentController))
+        .manager(Controller(ReplicaSetController))
+        .manager(Controller(ReplicationControllerController))
+        .manager(Controller(PodController))
+        .singleton(ControlLoop(Scheduler))
+        .singleton(ControlLoop(NodeLifecycle))
+        .singleton(ControlLoop(GarbageCollector))
+        .manager(Controller(NamespaceController))
+        .singleton(ControlLoop(AllocationRepair::default()))
+        .singleton(ControlLoop(EventTtl::default()))
 }

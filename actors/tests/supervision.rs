@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use actors::controller::{Action, Caches, Children, ControlConfig, Cx, ReconcileError, Reconciler, Shared};
 use api::model::{LabelSelector, Namespace, ObjectMeta, PodTemplateSpec, ReplicaSet, ReplicaSetSpec};
 use actors::registry::Registry;
-use actors::runtime::{ControlHandle, ControlPlane};
+use supervision::{ControlHandle, ControlPlane};
 use actors::store::embedded::EmbeddedStore;
 use async_trait::async_trait;
 use serde_json::Value;
@@ -102,7 +102,7 @@ async fn start(dir: &std::path::Path, limit: u32) -> (Registry, Counting, Contro
     let config = ControlConfig { restart_limit: limit, restart_window: Duration::from_secs(30), ..Default::default() };
     let shared = Arc::new(Shared { registry: registry.clone(), caches, config });
     let counting = Counting::default();
-    let handle = ControlPlane::new(shared).manager(counting.clone()).start();
+    let handle = ControlPlane::new(shared).manager(actors::controller::Controller(counting.clone())).start();
     (registry, counting, handle)
 }
 
@@ -219,7 +219,7 @@ async fn a_spent_root_budget_restarts_the_whole_tree_after_a_backoff() {
     .await;
     assert_eq!(handle.tree.to_json()["treeBackoffMs"], 1000);
     let refused = handle.kill("replicasets", None).await;
-    assert!(matches!(refused, Err(actors::runtime::KillError::TreeRestarting(_))), "{refused:?}");
+    assert!(matches!(refused, Err(supervision::KillError::TreeRestarting(_))), "{refused:?}");
 
     // After the back-off the whole tree starts again and rebuilds from the store.
     let before = counting.count("default/a");
@@ -239,5 +239,5 @@ async fn a_spent_root_budget_restarts_the_whole_tree_after_a_backoff() {
     assert_eq!(tree["restartsByCause"]["killed"], 2, "{tree}");
     // Budgets are fresh: the restarted tree takes kills again.
     handle.kill("replicasets", Some("default/a".into())).await.unwrap();
-    assert!(matches!(handle.kill("widgets", None).await, Err(actors::runtime::KillError::UnknownSupervisor(..))));
+    assert!(matches!(handle.kill("widgets", None).await, Err(supervision::KillError::UnknownSupervisor(..))));
 }

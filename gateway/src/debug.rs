@@ -3,12 +3,12 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use actors::runtime::KillError;
+use supervision::KillError;
 
 use crate::error::ApiError;
 use crate::AppState;
 
-fn control(state: &AppState) -> Result<&actors::runtime::ControlHandle, ApiError> {
+fn control(state: &AppState) -> Result<&supervision::ControlHandle, ApiError> {
     state
         .control
         .as_ref()

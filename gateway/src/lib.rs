@@ -34,5 +34,5 @@ pub struct AppState {
     pub registry: Registry,
     pub metrics: Arc<metrics::Metrics>,
     /// The supervision tree, when this process runs the controllers.
-    pub control: Option<actors::runtime::ControlHandle>,
+    pub control: Option<supervision::ControlHandle>,
 }

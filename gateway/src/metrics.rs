@@ -1,5 +1,5 @@
 //! Prometheus metrics: request counts and latency histograms by verb and resource, and
-//! the supervision tree's restarts (copied from `actors::runtime::Tree` when scraped).
+//! the supervision tree's restarts (copied from `supervision::Tree` when scraped).
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -70,7 +70,7 @@ impl Supervision {
     }
 
     /// Counters only grow: add what the tree counted since the last scrape.
-    fn sync(&self, tree: &actors::runtime::Tree) {
+    fn sync(&self, tree: &supervision::Tree) {
         for (name, restarts) in tree.restarts_by_supervisor() {
             let c = self.actor_restarts.get_or_create(&SupervisorLabels { supervisor: name });
             c.inc_by(restarts.saturating_sub(c.get()));
@@ -112,7 +112,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with the supervision tree's figures when there is one.
-    pub fn render(&self, tree: Option<&actors::runtime::Tree>) -> String {
+    pub fn render(&self, tree: Option<&supervision::Tree>) -> String {
         let mut out = String::new();
         if let Ok(reg) = self.registry.lock() {
             // Under the lock, so that two scrapes do not both add the same restarts.
@@ -152,7 +152,7 @@ pub async fn endpoint(state: actix_web::web::Data<crate::AppState>) -> HttpRespo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actors::runtime::{Cause, Tree};
+    use supervision::{Cause, Tree};
 
     #[test]
     fn restarts_and_tree_restarts_are_exposed_as_counters() {

@@ -1,5 +1,5 @@
 //! What a controller is in shoal: a level-triggered `reconcile(object, cx) -> Action`,
-//! run by one supervised actor per object (see `crate::runtime`).
+//! run by one supervised actor per object (see the `supervision` crate).
 //!
 //! Controllers read from the shared informer caches in `Cx::caches` and write through
 //! `Cx`'s write methods, which remember the revisions written so that the next reconcile
@@ -21,10 +21,10 @@ use tokio_stream::wrappers::BroadcastStream;
 use crate::informer::{self, Cache};
 use api::model::{Deployment, LabelSelector, Lease, Namespace, Node, Pod, ReplicaSet, ReplicationController, Resource};
 use crate::registry::{Deleted, Preconditions, Registry, RegistryError, UpdateScope};
-use crate::runtime::{ActorCx, BudgetSpec, HasSource, Loop, Reconcile, Source, World};
+use supervision::{ActorCx, BudgetSpec, HasSource, Loop, Reconcile, Source, World};
 use crate::store::Revision;
 
-pub use crate::runtime::Action;
+pub use supervision::Action;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -256,8 +256,8 @@ impl ActorCx for Cx {
 /// Which children a controller owns: their changes wake the owner, and orphans whose
 /// labels match the owner's selector wake it too (adoption). E.g.
 /// `Children::Of(&[ChildKind::of::<Pod>()])`.
-pub type Children = crate::runtime::Children<Shared>;
-pub use crate::runtime::ChildKind;
+pub type Children = supervision::Children<Shared>;
+pub use supervision::ChildKind;
 
 /// A controller: one reconcile per object, run by a supervised actor.
 #[async_trait]
@@ -291,8 +291,16 @@ pub trait Singleton: Send + Sync + 'static {
     async fn run_once(&self, cx: &Cx) -> Result<Action, ReconcileError>;
 }
 
+/// Runs a control-plane `Reconciler` in the supervision runtime (as a manager's actors):
+/// `ControlPlane::new(shared).manager(Controller(DeploymentController))`.
+pub struct Controller<R>(pub R);
+
+/// Runs a control-plane `Singleton` in the supervision runtime:
+/// `ControlPlane::new(shared).singleton(ControlLoop(Scheduler))`.
+pub struct ControlLoop<S>(pub S);
+
 #[async_trait]
-impl<R: Reconciler> Reconcile for R
+impl<R: Reconciler> Reconcile for Controller<R>
 where
     Shared: HasSource<R::Object>,
 {
@@ -306,12 +314,12 @@ where
     }
 
     async fn reconcile(&self, obj: Arc<Self::Object>, cx: &Cx) -> Result<Action, ReconcileError> {
-        <R as Reconciler>::reconcile(self, obj, cx).await
+        self.0.reconcile(obj, cx).await
     }
 }
 
 #[async_trait]
-impl<S: Singleton> Loop for S {
+impl<S: Singleton> Loop for ControlLoop<S> {
     type World = Shared;
     type Error = ReconcileError;
     const NAME: &'static str = <S as Singleton>::NAME;
@@ -322,6 +330,6 @@ impl<S: Singleton> Loop for S {
     }
 
     async fn run_once(&self, cx: &Cx) -> Result<Action, ReconcileError> {
-        <S as Singleton>::run_once(self, cx).await
+        self.0.run_once(cx).await
     }
 }

@@ -10,7 +10,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 
 use super::world::HasSource;
-use crate::informer::Change;
+use client::cache::Change;
 use api::model::Resource;
 
 /// A change of a child, reduced to what routing needs.

@@ -18,7 +18,7 @@ use super::messages::{ChildExited, ExitReason, Kill, KillChild, KillError, Retir
 use super::object::ObjectActor;
 use super::tree::{Cause, Tree};
 use super::world::{HasSource, Source, World};
-use crate::informer::{key_of, Change};
+use client::cache::{key_of, Change};
 use api::model::{selector, Resource};
 
 /// A change of the managed kind.

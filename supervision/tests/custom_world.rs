@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actors::informer::Change;
-use actors::runtime::{ActorCx, Action, BudgetSpec, Children, ControlPlane, HasSource, Reconcile, Source, World};
+use client::cache::Change;
+use supervision::{ActorCx, Action, BudgetSpec, Children, ControlPlane, HasSource, Reconcile, Source, World};
 use api::model::{key_of, LabelSelector, ObjectMeta, Pod};
 use async_trait::async_trait;
 use futures::future::BoxFuture;

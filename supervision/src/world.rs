@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use tokio::sync::broadcast;
 
-use crate::informer::{Cache, Change};
+use client::cache::{Cache, Change};
 use api::model::Resource;
 
 /// A read-only, eventually consistent mirror of one kind's objects.
