@@ -46,7 +46,7 @@ pub enum Error {
     WatchEvent {
         path: String,
         #[source]
-        source: crate::watch::LineError,
+        source: LineError,
     },
 }
 
@@ -81,4 +81,13 @@ impl Error {
     pub fn is_gone(&self) -> bool {
         self.code() == Some(410)
     }
+}
+
+/// Why a watch line could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum LineError {
+    #[error("not a watch event")]
+    Json(#[source] serde_json::Error),
+    #[error("unknown watch event type {0:?}")]
+    UnknownType(String),
 }

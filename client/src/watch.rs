@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
-use crate::error::Error;
+use crate::error::{Error, LineError};
 use crate::status::Status;
 
 /// One event of a watch.
@@ -26,15 +26,6 @@ impl<T> WatchEvent<T> {
     pub fn is_gone(&self) -> bool {
         matches!(self, WatchEvent::Error(s) if s.code == 410)
     }
-}
-
-/// Why a watch line could not be decoded.
-#[derive(Debug, thiserror::Error)]
-pub enum LineError {
-    #[error("not a watch event")]
-    Json(#[source] serde_json::Error),
-    #[error("unknown watch event type {0:?}")]
-    UnknownType(String),
 }
 
 #[derive(serde::Deserialize)]

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::error::{from_registry, ApiError};
 use crate::request::body;
-use crate::request::decode::DeleteOptions;
+use crate::request::params::DeleteOptions;
 use crate::response::{json_response, ApiResult};
 use crate::metrics::RequestInfo;
 use crate::AppState;

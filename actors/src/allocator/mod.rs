@@ -44,7 +44,7 @@ use api::codec;
 use api::model::Service;
 use api::validation::FieldError;
 
-use crate::admission::{AdmissionError, Reservation};
+use crate::admission::outcome::{AdmissionError, Reservation};
 use crate::store::{Store, StoreError};
 
 type Result<T, E = AdmissionError> = std::result::Result<T, E>;

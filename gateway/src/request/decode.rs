@@ -4,14 +4,12 @@
 //! and the name and namespace of the path it must agree with.
 
 use actix_web::{web, HttpRequest};
-use actors::registry::Preconditions;
 use api::model::Resource;
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::request::body;
-use crate::request::params::{FieldValidation, Target};
+use crate::request::params::{DeleteOptions, FieldValidation, Target};
 
 /// The message of a body whose namespace is not the path's (Kubernetes' wording).
 pub const NAMESPACE_MISMATCH: &str = "the namespace of the provided object does not match the namespace sent on the request";
@@ -170,33 +168,7 @@ pub fn check_namespace<T: Resource>(obj: &T, path_ns: Option<&str>) -> Result<()
     }
 }
 
-/// The body of DELETE (`DeleteOptions`), all optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeleteOptions {
-    #[serde(default)]
-    pub preconditions: Option<PreconditionsBody>,
-    #[serde(default)]
-    pub propagation_policy: Option<String>,
-    #[serde(default)]
-    pub grace_period_seconds: Option<i64>,
-    #[serde(default)]
-    pub dry_run: Vec<String>,
-}
 
-/// `DeleteOptions.preconditions`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PreconditionsBody {
-    pub uid: Option<String>,
-    pub resource_version: Option<String>,
-}
-
-impl From<PreconditionsBody> for Preconditions {
-    fn from(p: PreconditionsBody) -> Self {
-        Preconditions { uid: p.uid, resource_version: p.resource_version }
-    }
-}
 
 /// A DELETE's JSON body; an empty (or blank) one means no options.
 pub fn delete_options(bytes: &[u8]) -> Result<DeleteOptions, ApiError> {
@@ -209,6 +181,7 @@ pub fn delete_options(bytes: &[u8]) -> Result<DeleteOptions, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actors::registry::Preconditions;
     use api::model::{Deployment, Namespace};
     use k8s_pb::apimachinery::pkg::apis::meta::v1 as pbmeta;
     use k8s_pb::apimachinery::pkg::runtime::{TypeMeta, Unknown};

@@ -7,7 +7,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::request::decode::DeleteOptions;
 
 /// Where a request points: namespace (for namespaced kinds) and name, from the path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -303,6 +302,34 @@ pub struct DeleteParams {
     pub grace_period_seconds: Option<i64>,
 }
 
+/// The body of DELETE (`DeleteOptions`), all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteOptions {
+    #[serde(default)]
+    pub preconditions: Option<PreconditionsBody>,
+    #[serde(default)]
+    pub propagation_policy: Option<String>,
+    #[serde(default)]
+    pub grace_period_seconds: Option<i64>,
+    #[serde(default)]
+    pub dry_run: Vec<String>,
+}
+
+/// `DeleteOptions.preconditions`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreconditionsBody {
+    pub uid: Option<String>,
+    pub resource_version: Option<String>,
+}
+
+impl From<PreconditionsBody> for Preconditions {
+    fn from(p: PreconditionsBody) -> Self {
+        Preconditions { uid: p.uid, resource_version: p.resource_version }
+    }
+}
+
 /// What a DELETE asks for, from its `DeleteOptions` body and its query.
 #[derive(Debug, Clone, Default)]
 pub struct DeleteRequest {
@@ -335,7 +362,6 @@ impl DeleteRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::decode::PreconditionsBody;
 
     fn list(query: &str) -> ListParams {
         serde_urlencoded::from_str(query).expect("a list query")
