@@ -27,6 +27,40 @@ struct Cli {
     command: Command,
 }
 
+/// How `up` and `server` serve the API, and their controllers' tunables.
+#[derive(clap::Args, Clone)]
+struct ServeFlags {
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    listen: String,
+    /// Where to write a kubeconfig for this cluster (default: DATA_DIR/kubeconfig).
+    #[arg(long)]
+    kubeconfig_out: Option<PathBuf>,
+    /// HTTP worker threads.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Seconds between compactions of store history (0: never).
+    #[arg(long, default_value_t = 300)]
+    compact_interval: u64,
+    #[command(flatten)]
+    control: ControlFlags,
+}
+
+impl ServeFlags {
+    fn options(&self, store: StoreChoice, simulated_nodes: usize) -> Result<ServeOptions> {
+        Ok(ServeOptions {
+            store,
+            listen: self.listen.clone(),
+            kubeconfig_out: self.kubeconfig_out.clone(),
+            workers: self.workers,
+            compact_interval: std::time::Duration::from_secs(self.compact_interval),
+            control: self.control.config(),
+            allocator: self.control.allocator()?,
+            controllers: !self.control.no_controllers,
+            simulated_nodes,
+        })
+    }
+}
+
 /// Tunables of the controllers, shared by `up` and `server`.
 #[derive(clap::Args, Clone)]
 struct ControlFlags {
@@ -76,19 +110,8 @@ enum Command {
     Up {
         #[arg(long, default_value = ".shoal")]
         data_dir: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:6443")]
-        listen: String,
-        /// Where to write a kubeconfig for this cluster (default: DATA_DIR/kubeconfig).
-        #[arg(long)]
-        kubeconfig_out: Option<PathBuf>,
-        /// HTTP worker threads.
-        #[arg(long, default_value_t = 2)]
-        workers: usize,
-        /// Seconds between compactions of store history (0: never).
-        #[arg(long, default_value_t = 300)]
-        compact_interval: u64,
         #[command(flatten)]
-        control: ControlFlags,
+        serve: ServeFlags,
         /// Also run this many simulated nodes (pods go Running without containers).
         #[arg(long, default_value_t = 0)]
         simulated_nodes: usize,
@@ -100,16 +123,8 @@ enum Command {
         store: Option<String>,
         #[arg(long)]
         data_dir: Option<PathBuf>,
-        #[arg(long, default_value = "127.0.0.1:6443")]
-        listen: String,
-        #[arg(long)]
-        kubeconfig_out: Option<PathBuf>,
-        #[arg(long, default_value_t = 2)]
-        workers: usize,
-        #[arg(long, default_value_t = 300)]
-        compact_interval: u64,
         #[command(flatten)]
-        control: ControlFlags,
+        serve: ServeFlags,
     },
     /// Run a node-host (`--simulate`: fake nodes that report pods Running, like kwok).
     Node {
@@ -218,38 +233,18 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     let client = || Client::new(&cli.server).context("setting up the API client");
     match &cli.command {
-        Command::Up { data_dir, listen, kubeconfig_out, workers, compact_interval, control, simulated_nodes } => {
+        Command::Up { data_dir, serve, simulated_nodes } => {
             init_logging();
-            cmd::cluster::run(ServeOptions {
-                store: StoreChoice::Embedded(data_dir.clone()),
-                listen: listen.clone(),
-                kubeconfig_out: kubeconfig_out.clone(),
-                workers: *workers,
-                compact_interval: std::time::Duration::from_secs(*compact_interval),
-                control: control.config(),
-                allocator: control.allocator()?,
-                controllers: !control.no_controllers,
-                simulated_nodes: *simulated_nodes,
-            })
+            cmd::cluster::run(serve.options(StoreChoice::Embedded(data_dir.clone()), *simulated_nodes)?)
         }
-        Command::Server { store, data_dir, listen, kubeconfig_out, workers, compact_interval, control } => {
+        Command::Server { store, data_dir, serve } => {
             init_logging();
             let store = match (store, data_dir) {
                 (Some(url), _) => StoreChoice::etcd(url)?,
                 (None, Some(dir)) => StoreChoice::Embedded(dir.clone()),
                 (None, None) => return Err(anyhow!("shoal server needs --store etcd://HOST:PORT or --data-dir DIR")),
             };
-            cmd::cluster::run(ServeOptions {
-                store,
-                listen: listen.clone(),
-                kubeconfig_out: kubeconfig_out.clone(),
-                workers: *workers,
-                compact_interval: std::time::Duration::from_secs(*compact_interval),
-                control: control.config(),
-                allocator: control.allocator()?,
-                controllers: !control.no_controllers,
-                simulated_nodes: 0,
-            })
+            cmd::cluster::run(serve.options(store, 0)?)
         }
         Command::Node { name, node_ip, simulate, count, lease_seconds, cpu, memory, pods, labels } => {
             init_logging();
