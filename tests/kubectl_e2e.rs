@@ -11,13 +11,10 @@ mod harness;
 
 use harness::kubectl_bin;
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use harness::{wait_for, Api, Cluster};
+use harness::{wait_for, Api, Cluster, Kubectl};
 use serde_json::{json, Value};
 
 
@@ -25,167 +22,20 @@ fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/manifests")
 }
 
-/// What one kubectl run did.
-struct Run {
-    args: String,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn success(&self) -> bool {
-        self.code == Some(0)
-    }
-    fn text(&self) -> String {
-        format!("$ kubectl {}\nexit {:?}\n--- stdout\n{}--- stderr\n{}", self.args, self.code, self.stdout, self.stderr)
-    }
-}
-
-/// kubectl bound to one cluster: its kubeconfig, and a discovery cache of its own (so
-/// that a port reused by another test's server never serves a stale cache).
-struct Kubectl {
-    kubeconfig: PathBuf,
-    cache: PathBuf,
-}
-
-impl Kubectl {
-    fn new(cluster: &Cluster) -> Self {
-        let k = Kubectl { kubeconfig: cluster.kubeconfig(), cache: cluster.path().join("kube-cache") };
-        let v = k.run(&["version", "--client"]);
-        eprintln!("using {} ({})", kubectl_bin().display(), v.stdout.lines().next().unwrap_or("?"));
-        assert!(v.success(), "kubectl does not run (scripts/install-deps.sh installs it):\n{}", v.text());
-        k
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(kubectl_bin());
-        c.args(args).env("KUBECONFIG", &self.kubeconfig).env("KUBECACHEDIR", &self.cache).stdin(Stdio::null());
-        c
-    }
-
-    /// Runs kubectl to completion (at most two minutes).
-    fn run(&self, args: &[&str]) -> Run {
-        let mut child = self
-            .command(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {} (run scripts/install-deps.sh): {e}", kubectl_bin().display()));
-        let read = |r: Option<Box<dyn Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut s = String::new();
-                if let Some(mut r) = r {
-                    let _ = r.read_to_string(&mut s);
-                }
-                s
-            })
-        };
-        let out = read(child.stdout.take().map(|r| Box::new(r) as Box<dyn Read + Send>));
-        let err = read(child.stderr.take().map(|r| Box::new(r) as Box<dyn Read + Send>));
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let status = loop {
-            if let Some(s) = child.try_wait().expect("waiting for kubectl") {
-                break Some(s);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let r = Run {
-            args: args.join(" "),
-            code: status.and_then(|s| s.code()),
-            stdout: out.join().unwrap_or_default(),
-            stderr: err.join().unwrap_or_default(),
-        };
-        assert!(status.is_some(), "kubectl hung for two minutes:\n{}", r.text());
-        r
-    }
-
-    /// Runs kubectl, asserts exit 0, returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let r = self.run(args);
-        assert!(r.success(), "kubectl failed:\n{}", r.text());
-        r.stdout
-    }
-
-    /// Runs kubectl, asserts a non-zero exit, returns stdout and stderr together.
-    fn fails(&self, args: &[&str]) -> String {
-        let r = self.run(args);
-        assert!(!r.success() && r.code.is_some(), "kubectl should have failed:\n{}", r.text());
-        format!("{}{}", r.stdout, r.stderr)
-    }
-
-    /// `get ... -o json`, parsed.
-    fn json(&self, args: &[&str]) -> Value {
-        let mut a = args.to_vec();
-        a.extend(["-o", "json"]);
-        let out = self.ok(&a);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("kubectl {} -o json printed invalid JSON ({e}):\n{out}", args.join(" ")))
-    }
-
-    /// Starts a long-running kubectl (e.g. `get -w`) whose stdout lines arrive on a channel.
-    fn stream(&self, args: &[&str]) -> Streaming {
-        let mut child = self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("starting kubectl");
-        let (tx, rx) = mpsc::channel();
-        for r in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-            Box::new(child.stderr.take().unwrap()) as Box<dyn Read + Send>,
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(r).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        Streaming { child, rx, seen: Vec::new() }
-    }
-}
-
-/// A running kubectl whose output is read line by line; killed on drop.
-struct Streaming {
-    child: Child,
-    rx: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Streaming {
-    /// Waits for a line that satisfies `f`; panics with everything seen so far.
-    fn until(&mut self, what: &str, deadline: Duration, f: impl Fn(&str) -> bool) -> String {
-        let end = Instant::now() + deadline;
-        while let Some(left) = end.checked_duration_since(Instant::now()) {
-            match self.rx.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if f(&line) {
-                        return line;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        panic!("no line with {what} within {deadline:?}; kubectl printed:\n{}", self.seen.join("\n"));
-    }
-}
-
-impl Drop for Streaming {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// kubectl for the cluster, after checking that it runs at all.
+fn kubectl_for(cluster: &Cluster) -> Kubectl {
+    let k = cluster.kubectl();
+    let v = k.run(&["version", "--client"]);
+    eprintln!("using {} ({})", kubectl_bin().display(), v.stdout.lines().next().unwrap_or("?"));
+    assert!(v.success(), "kubectl does not run (scripts/install-deps.sh installs it):\n{}", v.text());
+    k
 }
 
 /// A cluster with two simulated nodes and kubectl for it.
 fn start() -> (Cluster, Kubectl) {
     let mut cluster = Cluster::embedded();
     cluster.add_simulated_nodes("kc", 2);
-    let k = Kubectl::new(&cluster);
+    let k = kubectl_for(&cluster);
     (cluster, k)
 }
 

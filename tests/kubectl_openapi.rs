@@ -6,37 +6,16 @@
 
 mod harness;
 
-use harness::kubectl_bin;
-
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use harness::kubectl::Run;
 use harness::Cluster;
 use serde_json::{json, Value};
 
 
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
 /// Runs kubectl against the cluster with a discovery/OpenAPI cache of its own.
-fn kubectl(cluster: &Cluster, args: &[&str]) -> Out {
-    let cache = cluster.path().join("kube-cache");
-    let out = Command::new(kubectl_bin())
-        .args(args)
-        .arg("--cache-dir")
-        .arg(&cache)
-        .env("KUBECONFIG", cluster.kubeconfig())
-        .env("HOME", cluster.path())
-        .output()
-        .expect("running kubectl");
-    Out {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+fn kubectl(cluster: &Cluster, args: &[&str]) -> Run {
+    cluster.kubectl().run(args)
 }
 
 fn examples() -> PathBuf {
@@ -55,7 +34,7 @@ fn kubectl_apply_examples_and_explain_with_default_validation() {
     let dir = examples().display().to_string();
 
     let first = kubectl(&cluster, &["apply", "-f", &dir]);
-    assert!(first.ok, "kubectl apply failed\nstdout:\n{}\nstderr:\n{}", first.stdout, first.stderr);
+    assert!(first.success(), "kubectl apply failed\nstdout:\n{}\nstderr:\n{}", first.stdout, first.stderr);
     assert!(!first.stderr.contains("openapi"), "kubectl complained about OpenAPI:\n{}", first.stderr);
     let lines: Vec<&str> = first.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(lines.len() >= 14, "expected every example object, got:\n{}", first.stdout);
@@ -65,7 +44,7 @@ fn kubectl_apply_examples_and_explain_with_default_validation() {
 
     // Needs strategic merge patch when anything differs; identical manifests must be unchanged.
     let second = kubectl(&cluster, &["apply", "-f", &dir]);
-    assert!(second.ok, "second kubectl apply failed\nstdout:\n{}\nstderr:\n{}", second.stdout, second.stderr);
+    assert!(second.success(), "second kubectl apply failed\nstdout:\n{}\nstderr:\n{}", second.stdout, second.stderr);
     assert!(!second.stderr.contains("error calculating patch from openapi"), "{}", second.stderr);
     let lines2: Vec<&str> = second.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines2.len(), lines.len(), "stdout:\n{}", second.stdout);
@@ -74,13 +53,13 @@ fn kubectl_apply_examples_and_explain_with_default_validation() {
     }
 
     let explain = kubectl(&cluster, &["explain", "deployment.spec.replicas"]);
-    assert!(explain.ok, "kubectl explain failed:\n{}\n{}", explain.stdout, explain.stderr);
+    assert!(explain.success(), "kubectl explain failed:\n{}\n{}", explain.stdout, explain.stderr);
     assert!(explain.stdout.contains("KIND:") && explain.stdout.contains("Deployment"), "{}", explain.stdout);
     assert!(explain.stdout.contains("replicas") && explain.stdout.contains("<integer>"), "{}", explain.stdout);
     assert!(explain.stdout.contains("DESCRIPTION:") && explain.stdout.contains("desired pods"), "{}", explain.stdout);
 
     let fields = kubectl(&cluster, &["explain", "pods.spec.containers"]);
-    assert!(fields.ok, "{}\n{}", fields.stdout, fields.stderr);
+    assert!(fields.success(), "{}\n{}", fields.stdout, fields.stderr);
     assert!(fields.stdout.contains("image") && fields.stdout.contains("<[]EnvVar>"), "{}", fields.stdout);
 }
 
@@ -93,7 +72,7 @@ fn kubectl_apply_rejects_unknown_fields_unless_validation_is_off() {
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: typo\nspec:\n  replicas: 1\n  replicaz: 2\n  selector:\n    matchLabels: {app: typo}\n  template:\n    metadata:\n      labels: {app: typo}\n    spec:\n      containers:\n      - name: c\n        image: hello:v1\n        imagePullPolicee: Never\n",
     );
     let strict = kubectl(&cluster, &["apply", "-f", &manifest]);
-    assert!(!strict.ok, "apply with an unknown field succeeded:\n{}", strict.stdout);
+    assert!(!strict.success(), "apply with an unknown field succeeded:\n{}", strict.stdout);
     assert!(
         strict.stderr.contains("strict decoding error")
             && strict.stderr.contains(r#"unknown field "spec.replicaz""#)
@@ -105,7 +84,7 @@ fn kubectl_apply_rejects_unknown_fields_unless_validation_is_off() {
     assert_eq!(code, 404, "the refused object was stored");
 
     let lax = kubectl(&cluster, &["apply", "--validate=false", "-f", &manifest]);
-    assert!(lax.ok, "apply --validate=false failed:\n{}\n{}", lax.stdout, lax.stderr);
+    assert!(lax.success(), "apply --validate=false failed:\n{}\n{}", lax.stdout, lax.stderr);
     assert!(lax.stdout.contains("deployment.apps/typo created"), "{}", lax.stdout);
 }
 

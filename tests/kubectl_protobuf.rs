@@ -7,9 +7,6 @@
 
 mod harness;
 
-use harness::kubectl_bin;
-
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use harness::{wait_for, Api, Cluster};
@@ -18,27 +15,14 @@ use serde_json::{json, Value};
 
 /// Runs kubectl against the cluster; asserts exit 0 and returns stdout.
 fn kubectl(cluster: &Cluster, args: &[&str]) -> String {
-    kubectl_output(cluster, args).0
+    cluster.kubectl().ok(args)
 }
 
 /// Runs kubectl against the cluster; asserts exit 0 and returns stdout and stderr.
 fn kubectl_output(cluster: &Cluster, args: &[&str]) -> (String, String) {
-    let out = Command::new(kubectl_bin())
-        .args(args)
-        .env("KUBECONFIG", cluster.kubeconfig())
-        .env("KUBECACHEDIR", cluster.path().join("kube-cache"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("starting {} (run scripts/install-deps.sh): {e}", kubectl_bin().display()));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "$ kubectl {}\nexit {:?}\n--- stdout\n{stdout}--- stderr\n{}",
-        args.join(" "),
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+    let r = cluster.kubectl().run(args);
+    assert!(r.success(), "{}", r.text());
+    (r.stdout, r.stderr)
 }
 
 fn get(api: &Api, path: &str) -> Value {

@@ -4,9 +4,7 @@
 
 mod harness;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::{mpsc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use harness::{wait_for, Cluster};
@@ -359,10 +357,6 @@ fn table_watch_events_carry_one_row() {
     assert_eq!(ev["object"]["rows"][0]["cells"][0], "t1");
 }
 
-fn kubectl() -> String {
-    std::env::var("SHOAL_KUBECTL").unwrap_or_else(|_| "/usr/bin/kubectl".into())
-}
-
 #[test]
 fn kubectl_get_pods_watch_prints_a_new_pod() {
     let cluster = cluster();
@@ -378,46 +372,11 @@ fn kubectl_get_pods_watch_prints_a_new_pod() {
     // A pod that exists before kubectl starts: kubectl prints it once its list is done,
     // so a pod created after that line can only reach kubectl through the watch.
     pending_pod("kw-before");
-    let mut child = Command::new(kubectl())
-        .args(["get", "pods", "-n", NS, "-w", "--output-watch-events", "--request-timeout=0"])
-        .env("KUBECONFIG", cluster.kubeconfig())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running kubectl");
-    let (tx, rx) = mpsc::channel();
-    let out = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let err = child.stderr.take().unwrap();
-    let stderr = std::thread::spawn(move || harness::read_all(err));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut lines = Vec::new();
-    let wait_for_line = |name: &str, lines: &mut Vec<String>| loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(l) => {
-                let hit = l.split_whitespace().take(2).collect::<Vec<_>>() == ["ADDED", name];
-                lines.push(l);
-                if hit {
-                    break true;
-                }
-            }
-            Err(_) => break false,
-        }
-    };
-    let listed = wait_for_line("kw-before", &mut lines);
-    let watched = listed && {
-        pending_pod("kw");
-        wait_for_line("kw", &mut lines)
-    };
-    let _ = child.kill();
-    let _ = child.wait();
-    let stderr = stderr.join().unwrap_or_default();
-    assert!(listed, "kubectl never printed the listed pod: {lines:?}; stderr: {stderr}");
-    assert!(watched, "kubectl never printed the pod created after its list: {lines:?}; stderr: {stderr}");
-    assert!(lines[0].starts_with("EVENT") && lines[0].contains("NAME") && lines[0].contains("STATUS"), "{lines:?}");
+    let mut watch = cluster.kubectl().stream(&["get", "pods", "-n", NS, "-w", "--output-watch-events", "--request-timeout=0"]);
+    let added = |name: &'static str| move |l: &str| l.split_whitespace().take(2).eq(["ADDED", name]);
+    watch.until("the listed pod", Duration::from_secs(20), added("kw-before"));
+    pending_pod("kw");
+    watch.until("the pod created after the list", Duration::from_secs(20), added("kw"));
+    let header = &watch.seen()[0];
+    assert!(header.starts_with("EVENT") && header.contains("NAME") && header.contains("STATUS"), "{:?}", watch.seen());
 }

