@@ -12,26 +12,24 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::controller::{Action, Caches, Cx, ReconcileError, Singleton};
-use crate::informer::Cache;
-use api::model::{
-    Deployment, KindInfo, Lease, Node, ObjectMeta, OwnerReference, Pod, ReplicaSet, ReplicationController, Resource,
-};
+use crate::controller::{for_each_cached_kind, Action, CachedKind, CachedKindVisitor, Caches, Cx, ReconcileError, Singleton};
+use api::model::{KindInfo, ObjectMeta, OwnerReference};
 use crate::registry::{Preconditions, Propagation, RegistryError, UpdateScope, FOREGROUND_FINALIZER, ORPHAN_FINALIZER};
 
 /// How soon to look again while deletes are in progress.
 const PENDING_REQUEUE: Duration = Duration::from_secs(1);
 
-/// The kinds the collector knows, as owners and as dependents: one line per kind.
+/// The kinds the collector knows, as owners and as dependents: every cached kind.
 fn tracked_kinds() -> Vec<Box<dyn TrackedKind>> {
-    vec![
-        tracked::<Pod>(|c| &c.pods),
-        tracked::<ReplicaSet>(|c| &c.replicasets),
-        tracked::<ReplicationController>(|c| &c.replicationcontrollers),
-        tracked::<Deployment>(|c| &c.deployments),
-        tracked::<Node>(|c| &c.nodes),
-        tracked::<Lease>(|c| &c.leases),
-    ]
+    struct Collect(Vec<Box<dyn TrackedKind>>);
+    impl CachedKindVisitor for Collect {
+        fn visit<T: CachedKind>(&mut self) {
+            self.0.push(Box::new(Tracked::<T>(PhantomData)));
+        }
+    }
+    let mut all = Collect(Vec::new());
+    for_each_cached_kind(&mut all);
+    all.0
 }
 
 /// The garbage-collector singleton.
@@ -268,14 +266,8 @@ trait TrackedKind: Send + Sync {
     ) -> Result<(), RegistryError>;
 }
 
-struct Tracked<T> {
-    cache: fn(&Caches) -> &Cache<T>,
-    kind: PhantomData<fn() -> T>,
-}
-
-fn tracked<T: Resource>(cache: fn(&Caches) -> &Cache<T>) -> Box<dyn TrackedKind> {
-    Box::new(Tracked { cache, kind: PhantomData })
-}
+/// One cached kind, as the collector sees it.
+struct Tracked<T>(PhantomData<fn() -> T>);
 
 fn gone_is_ok(r: Result<(), RegistryError>) -> Result<(), RegistryError> {
     match r {
@@ -285,17 +277,17 @@ fn gone_is_ok(r: Result<(), RegistryError>) -> Result<(), RegistryError> {
 }
 
 #[async_trait]
-impl<T: Resource> TrackedKind for Tracked<T> {
+impl<T: CachedKind> TrackedKind for Tracked<T> {
     fn info(&self) -> &'static KindInfo {
         T::INFO
     }
 
     fn entries(&self, caches: &Caches) -> Vec<Entry> {
-        (self.cache)(caches).list(None).iter().map(|o| Entry::from_meta(T::INFO, o.meta())).collect()
+        T::cache(caches).list(None).iter().map(|o| Entry::from_meta(T::INFO, o.meta())).collect()
     }
 
     fn cached_uid(&self, caches: &Caches, ns: Option<&str>, name: &str) -> Option<String> {
-        (self.cache)(caches).get(ns, name).map(|o| o.meta().uid.clone())
+        T::cache(caches).get(ns, name).map(|o| o.meta().uid.clone())
     }
 
     async fn stored(&self, cx: &Cx, ns: Option<&str>, name: &str) -> Result<Option<(Entry, String)>, RegistryError> {
@@ -441,6 +433,7 @@ impl Executor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use api::model::{Deployment, Node, Pod, ReplicaSet, ReplicationController, Resource};
 
     fn pod_info() -> &'static KindInfo {
         <Pod as Resource>::INFO

@@ -79,9 +79,19 @@ pub fn changes_of<T: Resource>(cache: &Cache<T>) -> BoxStream<'static, ()> {
     BroadcastStream::new(cache.subscribe()).map(|_| ()).boxed()
 }
 
+/// A kind the control plane caches, and where its cache is.
+pub trait CachedKind: Resource {
+    fn cache(c: &Caches) -> &Cache<Self>;
+}
+
+/// Something done once per cached kind (e.g. the garbage collector's view of each).
+pub trait CachedKindVisitor {
+    fn visit<T: CachedKind>(&mut self);
+}
+
 /// Declares the kinds the control plane caches, one line each: the `Caches` fields,
 /// their informers, sync, revision waits, change streams and the `HasSource` impls of
-/// `Shared` all come from this one list.
+/// `Shared`, `CachedKind` and `for_each_cached_kind` all come from this one list.
 macro_rules! caches {
     ($($field:ident: $ty:ty),* $(,)?) => {
         /// The shared informer caches every controller reads.
@@ -114,6 +124,17 @@ macro_rules! caches {
             pub fn changes(&self) -> BoxStream<'static, ()> {
                 futures::stream::select_all(vec![$(changes_of(&self.$field),)*]).boxed()
             }
+        }
+
+        $(impl CachedKind for $ty {
+            fn cache(c: &Caches) -> &Cache<Self> {
+                &c.$field
+            }
+        })*
+
+        /// Visits every cached kind, with the kind as a type.
+        pub fn for_each_cached_kind<V: CachedKindVisitor>(v: &mut V) {
+            $(v.visit::<$ty>();)*
         }
 
         $(impl HasSource<$ty> for Shared {
