@@ -77,12 +77,23 @@ pub enum UpdateScope {
 }
 
 /// A change to one object, as a watcher sees it; `resourceVersion` is set on the object.
-#[derive(Debug, Clone)]
+/// The object is shared: every watcher of one store change gets the same decoded value.
+#[derive(Debug)]
 pub enum ObjectEvent<T> {
-    Added(T),
-    Modified(T),
+    Added(Arc<T>),
+    Modified(Arc<T>),
     /// The object as it was last stored, with `resourceVersion` = the revision of the delete.
-    Deleted(T),
+    Deleted(Arc<T>),
+}
+
+impl<T> Clone for ObjectEvent<T> {
+    fn clone(&self) -> Self {
+        match self {
+            ObjectEvent::Added(o) => ObjectEvent::Added(o.clone()),
+            ObjectEvent::Modified(o) => ObjectEvent::Modified(o.clone()),
+            ObjectEvent::Deleted(o) => ObjectEvent::Deleted(o.clone()),
+        }
+    }
 }
 
 impl<T: Resource> ObjectEvent<T> {
@@ -105,7 +116,7 @@ impl<T: Resource> ObjectEvent<T> {
 
 /// A typed watch: events in store order. Each item also carries the previous state of the
 /// object for updates (so a filtered watch can tell "stopped matching" from "changed").
-pub type ObjectStream<T> = Pin<Box<dyn Stream<Item = Result<(ObjectEvent<T>, Option<T>)>> + Send>>;
+pub type ObjectStream<T> = Pin<Box<dyn Stream<Item = Result<(ObjectEvent<T>, Option<Arc<T>>)>> + Send>>;
 
 /// What a delete did.
 #[derive(Debug, Clone)]
@@ -591,25 +602,37 @@ impl Registry {
     pub async fn watch<T: Resource>(&self, ns: Option<&str>, from: Revision) -> Result<ObjectStream<T>> {
         let prefix = T::INFO.namespace_prefix(Self::namespace_of::<T>(ns));
         let raw = self.store.watch(&prefix, from).await?;
-        Ok(Box::pin(raw.map(|item| -> Result<(ObjectEvent<T>, Option<T>)> {
+        Ok(Box::pin(raw.map(|item| -> Result<Typed<T>> {
             let ev = item?;
             typed_event(&ev)
         })))
     }
 }
 
-fn typed_event<T: Resource>(ev: &WatchEvent) -> Result<(ObjectEvent<T>, Option<T>)> {
+/// The typed form of one store change, decoded once per change: the first watcher to
+/// read it leaves the result in the event's memo for the others.
+type Typed<T> = (ObjectEvent<T>, Option<Arc<T>>);
+
+fn typed_event<T: Resource>(ev: &WatchEvent) -> Result<Typed<T>> {
+    if let Some(done) = ev.memo.get::<Typed<T>>() {
+        return Ok((done.0.clone(), done.1.clone()));
+    }
+    let typed = decode_event::<T>(ev)?;
+    ev.memo.set(Arc::new((typed.0.clone(), typed.1.clone())));
+    Ok(typed)
+}
+
+fn decode_event<T: Resource>(ev: &WatchEvent) -> Result<Typed<T>> {
     let prev: Option<T> = match &ev.prev {
         Some(p) => Some(decode_object(p)?),
         None => None,
     };
     match ev.kind {
         EventKind::Put => {
-            let obj: T = decode_object(&ev.kv)?;
-            if prev.is_some() {
-                Ok((ObjectEvent::Modified(obj), prev))
-            } else {
-                Ok((ObjectEvent::Added(obj), None))
+            let obj = Arc::new(decode_object::<T>(&ev.kv)?);
+            match prev {
+                Some(prev) => Ok((ObjectEvent::Modified(obj), Some(Arc::new(prev)))),
+                None => Ok((ObjectEvent::Added(obj), None)),
             }
         }
         EventKind::Delete => {
@@ -617,6 +640,7 @@ fn typed_event<T: Resource>(ev: &WatchEvent) -> Result<(ObjectEvent<T>, Option<T
                 return Err(RegistryError::BadRequest(format!("delete event for {} carries no previous value", ev.kv.key)));
             };
             last.meta_mut().resource_version = ev.kv.mod_revision.to_string();
+            let last = Arc::new(last);
             Ok((ObjectEvent::Deleted(last.clone()), Some(last)))
         }
     }

@@ -86,11 +86,11 @@ fn tombstone(key: &str, rev: Revision) -> KeyValue {
 }
 
 fn put(kv: KeyValue, prev: Option<KeyValue>) -> WatchEvent {
-    WatchEvent { kind: EventKind::Put, kv, prev }
+    WatchEvent::new(EventKind::Put, kv, prev)
 }
 
 fn del(key: &str, rev: Revision, prev: KeyValue) -> WatchEvent {
-    WatchEvent { kind: EventKind::Delete, kv: tombstone(key, rev), prev: Some(prev) }
+    WatchEvent::new(EventKind::Delete, tombstone(key, rev), Some(prev))
 }
 
 async fn next_event(stream: &mut WatchStream, what: &str) -> WatchEvent {

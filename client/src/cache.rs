@@ -28,8 +28,8 @@ pub enum Change<T> {
 #[derive(Debug, Clone)]
 pub enum Update<T> {
     /// Created or updated.
-    Applied(T),
-    Deleted(T),
+    Applied(Arc<T>),
+    Deleted(Arc<T>),
 }
 
 struct State<T> {
@@ -193,14 +193,13 @@ impl<T: Resource> Cache<T> {
     /// Applies one change seen at revision `rev` and tells the subscribers.
     pub fn apply(&self, update: Update<T>, rev: Revision) {
         match update {
-            Update::Applied(o) => {
-                let new = Arc::new(o);
+            Update::Applied(new) => {
                 let old = self.write().insert(new.clone());
                 let _ = self.changes.send(Change::Applied { new, old });
             }
             Update::Deleted(o) => {
-                let key = key_of(&o);
-                let old = self.write().remove(&key).unwrap_or_else(|| Arc::new(o));
+                let key = key_of(o.as_ref());
+                let old = self.write().remove(&key).unwrap_or(o);
                 let _ = self.changes.send(Change::Deleted(old));
             }
         }
@@ -243,7 +242,7 @@ mod tests {
     async fn replace_all_drops_missing_objects_and_reindexes_owners() {
         let cache = Cache::<ConfigMap>::with_capacity(8);
         let mut rx = cache.subscribe();
-        cache.apply(Update::Applied(cm("a", Some("o1"))), 5);
+        cache.apply(Update::Applied(Arc::new(cm("a", Some("o1")))), 5);
         assert_eq!(cache.owned_by("o1").len(), 1);
         assert!(matches!(rx.recv().await, Ok(Change::Applied { old: None, .. })));
         cache.replace_all(vec![cm("b", Some("o2"))], 9);

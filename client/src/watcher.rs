@@ -198,11 +198,11 @@ async fn watch_once<T: Resource>(api: &Api<T>, lp: &ListParams, from: &str, cach
         let (update, rv) = match ev {
             WatchEvent::Added(o) | WatchEvent::Modified(o) => {
                 let rv = o.meta().resource_version.clone();
-                (Some(Update::Applied(o)), rv)
+                (Some(Update::Applied(std::sync::Arc::new(o))), rv)
             }
             WatchEvent::Deleted(o) => {
                 let rv = o.meta().resource_version.clone();
-                (Some(Update::Deleted(o)), rv)
+                (Some(Update::Deleted(std::sync::Arc::new(o))), rv)
             }
             WatchEvent::Bookmark { resource_version } => (None, resource_version),
             WatchEvent::Error(s) => return if s.code == 410 { WatchEnd::Gone } else { WatchEnd::Refused },

@@ -86,7 +86,7 @@ fn object_line<T: Resource>(kind: &str, obj: &T, table: bool) -> Bytes {
 
 /// Translates a store change into what a filtered watcher should see: an object entering
 /// the selection is ADDED, one leaving it is DELETED.
-fn visible_event<T: Resource>(filter: &Filter, ev: &ObjectEvent<T>, prev: Option<&T>) -> Option<(&'static str, T)> {
+fn visible_event<T: Resource>(filter: &Filter, ev: &ObjectEvent<T>, prev: Option<&T>) -> Option<(&'static str, std::sync::Arc<T>)> {
     let now = filter.accepts(ev.object());
     match ev {
         ObjectEvent::Added(o) => now.then(|| ("ADDED", o.clone())),
@@ -187,8 +187,8 @@ pub async fn serve<T: Resource>(state: AppState, ns: Option<String>, filter: Fil
                     None => st.done = true,
                     Some(Ok((ev, prev))) => {
                         st.last_rv = ev.revision();
-                        if let Some((kind, obj)) = visible_event(&st.filter, &ev, prev.as_ref()) {
-                            st.pending.push_back(object_line(kind, &obj, st.table));
+                        if let Some((kind, obj)) = visible_event(&st.filter, &ev, prev.as_deref()) {
+                            st.pending.push_back(object_line(kind, obj.as_ref(), st.table));
                         }
                     }
                     Some(Err(e)) => {

@@ -578,7 +578,7 @@ impl Writer {
                 if lease != 0 {
                     t.lease_keys.insert(lease_key(lease, key).as_slice(), ())?;
                 }
-                log_event(t, WatchEvent { kind: EventKind::Put, kv, prev: None }, out)?;
+                log_event(t, WatchEvent::new(EventKind::Put, kv, None), out)?;
                 Ok(Reply::Revision(rev))
             }
             Op::Update { key, value, expected } => {
@@ -600,7 +600,7 @@ impl Writer {
                     ..current.clone()
                 };
                 put_kv(t, &kv)?;
-                log_event(t, WatchEvent { kind: EventKind::Put, kv, prev: Some(current) }, out)?;
+                log_event(t, WatchEvent::new(EventKind::Put, kv, Some(current)), out)?;
                 Ok(Reply::Revision(rev))
             }
             Op::Delete { key, expected } => {
@@ -690,7 +690,7 @@ impl Writer {
             version: 0,
             lease: 0,
         };
-        log_event(t, WatchEvent { kind: EventKind::Delete, kv: tombstone, prev: Some(current) }, out)?;
+        log_event(t, WatchEvent::new(EventKind::Delete, tombstone, Some(current)), out)?;
         Ok(rev)
     }
 
@@ -831,7 +831,7 @@ fn decode_event(bytes: &[u8]) -> Result<WatchEvent, StoreError> {
         1 => Some(r.full_kv()?),
         f => return Err(r.corrupt(&format!("bad prev flag {f}"))),
     };
-    Ok(WatchEvent { kind, kv, prev })
+    Ok(WatchEvent::new(kind, kv, prev))
 }
 
 struct Reader<'a> {
@@ -893,7 +893,7 @@ mod tests {
     #[test]
     fn event_encoding_round_trips() {
         let kv = KeyValue { key: "/a".into(), value: b"v".to_vec(), create_revision: 3, mod_revision: 7, version: 2, lease: 9 };
-        let ev = WatchEvent { kind: EventKind::Put, kv: kv.clone(), prev: Some(KeyValue { value: vec![], ..kv.clone() }) };
+        let ev = WatchEvent::new(EventKind::Put, kv.clone(), Some(KeyValue { value: vec![], ..kv.clone() }));
         assert_eq!(decode_event(&encode_event(&ev)).expect("decodes"), ev);
         assert_eq!(decode_record("/a", &encode_record(&kv)).expect("decodes"), kv);
     }
@@ -943,7 +943,7 @@ mod tests {
     #[test]
     fn truncated_records_are_errors_not_panics() {
         let kv = KeyValue { key: "/a".into(), value: b"v".to_vec(), create_revision: 3, mod_revision: 7, version: 2, lease: 0 };
-        let bytes = encode_event(&WatchEvent { kind: EventKind::Delete, kv, prev: None });
+        let bytes = encode_event(&WatchEvent::new(EventKind::Delete, kv, None));
         for cut in 0..bytes.len() {
             assert!(decode_event(&bytes[..cut]).is_err(), "cut at {cut}");
         }

@@ -336,5 +336,5 @@ fn convert_event(ev: &etcd_client::Event) -> Result<WatchEvent, StoreError> {
         EventType::Put => EventKind::Put,
         EventType::Delete => EventKind::Delete,
     };
-    Ok(WatchEvent { kind, kv: to_kv(kv)?, prev: ev.prev_kv().map(to_kv).transpose()? })
+    Ok(WatchEvent::new(kind, to_kv(kv)?, ev.prev_kv().map(to_kv).transpose()?))
 }

@@ -4,7 +4,9 @@
 //! the revision that created it and the one that last modified it; watches replay every
 //! change from a revision, in order and without gaps, until that revision is compacted.
 
+use std::any::Any;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use futures::Stream;
@@ -54,14 +56,52 @@ pub struct WatchEvent {
     pub kv: KeyValue,
     /// The key's previous state (always present for `Delete`, present for updating `Put`s).
     pub prev: Option<KeyValue>,
+    /// What a reader made of this event (the registry's decoded objects), shared by every
+    /// clone of the event: when one store change reaches many watchers, it is decoded once.
+    pub memo: Memo,
 }
 
 impl WatchEvent {
+    pub fn new(kind: EventKind, kv: KeyValue, prev: Option<KeyValue>) -> Self {
+        WatchEvent { kind, kv, prev, memo: Memo::default() }
+    }
+
     /// Revision at which this change happened.
     pub fn revision(&self) -> Revision {
         self.kv.mod_revision
     }
 }
+
+/// A write-once slot shared by the clones of one [`WatchEvent`]. It holds a cache, not
+/// data: two events are equal whatever their memos hold.
+#[derive(Clone, Default)]
+pub struct Memo(Arc<OnceLock<Arc<dyn Any + Send + Sync>>>);
+
+impl Memo {
+    /// What was stored, if it is a `V`.
+    pub fn get<V: Any + Send + Sync>(&self) -> Option<Arc<V>> {
+        self.0.get().cloned().and_then(|v| v.downcast::<V>().ok())
+    }
+
+    /// Stores `value` unless something is stored already.
+    pub fn set<V: Any + Send + Sync>(&self, value: Arc<V>) {
+        let _ = self.0.set(value);
+    }
+}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() { "Memo(set)" } else { "Memo(empty)" })
+    }
+}
+
+impl PartialEq for Memo {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Memo {}
 
 pub type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchEvent, StoreError>> + Send>>;
 
