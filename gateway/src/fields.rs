@@ -3,6 +3,9 @@
 //! arbitrary JSON paths. A field outside the kind's table is refused with upstream's
 //! "field label not supported" message.
 
+use std::any::Any;
+
+use api::model::{Pod, Resource};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -175,6 +178,51 @@ pub fn parse(kind: &str, selector: &str) -> Result<Vec<Requirement>, ApiError> {
     Ok(reqs)
 }
 
+/// The value of `field` read from the typed object, where that needs no JSON form: the
+/// metadata fields of every kind, and every selectable field of a Pod (the kind node
+/// agents watch by `spec.nodeName`, each of them over every pod change). None: ask the
+/// JSON form. Renders exactly as [`field_value`] does.
+pub fn typed_field_value<T: Resource>(obj: &T, field: &str) -> Option<String> {
+    if !supported_fields(T::INFO.kind).contains(&field) {
+        return None;
+    }
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    match field {
+        "metadata.name" => return Some(obj.meta().name.clone()),
+        "metadata.namespace" => return Some(text(&obj.meta().namespace)),
+        _ => {}
+    }
+    let pod = (obj as &dyn Any).downcast_ref::<Pod>()?;
+    let status = pod.status.as_ref();
+    Some(match field {
+        "spec.nodeName" => text(&pod.spec.node_name),
+        "spec.restartPolicy" => text(&pod.spec.restart_policy),
+        "spec.schedulerName" => text(&pod.spec.scheduler_name),
+        "spec.serviceAccountName" => text(&pod.spec.service_account_name),
+        "spec.hostNetwork" => pod.spec.host_network.unwrap_or(false).to_string(),
+        "status.phase" => status.map(|s| text(&s.phase)).unwrap_or_default(),
+        "status.nominatedNodeName" => status.map(|s| text(&s.nominated_node_name)).unwrap_or_default(),
+        "status.podIP" => match status {
+            Some(s) => s.pod_ips.first().map(|ip| ip.ip.clone()).unwrap_or_else(|| text(&s.pod_ip)),
+            None => String::new(),
+        },
+        _ => return None,
+    })
+}
+
+/// Whether a typed object of `T`'s kind meets every requirement; the object is turned
+/// into JSON only when a field needs it, and then once.
+pub fn matches_typed<T: Resource>(obj: &T, reqs: &[Requirement]) -> bool {
+    let mut json: Option<Value> = None;
+    reqs.iter().all(|r| {
+        let got = typed_field_value(obj, &r.field).unwrap_or_else(|| {
+            let v = json.get_or_insert_with(|| serde_json::to_value(obj).unwrap_or(Value::Null));
+            field_value(T::INFO.kind, v, &r.field).unwrap_or_default()
+        });
+        (got == r.value) == r.equals
+    })
+}
+
 /// Whether an object (JSON form) of `kind` meets every requirement.
 pub fn matches(kind: &str, obj: &Value, reqs: &[Requirement]) -> bool {
     reqs.iter().all(|r| {
@@ -203,6 +251,35 @@ mod tests {
         assert_eq!(field_value("Pod", &pod, "status.nominatedNodeName").as_deref(), Some(""));
         assert_eq!(field_value("Pod", &pod, "metadata.namespace").as_deref(), Some("default"));
         assert_eq!(field_value("Pod", &pod, "spec.containers"), None);
+    }
+
+    #[test]
+    fn typed_pod_fields_read_as_the_json_form_does() {
+        let pods: Vec<Pod> = [
+            json!({"metadata": {"name": "p", "namespace": "default"},
+                   "spec": {"nodeName": "n1", "restartPolicy": "Always", "schedulerName": "default-scheduler",
+                            "serviceAccountName": "sa", "hostNetwork": true, "containers": [{"name": "c"}]},
+                   "status": {"phase": "Running", "podIPs": [{"ip": "10.244.0.5"}], "podIP": "10.244.0.9",
+                              "nominatedNodeName": "n2"}}),
+            json!({"metadata": {"name": "q"}, "spec": {"containers": [{"name": "c"}]}}),
+            json!({"metadata": {"name": "r"}, "spec": {"containers": [{"name": "c"}]}, "status": {"podIP": "10.0.0.1"}}),
+        ]
+        .into_iter()
+        .map(|v| serde_json::from_value(v).unwrap())
+        .collect();
+        for pod in &pods {
+            let v = serde_json::to_value(pod).unwrap();
+            for f in supported_fields("Pod") {
+                assert_eq!(typed_field_value(pod, f), field_value("Pod", &v, f), "{f} of {v}");
+            }
+            assert_eq!(typed_field_value(pod, "spec.containers"), None);
+        }
+        let reqs = parse("Pod", "spec.nodeName=n1,status.phase!=Failed").unwrap();
+        assert!(matches_typed(&pods[0], &reqs) && !matches_typed(&pods[1], &reqs));
+        // Kinds without a typed reader fall back to the JSON form.
+        let node: api::model::Node =
+            serde_json::from_value(json!({"metadata": {"name": "n"}, "spec": {"unschedulable": true}})).unwrap();
+        assert!(matches_typed(&node, &parse("Node", "spec.unschedulable=true,metadata.name=n").unwrap()));
     }
 
     #[test]

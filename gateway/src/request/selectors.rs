@@ -3,7 +3,6 @@
 
 use api::model::selector::{matches, parse_selector_string, LabelSelector};
 use api::model::Resource;
-use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::fields;
@@ -11,7 +10,6 @@ use crate::request::params::ListParams;
 
 /// The objects a request's selectors select.
 pub struct Filter {
-    kind: &'static str,
     labels: Option<LabelSelector>,
     fields: Vec<fields::Requirement>,
     /// The selectors as given, identifying the filtered list (for snapshots).
@@ -34,7 +32,7 @@ impl Filter {
             Some(parse_selector_string(ls).map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?)
         };
         let fields = fields::parse(kind, fs)?;
-        Ok(Filter { kind, labels, fields, key: format!("l={ls}\u{0}f={fs}") })
+        Ok(Filter { labels, fields, key: format!("l={ls}\u{0}f={fs}") })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -55,8 +53,7 @@ impl Filter {
         if self.fields.is_empty() {
             return true;
         }
-        let value = serde_json::to_value(obj).unwrap_or(Value::Null);
-        fields::matches(self.kind, &value, &self.fields)
+        fields::matches_typed(obj, &self.fields)
     }
 }
 
