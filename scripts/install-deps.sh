@@ -46,7 +46,9 @@ if [ ! -x "$venv/bin/kubectl" ] || [ ! -x "$venv/bin/python" ] || [ "$(cat "$sta
   echo "${pins[*]}" >"$stamp"
 fi
 
+# The test runner, pinned (a newer one may want a newer Rust than this toolchain).
+nextest=0.9.143
 if ! cargo nextest --version >/dev/null 2>&1; then
-  echo "installing cargo-nextest from crates.io" >&2
-  cargo install --locked --quiet cargo-nextest
+  echo "installing cargo-nextest $nextest from crates.io" >&2
+  cargo install --locked --quiet cargo-nextest --version "$nextest"
 fi
