@@ -9,7 +9,7 @@
 //! (`dryRun=All`) follows to the end, every check and plugin included, without storing.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use futures::{Stream, StreamExt};
 use serde_json::Value;
@@ -609,16 +609,44 @@ impl Registry {
     }
 }
 
-/// The typed form of one store change, decoded once per change: the first watcher to
-/// read it leaves the result in the event's memo for the others.
+/// The typed form of one store change.
 type Typed<T> = (ObjectEvent<T>, Option<Arc<T>>);
 
+/// What an event's memo keeps of its typed form: weak references, so that the store's
+/// ring of recent changes keeps no decoded object alive; they live while a watcher or an
+/// informer's cache holds them, and every reader meanwhile shares them.
+struct Shared<T> {
+    event: fn(Arc<T>) -> ObjectEvent<T>,
+    object: Weak<T>,
+    prev: Option<Weak<T>>,
+}
+
+impl<T> Shared<T> {
+    fn of(typed: &Typed<T>) -> Self {
+        let (event, object): (fn(Arc<T>) -> ObjectEvent<T>, &Arc<T>) = match &typed.0 {
+            ObjectEvent::Added(o) => (ObjectEvent::Added, o),
+            ObjectEvent::Modified(o) => (ObjectEvent::Modified, o),
+            ObjectEvent::Deleted(o) => (ObjectEvent::Deleted, o),
+        };
+        Shared { event, object: Arc::downgrade(object), prev: typed.1.as_ref().map(Arc::downgrade) }
+    }
+
+    fn upgrade(&self) -> Option<Typed<T>> {
+        let prev = match &self.prev {
+            Some(p) => Some(p.upgrade()?),
+            None => None,
+        };
+        Some(((self.event)(self.object.upgrade()?), prev))
+    }
+}
+
+/// Decodes a store change once for all its watchers while its objects are in use.
 fn typed_event<T: Resource>(ev: &WatchEvent) -> Result<Typed<T>> {
-    if let Some(done) = ev.memo.get::<Typed<T>>() {
-        return Ok((done.0.clone(), done.1.clone()));
+    if let Some(typed) = ev.memo.get::<Shared<T>>().and_then(|s| s.upgrade()) {
+        return Ok(typed);
     }
     let typed = decode_event::<T>(ev)?;
-    ev.memo.set(Arc::new((typed.0.clone(), typed.1.clone())));
+    ev.memo.set(Arc::new(Shared::of(&typed)));
     Ok(typed)
 }
 
@@ -760,6 +788,27 @@ mod propagation_tests {
 
     async fn registry() -> (Registry, tempfile::TempDir) {
         crate::admission::testing::registry(Default::default()).await
+    }
+
+    #[tokio::test]
+    async fn watchers_of_one_change_share_one_decoded_object() {
+        let (r, _dir) = registry().await;
+        let mut a = r.watch::<Pod>(None, 0).await.expect("watch a");
+        let mut b = r.watch::<Pod>(Some("default"), 0).await.expect("watch b");
+        r.create(pod("shared", &[])).await.expect("create");
+        let (ea, _) = a.next().await.expect("event").expect("ok");
+        let (eb, _) = b.next().await.expect("event").expect("ok");
+        // While one watcher holds the object, the other gets the same allocation.
+        assert!(Arc::ptr_eq(
+            match &ea { ObjectEvent::Added(o) => o, other => panic!("{other:?}") },
+            match &eb { ObjectEvent::Added(o) => o, other => panic!("{other:?}") },
+        ));
+        assert_eq!(ea.object().metadata.name, "shared");
+        // Once nobody holds it, a later reader decodes it again rather than finding it kept.
+        drop((ea, eb));
+        let mut c = r.watch::<Pod>(None, 1).await.expect("watch c");
+        let (ec, _) = c.next().await.expect("event").expect("ok");
+        assert_eq!(ec.object().metadata.name, "shared");
     }
 
     #[tokio::test]

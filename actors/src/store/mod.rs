@@ -6,7 +6,7 @@
 
 use std::any::Any;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures::Stream;
@@ -72,26 +72,31 @@ impl WatchEvent {
     }
 }
 
-/// A write-once slot shared by the clones of one [`WatchEvent`]. It holds a cache, not
-/// data: two events are equal whatever their memos hold.
+/// A slot shared by the clones of one [`WatchEvent`], where a reader leaves what it made
+/// of the event for the others. It holds a cache, not data: two events are equal whatever
+/// their memos hold.
 #[derive(Clone, Default)]
-pub struct Memo(Arc<OnceLock<Arc<dyn Any + Send + Sync>>>);
+pub struct Memo(Arc<Mutex<Option<Arc<dyn Any + Send + Sync>>>>);
 
 impl Memo {
-    /// What was stored, if it is a `V`.
-    pub fn get<V: Any + Send + Sync>(&self) -> Option<Arc<V>> {
-        self.0.get().cloned().and_then(|v| v.downcast::<V>().ok())
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<dyn Any + Send + Sync>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Stores `value` unless something is stored already.
+    /// What was stored, if it is a `V`.
+    pub fn get<V: Any + Send + Sync>(&self) -> Option<Arc<V>> {
+        self.slot().clone().and_then(|v| v.downcast::<V>().ok())
+    }
+
+    /// Stores `value`, replacing what was there.
     pub fn set<V: Any + Send + Sync>(&self, value: Arc<V>) {
-        let _ = self.0.set(value);
+        *self.slot() = Some(value);
     }
 }
 
 impl std::fmt::Debug for Memo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.get().is_some() { "Memo(set)" } else { "Memo(empty)" })
+        f.write_str(if self.slot().is_some() { "Memo(set)" } else { "Memo(empty)" })
     }
 }
 
