@@ -214,6 +214,8 @@ pub struct Registry {
     /// What the standard admission chain is built from.
     config: Arc<admission::Config>,
     admission: Arc<Chain>,
+    /// The last decoded version of each key that a watch has seen (see `typed_event`).
+    recent: Arc<Recent>,
 }
 
 pub use api::time::now_rfc3339;
@@ -285,7 +287,7 @@ impl Registry {
     /// A registry with the standard admission chain ([`Chain::standard`]) and its defaults.
     pub fn new(store: Arc<dyn Store>) -> Self {
         let config = admission::Config::default();
-        Registry { store, admission: Arc::new(Chain::standard(&config)), config: Arc::new(config) }
+        Registry { store, admission: Arc::new(Chain::standard(&config)), config: Arc::new(config), recent: Arc::default() }
     }
 
     /// The same registry with the standard chain built from `config`.
@@ -602,9 +604,10 @@ impl Registry {
     pub async fn watch<T: Resource>(&self, ns: Option<&str>, from: Revision) -> Result<ObjectStream<T>> {
         let prefix = T::INFO.namespace_prefix(Self::namespace_of::<T>(ns));
         let raw = self.store.watch(&prefix, from).await?;
-        Ok(Box::pin(raw.map(|item| -> Result<Typed<T>> {
+        let recent = self.recent.clone();
+        Ok(Box::pin(raw.map(move |item| -> Result<Typed<T>> {
             let ev = item?;
-            typed_event(&ev)
+            typed_event(&recent, &ev)
         })))
     }
 }
@@ -640,33 +643,69 @@ impl<T> Shared<T> {
     }
 }
 
-/// Decodes a store change once for all its watchers while its objects are in use.
-fn typed_event<T: Resource>(ev: &WatchEvent) -> Result<Typed<T>> {
+/// Per key, the revision and (weakly) the object a watch last decoded for it. A change's
+/// previous state is the object of the key's change before it, which an informer's cache
+/// usually still holds: found here, it is shared instead of decoded again.
+#[derive(Default)]
+struct Recent(std::sync::Mutex<std::collections::HashMap<String, (Revision, Weak<dyn std::any::Any + Send + Sync>)>>);
+
+impl Recent {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (Revision, Weak<dyn std::any::Any + Send + Sync>)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The object of `key` at exactly `rev`, if some reader still holds it.
+    fn get<T: Resource>(&self, key: &str, rev: Revision) -> Option<Arc<T>> {
+        let (at, weak) = self.lock().get(key).cloned()?;
+        (at == rev).then(|| weak.upgrade()?.downcast::<T>().ok()).flatten()
+    }
+
+    fn put<T: Resource>(&self, key: &str, rev: Revision, obj: &Arc<T>) {
+        let any: Arc<dyn std::any::Any + Send + Sync> = obj.clone();
+        self.lock().insert(key.to_string(), (rev, Arc::downgrade(&any)));
+    }
+
+    fn forget(&self, key: &str) {
+        self.lock().remove(key);
+    }
+}
+
+/// Decodes a store change once for all its watchers while its objects are in use: the
+/// event's memo shares what the first reader decoded, and the previous state comes from
+/// `recent` when a reader still holds it.
+fn typed_event<T: Resource>(recent: &Recent, ev: &WatchEvent) -> Result<Typed<T>> {
     if let Some(typed) = ev.memo.get::<Shared<T>>().and_then(|s| s.upgrade()) {
         return Ok(typed);
     }
-    let typed = decode_event::<T>(ev)?;
+    let typed = decode_event::<T>(recent, ev)?;
     ev.memo.set(Arc::new(Shared::of(&typed)));
     Ok(typed)
 }
 
-fn decode_event<T: Resource>(ev: &WatchEvent) -> Result<Typed<T>> {
-    let prev: Option<T> = match &ev.prev {
-        Some(p) => Some(decode_object(p)?),
-        None => None,
-    };
+fn decode_event<T: Resource>(recent: &Recent, ev: &WatchEvent) -> Result<Typed<T>> {
+    let key = &ev.kv.key;
     match ev.kind {
         EventKind::Put => {
             let obj = Arc::new(decode_object::<T>(&ev.kv)?);
+            let prev = match &ev.prev {
+                Some(p) => Some(match recent.get::<T>(key, p.mod_revision) {
+                    Some(shared) => shared,
+                    None => Arc::new(decode_object::<T>(p)?),
+                }),
+                None => None,
+            };
+            recent.put(key, ev.kv.mod_revision, &obj);
             match prev {
-                Some(prev) => Ok((ObjectEvent::Modified(obj), Some(Arc::new(prev)))),
+                Some(prev) => Ok((ObjectEvent::Modified(obj), Some(prev))),
                 None => Ok((ObjectEvent::Added(obj), None)),
             }
         }
         EventKind::Delete => {
-            let Some(mut last) = prev else {
-                return Err(RegistryError::BadRequest(format!("delete event for {} carries no previous value", ev.kv.key)));
+            recent.forget(key);
+            let Some(p) = &ev.prev else {
+                return Err(RegistryError::BadRequest(format!("delete event for {key} carries no previous value")));
             };
+            let mut last: T = decode_object(p)?;
             last.meta_mut().resource_version = ev.kv.mod_revision.to_string();
             let last = Arc::new(last);
             Ok((ObjectEvent::Deleted(last.clone()), Some(last)))
