@@ -829,6 +829,12 @@ mod propagation_tests {
         crate::admission::testing::registry(Default::default()).await
     }
 
+    fn ea_object(e: &ObjectEvent<Pod>) -> &Arc<Pod> {
+        match e {
+            ObjectEvent::Added(o) | ObjectEvent::Modified(o) | ObjectEvent::Deleted(o) => o,
+        }
+    }
+
     #[tokio::test]
     async fn watchers_of_one_change_share_one_decoded_object() {
         let (r, _dir) = registry().await;
@@ -843,6 +849,17 @@ mod propagation_tests {
             match &eb { ObjectEvent::Added(o) => o, other => panic!("{other:?}") },
         ));
         assert_eq!(ea.object().metadata.name, "shared");
+        // The next change's previous state is that same object, not a second decode of it.
+        r.modify::<Pod>(Some("default"), "shared", UpdateScope::Main, |p| {
+            p.metadata.labels.insert("v".into(), "2".into());
+            true
+        })
+        .await
+        .expect("update");
+        let (em, prev) = a.next().await.expect("event").expect("ok");
+        assert!(matches!(em, ObjectEvent::Modified(_)), "{em:?}");
+        assert!(Arc::ptr_eq(prev.as_ref().expect("prev"), ea_object(&ea)));
+        let _ = b.next().await;
         // Once nobody holds it, a later reader decodes it again rather than finding it kept.
         drop((ea, eb));
         let mut c = r.watch::<Pod>(None, 1).await.expect("watch c");
