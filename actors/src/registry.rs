@@ -615,34 +615,6 @@ impl Registry {
 /// The typed form of one store change.
 type Typed<T> = (ObjectEvent<T>, Option<Arc<T>>);
 
-/// What an event's memo keeps of its typed form: weak references, so that the store's
-/// ring of recent changes keeps no decoded object alive; they live while a watcher or an
-/// informer's cache holds them, and every reader meanwhile shares them.
-struct Shared<T> {
-    event: fn(Arc<T>) -> ObjectEvent<T>,
-    object: Weak<T>,
-    prev: Option<Weak<T>>,
-}
-
-impl<T> Shared<T> {
-    fn of(typed: &Typed<T>) -> Self {
-        let (event, object): (fn(Arc<T>) -> ObjectEvent<T>, &Arc<T>) = match &typed.0 {
-            ObjectEvent::Added(o) => (ObjectEvent::Added, o),
-            ObjectEvent::Modified(o) => (ObjectEvent::Modified, o),
-            ObjectEvent::Deleted(o) => (ObjectEvent::Deleted, o),
-        };
-        Shared { event, object: Arc::downgrade(object), prev: typed.1.as_ref().map(Arc::downgrade) }
-    }
-
-    fn upgrade(&self) -> Option<Typed<T>> {
-        let prev = match &self.prev {
-            Some(p) => Some(p.upgrade()?),
-            None => None,
-        };
-        Some(((self.event)(self.object.upgrade()?), prev))
-    }
-}
-
 /// Per key, the revision and (weakly) the object a watch last decoded for it. A change's
 /// previous state is the object of the key's change before it, which an informer's cache
 /// usually still holds: found here, it is shared instead of decoded again.
@@ -670,15 +642,17 @@ impl Recent {
     }
 }
 
-/// Decodes a store change once for all its watchers while its objects are in use: the
-/// event's memo shares what the first reader decoded, and the previous state comes from
-/// `recent` when a reader still holds it.
+/// Decodes a store change once for all its watchers: the event's memo (shared by the
+/// clones of the event that reach each watcher) holds what the first reader decoded, for
+/// as long as the store's ring of recent changes holds the event; the previous state
+/// comes from `recent` when it is still held (usually by that ring or an informer cache),
+/// so it shares the allocation of the key's previous change instead of being a copy.
 fn typed_event<T: Resource>(recent: &Recent, ev: &WatchEvent) -> Result<Typed<T>> {
-    if let Some(typed) = ev.memo.get::<Shared<T>>().and_then(|s| s.upgrade()) {
-        return Ok(typed);
+    if let Some(typed) = ev.memo.get::<Typed<T>>() {
+        return Ok((typed.0.clone(), typed.1.clone()));
     }
     let typed = decode_event::<T>(recent, ev)?;
-    ev.memo.set(Arc::new(Shared::of(&typed)));
+    ev.memo.set(Arc::new((typed.0.clone(), typed.1.clone())));
     Ok(typed)
 }
 
@@ -860,7 +834,7 @@ mod propagation_tests {
         assert!(matches!(em, ObjectEvent::Modified(_)), "{em:?}");
         assert!(Arc::ptr_eq(prev.as_ref().expect("prev"), ea_object(&ea)));
         let _ = b.next().await;
-        // Once nobody holds it, a later reader decodes it again rather than finding it kept.
+        // A watch that replays the log reads its own copy of the change.
         drop((ea, eb));
         let mut c = r.watch::<Pod>(None, 1).await.expect("watch c");
         let (ec, _) = c.next().await.expect("event").expect("ok");
