@@ -66,18 +66,7 @@ impl Cluster {
     }
 
     pub fn start(backend: Backend) -> Self {
-        let dir = tempfile::tempdir().expect("creating a temporary directory");
-        let (etcd, args) = match backend {
-            Backend::Embedded => (None, vec!["up".to_string(), "--data-dir".into(), dir.path().join("data").display().to_string()]),
-            Backend::Etcd => {
-                let etcd = Etcd::start(&dir.path().join("etcd"));
-                let args = vec!["server".to_string(), "--store".into(), format!("etcd://{}", etcd.client_addr)];
-                (Some(etcd), args)
-            }
-        };
-        let mut c = Cluster { url: String::new(), dir, server: None, etcd, backend_args: args, extra_args: Vec::new(), nodes: Vec::new(), api: None };
-        c.start_server();
-        c
+        Self::with_args(backend, &[])
     }
 
     /// A cluster whose server runs with extra flags (e.g. `--node-grace 3`).
