@@ -209,6 +209,15 @@ fn dry_run_answers_without_storing() {
         "metadata": {"name": "dry"}, "spec": {"replicas": 9}}));
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["spec"]["replicas"], 9);
+    // The /scale subresource honours dryRun too: the answer has the new count, the store not.
+    let (code, body) = patch(&api, &format!("{path}/scale?dryRun=All"), "application/merge-patch+json", &json!({"spec": {"replicas": 7}}));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!((body["kind"].as_str(), body["spec"]["replicas"].as_i64()), (Some("Scale"), Some(7)), "{body}");
+    let scale = json!({"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "dry"}, "spec": {"replicas": 8}});
+    let (code, body) = api.send("PUT", &format!("{path}/scale?dryRun=All"), "application/json", scale.to_string().as_bytes()).expect("PUT");
+    assert_eq!((code, body["spec"]["replicas"].as_i64()), (200, Some(8)), "{body}");
+    let (code, body) = api.send("PUT", &format!("{path}/scale?dryRun=Some"), "application/json", scale.to_string().as_bytes()).expect("PUT");
+    assert_eq!(code, 400, "{body}");
     let (code, body) = api.send("DELETE", &format!("{path}?dryRun=All"), "application/json", b"").expect("DELETE");
     assert_eq!(code, 200, "{body}");
     let (code, stored) = api.get(&path).expect("GET");

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::{err, tag, to_json, write};
 use crate::error::{from_registry, ApiError};
 use crate::patch::{self, PatchKind};
-use crate::request::params::{FieldValidation, Target};
+use crate::request::params::{FieldValidation, Target, WriteParams};
 use crate::request::{body, decode};
 use crate::response::{json_response, ApiResult};
 use crate::table;
@@ -51,8 +51,15 @@ pub async fn get_scale<T: Resource>(state: web::Data<AppState>, req: HttpRequest
     json_response(StatusCode::OK, &scale_of(&obj)?, &[])
 }
 
-/// Writes `replicas` into the object, honouring a resourceVersion the client pinned.
-async fn set_replicas<T: Resource>(state: &AppState, target: &Target, replicas: Value, pinned: Option<String>) -> ApiResult {
+/// Writes `replicas` into the object, honouring a resourceVersion the client pinned; with
+/// `dry` (dryRun=All) the update is checked and answered but not stored.
+async fn set_replicas<T: Resource>(
+    state: &AppState,
+    target: &Target,
+    replicas: Value,
+    pinned: Option<String>,
+    dry: bool,
+) -> ApiResult {
     loop {
         let current: T = state.registry.get(target.ns.as_deref(), target.name()).await.map_err(err::<T>)?;
         if let Some(rv) = &pinned {
@@ -70,7 +77,7 @@ async fn set_replicas<T: Resource>(state: &AppState, target: &Target, replicas: 
         }
         doc["spec"]["replicas"] = replicas.clone();
         let obj: T = serde_json::from_value(doc).map_err(|e| ApiError::new(422, "Invalid", format!("spec.replicas: {e}")))?;
-        match write::update(state, obj, UpdateScope::Main, false).await {
+        match write::update(state, obj, UpdateScope::Main, dry).await {
             Ok(updated) => return json_response(StatusCode::OK, &scale_of(&updated)?, &[]),
             Err(RegistryError::Conflict { .. }) if pinned.is_none() => continue,
             Err(RegistryError::Invalid { errors, name, .. }) => {
@@ -89,7 +96,8 @@ pub async fn replace_scale<T: Resource>(state: web::Data<AppState>, req: HttpReq
     let scale = body::parse_document(&bytes, &body::media_type(&req))?;
     let replicas = scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
     let pinned = scale.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
-    set_replicas::<T>(&state, &target, replicas, pinned).await
+    let dry = WriteParams::of(&req)?.dry_run()?;
+    set_replicas::<T>(&state, &target, replicas, pinned, dry).await
 }
 
 pub async fn patch_scale<T: Resource>(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> ApiResult {
@@ -102,5 +110,6 @@ pub async fn patch_scale<T: Resource>(state: web::Data<AppState>, req: HttpReque
     let mut scale = scale_of(&current)?;
     patch::apply_patch(kind, &mut scale, &patch)?;
     let replicas = scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
-    set_replicas::<T>(&state, &target, replicas, None).await
+    let dry = WriteParams::of(&req)?.dry_run()?;
+    set_replicas::<T>(&state, &target, replicas, None, dry).await
 }
