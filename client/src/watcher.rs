@@ -49,6 +49,14 @@ impl WatchEnd {
     }
 }
 
+/// `wait` shortened by a random 0–20%, so that many watchers refused at once (a restarted
+/// server) do not all come back at the same instant.
+pub fn jittered(wait: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    wait.mul_f64(1.0 - (random % 1000) as f64 / 5000.0)
+}
+
 /// Doubling delays between `min` and `max`, reset by a success.
 #[derive(Debug, Clone)]
 pub struct Backoff {
@@ -160,7 +168,7 @@ pub async fn run<T: Resource>(api: Api<T>, lp: ListParams, cache: Cache<T>) {
                 Err(e) => {
                     let wait = plan.list_failed();
                     tracing::warn!(kind, error = %e, ?wait, "watcher list failed");
-                    tokio::time::sleep(wait).await;
+                    tokio::time::sleep(jittered(wait)).await;
                 }
             },
             Step::Watch { from } => {
@@ -170,7 +178,7 @@ pub async fn run<T: Resource>(api: Api<T>, lp: ListParams, cache: Cache<T>) {
                     tracing::debug!(kind, ?end, ?wait, "watch ended");
                 }
                 if !wait.is_zero() {
-                    tokio::time::sleep(wait).await;
+                    tokio::time::sleep(jittered(wait)).await;
                 }
             }
         }
@@ -258,6 +266,16 @@ mod tests {
         assert_eq!(p.watch_ended(WatchEnd::Failed), first, "an event resets the back-off");
         assert_eq!(p.watch_ended(WatchEnd::Closed), Duration::ZERO, "a closed stream resumes at once");
         assert_eq!(p.step(), Step::Watch { from: "16".into() });
+    }
+
+    #[test]
+    fn jitter_shortens_a_wait_by_at_most_a_fifth() {
+        let w = Duration::from_secs(10);
+        for _ in 0..100 {
+            let j = jittered(w);
+            assert!(j <= w && j >= w.mul_f64(0.8), "{j:?}");
+        }
+        assert_eq!(jittered(Duration::ZERO), Duration::ZERO);
     }
 
     #[test]

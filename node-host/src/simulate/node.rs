@@ -10,7 +10,6 @@ use api::model::{
 };
 use client::{Patch, PatchParams};
 use serde::Serialize;
-use serde_json::json;
 
 use super::{SimError, SimOptions};
 
@@ -24,6 +23,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[derive(Serialize)]
 pub struct StatusPatch<'a, S> {
     pub status: &'a S,
+}
+
+/// The body of a merge patch of an object's labels and annotations.
+#[derive(Serialize)]
+struct LabelsPatch {
+    metadata: LabelsAndAnnotations,
+}
+
+#[derive(Serialize)]
+struct LabelsAndAnnotations {
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
 }
 
 /// Pod IPs of one node: `10.244.{index}.1` … `.254` (the index spills into the second
@@ -164,7 +175,7 @@ impl SimNode {
         let node = match nodes.create(&node).await {
             Ok(n) => n,
             Err(e) if e.is_conflict() => {
-                let patch = json!({"metadata": {"labels": self.labels(opts), "annotations": Self::annotations()}});
+                let patch = LabelsPatch { metadata: LabelsAndAnnotations { labels: self.labels(opts), annotations: Self::annotations() } };
                 nodes.patch(&self.name, &PatchParams::default(), &Patch::Merge(patch)).await.map_err(err)?
             }
             Err(e) => return Err(err(e)),
