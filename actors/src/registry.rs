@@ -8,8 +8,10 @@
 //! stored in a shape one of them would refuse. Each write has one path, which a dry run
 //! (`dryRun=All`) follows to the end, every check and plugin included, without storing.
 
+use std::any::Any;
+use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use futures::{Stream, StreamExt};
 use serde_json::Value;
@@ -311,19 +313,8 @@ impl Registry {
         self.with_config(config)
     }
 
-    /// The same registry with another admission chain (the configuration is kept for
-    /// [`Registry::allocator`]).
-    pub fn with_admission(mut self, chain: Chain) -> Self {
-        self.admission = Arc::new(chain);
-        self
-    }
-
     pub fn allocator(&self) -> &AllocatorConfig {
         &self.config.allocator
-    }
-
-    pub fn admission(&self) -> &Chain {
-        &self.admission
     }
 
     fn cx(&self, dry_run: bool) -> admission::Context<'_> {
@@ -619,10 +610,10 @@ type Typed<T> = (ObjectEvent<T>, Option<Arc<T>>);
 /// previous state is the object of the key's change before it, which an informer's cache
 /// usually still holds: found here, it is shared instead of decoded again.
 #[derive(Default)]
-struct Recent(std::sync::Mutex<std::collections::HashMap<String, (Revision, Weak<dyn std::any::Any + Send + Sync>)>>);
+struct Recent(Mutex<HashMap<String, (Revision, Weak<dyn Any + Send + Sync>)>>);
 
 impl Recent {
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (Revision, Weak<dyn std::any::Any + Send + Sync>)>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, (Revision, Weak<dyn Any + Send + Sync>)>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -632,9 +623,14 @@ impl Recent {
         (at == rev).then(|| weak.upgrade()?.downcast::<T>().ok()).flatten()
     }
 
+    /// Remembers `obj` as `key` at `rev`, unless a newer version is remembered (a watch
+    /// replaying old history must not hide the live one).
     fn put<T: Resource>(&self, key: &str, rev: Revision, obj: &Arc<T>) {
-        let any: Arc<dyn std::any::Any + Send + Sync> = obj.clone();
-        self.lock().insert(key.to_string(), (rev, Arc::downgrade(&any)));
+        let any: Arc<dyn Any + Send + Sync> = obj.clone();
+        let mut known = self.lock();
+        if known.get(key).is_none_or(|(at, _)| *at < rev) {
+            known.insert(key.to_string(), (rev, Arc::downgrade(&any)));
+        }
     }
 
     fn forget(&self, key: &str) {

@@ -42,15 +42,16 @@ pub fn parse_line<T: DeserializeOwned>(line: &[u8]) -> Result<Option<WatchEvent<
         return Ok(None);
     }
     let raw: RawEvent = serde_json::from_slice(line).map_err(LineError::Json)?;
-    let object = || serde_json::from_value::<T>(raw.object.clone()).map_err(LineError::Json);
+    let object = raw.object;
+    let typed = |v: serde_json::Value| serde_json::from_value::<T>(v).map_err(LineError::Json);
     Ok(Some(match raw.type_.as_str() {
-        "ADDED" => WatchEvent::Added(object()?),
-        "MODIFIED" => WatchEvent::Modified(object()?),
-        "DELETED" => WatchEvent::Deleted(object()?),
+        "ADDED" => WatchEvent::Added(typed(object)?),
+        "MODIFIED" => WatchEvent::Modified(typed(object)?),
+        "DELETED" => WatchEvent::Deleted(typed(object)?),
         "BOOKMARK" => WatchEvent::Bookmark {
-            resource_version: raw.object["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_string(),
+            resource_version: object["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_string(),
         },
-        "ERROR" => WatchEvent::Error(serde_json::from_value(raw.object.clone()).map_err(LineError::Json)?),
+        "ERROR" => WatchEvent::Error(serde_json::from_value(object).map_err(LineError::Json)?),
         other => return Err(LineError::UnknownType(other.to_string())),
     }))
 }

@@ -42,7 +42,7 @@ impl WatchEnd {
     /// How a watch that could not be opened ended.
     pub fn of_start_error(e: &Error) -> WatchEnd {
         match e.code() {
-            Some(410) => WatchEnd::Gone,
+            _ if e.is_gone() => WatchEnd::Gone,
             Some(_) => WatchEnd::Refused,
             None => WatchEnd::Failed,
         }
@@ -213,7 +213,7 @@ async fn watch_once<T: Resource>(api: &Api<T>, lp: &ListParams, from: &str, cach
                 (Some(Update::Deleted(std::sync::Arc::new(o))), rv)
             }
             WatchEvent::Bookmark { resource_version } => (None, resource_version),
-            WatchEvent::Error(s) => return if s.code == 410 { WatchEnd::Gone } else { WatchEnd::Refused },
+            ev @ WatchEvent::Error(_) => return if ev.is_gone() { WatchEnd::Gone } else { WatchEnd::Refused },
         };
         match update {
             Some(u) => cache.apply(u, revision_of(&rv)),

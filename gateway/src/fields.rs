@@ -223,14 +223,6 @@ pub fn matches_typed<T: Resource>(obj: &T, reqs: &[Requirement]) -> bool {
     })
 }
 
-/// Whether an object (JSON form) of `kind` meets every requirement.
-pub fn matches(kind: &str, obj: &Value, reqs: &[Requirement]) -> bool {
-    reqs.iter().all(|r| {
-        let got = field_value(kind, obj, &r.field).unwrap_or_default();
-        (got == r.value) == r.equals
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,9 +311,12 @@ mod tests {
         assert_eq!((e.code, e.message.as_str()), (400, "field label not supported: spec.foo"));
         assert_eq!(parse("Service", "spec.nodeName=x").unwrap_err().code, 400);
         assert_eq!(parse("Pod", "nonsense").unwrap_err().code, 400);
-        let pod = json!({"metadata": {"name": "a,b"}, "spec": {"nodeName": "n1"}, "status": {"phase": "Running"}});
-        assert!(matches("Pod", &pod, &reqs));
-        let pod = json!({"metadata": {"name": "a,b"}, "spec": {"nodeName": "n1"}, "status": {"phase": "Failed"}});
-        assert!(!matches("Pod", &pod, &reqs));
+        let pod = |phase: &str| -> Pod {
+            serde_json::from_value(json!({"metadata": {"name": "a,b"}, "spec": {"nodeName": "n1", "containers": []},
+                                          "status": {"phase": phase}}))
+            .unwrap()
+        };
+        assert!(matches_typed(&pod("Running"), &reqs));
+        assert!(!matches_typed(&pod("Failed"), &reqs));
     }
 }

@@ -18,19 +18,11 @@ use crate::table;
 use crate::watch;
 use crate::AppState;
 
-/// An object's key within its collection; sorts like the store key.
-fn item_key<T: Resource>(obj: &T) -> String {
-    match obj.meta().namespace.as_deref() {
-        Some(ns) if T::INFO.namespaced => format!("{ns}/{}", obj.meta().name),
-        _ => obj.meta().name.clone(),
-    }
-}
-
 fn to_items<T: Resource>(objs: &[T]) -> Result<Vec<pagination::Item>, ApiError> {
     objs.iter()
         .map(|o| {
             let json = serde_json::to_vec(o).map_err(|e| ApiError::internal(format!("encoding response: {e}")))?;
-            Ok(pagination::Item { key: item_key(o), json: json.into() })
+            Ok(pagination::Item { key: api::model::key_of(o), json: json.into() })
         })
         .collect()
 }

@@ -60,6 +60,9 @@ async fn set_replicas<T: Resource>(
     pinned: Option<String>,
     dry: bool,
 ) -> ApiResult {
+    if !replicas.is_i64() {
+        return Err(ApiError::new(422, "Invalid", format!("spec.replicas: Invalid value: {replicas}: must be an integer")));
+    }
     loop {
         let current: T = state.registry.get(target.ns.as_deref(), target.name()).await.map_err(err::<T>)?;
         if let Some(rv) = &pinned {
@@ -72,9 +75,6 @@ async fn set_replicas<T: Resource>(
             }
         }
         let mut doc = to_json(&current)?;
-        if !replicas.is_i64() {
-            return Err(ApiError::new(422, "Invalid", format!("spec.replicas: Invalid value: {replicas}: must be an integer")));
-        }
         doc["spec"]["replicas"] = replicas.clone();
         let obj: T = serde_json::from_value(doc).map_err(|e| ApiError::new(422, "Invalid", format!("spec.replicas: {e}")))?;
         match write::update(state, obj, UpdateScope::Main, dry).await {
