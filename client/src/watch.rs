@@ -56,28 +56,37 @@ pub fn parse_line<T: DeserializeOwned>(line: &[u8]) -> Result<Option<WatchEvent<
     }))
 }
 
-/// Collects chunks of a byte stream and hands out complete lines.
+/// Collects chunks of a byte stream and hands out complete lines. Lines are cut from the
+/// front of the buffer by an offset; the consumed part is dropped once per chunk, so a
+/// chunk of many lines is copied once, not once per line.
 #[derive(Debug, Default)]
 pub struct LineSplitter {
     buf: Vec<u8>,
+    /// Where the unread part of `buf` starts.
+    start: usize,
 }
 
 impl LineSplitter {
     pub fn push(&mut self, chunk: &[u8]) {
+        self.buf.drain(..self.start);
+        self.start = 0;
         self.buf.extend_from_slice(chunk);
     }
 
     /// The next complete line (without its newline), if one is buffered.
     pub fn next_line(&mut self) -> Option<Vec<u8>> {
-        let end = self.buf.iter().position(|b| *b == b'\n')?;
-        let mut line: Vec<u8> = self.buf.drain(..=end).collect();
-        line.pop();
+        let len = self.buf[self.start..].iter().position(|b| *b == b'\n')?;
+        let line = self.buf[self.start..self.start + len].to_vec();
+        self.start += len + 1;
         Some(line)
     }
 
     /// What is left when the stream ends (a last line without a newline).
     pub fn rest(&mut self) -> Option<Vec<u8>> {
-        (!self.buf.is_empty()).then(|| std::mem::take(&mut self.buf))
+        let rest = self.buf.split_off(self.start);
+        self.buf.clear();
+        self.start = 0;
+        (!rest.is_empty()).then_some(rest)
     }
 }
 
@@ -194,6 +203,19 @@ mod tests {
         assert_eq!(s.next_line().as_deref(), Some(&b"{\"b\":2}"[..]));
         assert_eq!(s.next_line(), None);
         assert_eq!(s.rest().as_deref(), Some(&b"{\"c\":3}"[..]));
+        assert_eq!(s.rest(), None);
+    }
+
+    #[test]
+    fn splitter_hands_out_every_line_of_a_chunk_in_order() {
+        let mut s = LineSplitter::default();
+        let chunk: Vec<u8> = (0..100).flat_map(|i| format!("{i}\n").into_bytes()).collect();
+        s.push(&chunk);
+        s.push(b"tail");
+        let lines: Vec<String> = std::iter::from_fn(|| s.next_line()).map(|l| String::from_utf8(l).unwrap()).collect();
+        assert_eq!(lines, (0..100).map(|i| i.to_string()).collect::<Vec<_>>());
+        s.push(b" end\n");
+        assert_eq!(s.next_line().as_deref(), Some(&b"tail end"[..]));
         assert_eq!(s.rest(), None);
     }
 }

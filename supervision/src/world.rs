@@ -21,8 +21,6 @@ pub trait Source<T>: Send + Sync + 'static {
     fn list(&self, ns: Option<&str>) -> Vec<Arc<T>>;
     /// Changes from now on; subscribe before reading, so that nothing falls in between.
     fn subscribe(&self) -> broadcast::Receiver<Change<T>>;
-    /// Resolves once the source has had its first full list.
-    fn wait_synced(&self) -> BoxFuture<'_, ()>;
 }
 
 impl<T: Resource> Source<T> for Cache<T> {
@@ -34,9 +32,6 @@ impl<T: Resource> Source<T> for Cache<T> {
     }
     fn subscribe(&self) -> broadcast::Receiver<Change<T>> {
         Cache::subscribe(self)
-    }
-    fn wait_synced(&self) -> BoxFuture<'_, ()> {
-        Box::pin(Cache::wait_synced(self))
     }
 }
 

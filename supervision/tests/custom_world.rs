@@ -40,9 +40,6 @@ impl Source<Pod> for Pods {
     fn subscribe(&self) -> broadcast::Receiver<Change<Pod>> {
         self.changes.subscribe()
     }
-    fn wait_synced(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
-    }
 }
 
 struct Node {
