@@ -434,6 +434,7 @@ mod tests {
                     required_during_scheduling_ignored_during_execution: Some(sel),
                     ..Default::default()
                 }),
+                ..Default::default()
             });
             assert_eq!(matches_node_selector_and_affinity(&p.spec, &n), want, "{name}");
         }

@@ -76,15 +76,16 @@ pub struct ManagedFieldsEntry {
     pub time: Option<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub fields_type: String,
-    #[serde(default, skip_serializing_if = "String::is_empty", with = "json_text")]
+    #[serde(default, skip_serializing_if = "String::is_empty", with = "crate::model::json_text")]
     #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     pub fields_v1: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub subresource: String,
 }
 
-/// (De)serializes a String holding JSON text as the JSON value itself.
-mod json_text {
+/// (De)serializes a String holding JSON text as the JSON value itself: the stored form of
+/// free-form JSON fields (`fieldsV1`, `RawExtension`), which bincode cannot hold as values.
+pub mod json_text {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     pub fn serialize<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
