@@ -35,8 +35,8 @@ struct WatchState<T: Resource> {
     last_rv: i64,
     deadline: Option<Instant>,
     done: bool,
-    /// Send each object as a one-row Table.
-    table: bool,
+    /// Send each object as a one-row Table (column definitions with the first only).
+    table: Option<table::Options>,
 }
 
 /// The annotation on the bookmark that ends a watch-list's initial events.
@@ -52,8 +52,8 @@ fn error_line(e: ApiError) -> Bytes {
     line("ERROR", &e.status_body())
 }
 
-fn bookmark_line<T: Resource>(rv: i64, table: bool) -> Bytes {
-    if table {
+fn bookmark_line<T: Resource>(rv: i64, table: Option<table::Options>) -> Bytes {
+    if table.is_some() {
         return line(
             "BOOKMARK",
             &json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": rv.to_string()},
@@ -75,13 +75,14 @@ fn initial_events_end_line<T: Resource>(rv: i64) -> Bytes {
     )
 }
 
-/// One object event, as the object or (for Table watches) as a one-row Table.
-fn object_line<T: Resource>(kind: &str, obj: &T, table: bool) -> Bytes {
-    if !table {
-        return line(kind, obj);
-    }
+/// One object event, as the object or (for Table watches) as a one-row Table; as
+/// upstream, only the first Table of a watch carries the column definitions.
+fn object_line<T: Resource>(kind: &str, obj: &T, table: &mut Option<table::Options>) -> Bytes {
+    let Some(opts) = table.as_mut() else { return line(kind, obj) };
     let value = serde_json::to_value(obj).unwrap_or(serde_json::Value::Null);
-    line(kind, &table::build(T::INFO.kind, &[value], &obj.meta().resource_version))
+    let out = line(kind, &table::build(T::INFO, &[value], opts, &obj.meta().resource_version));
+    opts.no_headers = true;
+    out
 }
 
 /// Translates a store change into what a filtered watcher should see: an object entering
@@ -111,12 +112,18 @@ fn visible_event<T: Resource>(filter: &Filter, ev: &ObjectEvent<T>, prev: Option
 ///   given one, waiting up to 3 s for it) as ADDED, a BOOKMARK with
 ///   `k8s.io/initial-events-end: "true"` at the list's revision, then live changes.
 /// - `sendInitialEvents=false`: changes after N, or after now when N is unset or "0".
-pub async fn serve<T: Resource>(state: AppState, ns: Option<String>, filter: Filter, q: &ListParams, table: bool) -> ApiResult {
+pub async fn serve<T: Resource>(
+    state: AppState,
+    ns: Option<String>,
+    filter: Filter,
+    q: &ListParams,
+    mut table: Option<table::Options>,
+) -> ApiResult {
     let rv = parse_rv(q.resource_version.as_deref().unwrap_or(""))?.unwrap_or(0);
     let mut pending = VecDeque::new();
-    let list_now = |pending: &mut VecDeque<Bytes>, items: Vec<T>| {
+    let mut list_now = |pending: &mut VecDeque<Bytes>, items: Vec<T>| {
         for o in items.into_iter().filter(|o| filter.accepts(o)) {
-            pending.push_back(object_line("ADDED", &o, table));
+            pending.push_back(object_line("ADDED", &o, &mut table));
         }
     };
     let (from, last_rev) = match q.send_initial_events {
@@ -188,7 +195,7 @@ pub async fn serve<T: Resource>(state: AppState, ns: Option<String>, filter: Fil
                     Some(Ok((ev, prev))) => {
                         st.last_rv = ev.revision();
                         if let Some((kind, obj)) = visible_event(&st.filter, &ev, prev.as_deref()) {
-                            st.pending.push_back(object_line(kind, obj.as_ref(), st.table));
+                            st.pending.push_back(object_line(kind, obj.as_ref(), &mut st.table));
                         }
                     }
                     Some(Err(e)) => {

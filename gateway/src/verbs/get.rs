@@ -14,9 +14,9 @@ pub async fn get<T: Resource>(state: web::Data<AppState>, req: HttpRequest) -> A
     tag::<T>(&req, "get");
     let target = Target::of(&req);
     let obj: T = state.registry.get(target.ns.as_deref(), target.name()).await.map_err(err::<T>)?;
-    if table::wants_table(&req) {
+    if let Some(opts) = table::requested(&req)? {
         let rv = obj.meta().resource_version.clone();
-        return json_response(StatusCode::OK, &table::build(T::INFO.kind, &[to_json(&obj)?], &rv), &[]);
+        return json_response(StatusCode::OK, &table::build(T::INFO, &[to_json(&obj)?], &opts, &rv), &[]);
     }
     json_response(StatusCode::OK, &obj, &[])
 }

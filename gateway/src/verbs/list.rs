@@ -50,7 +50,7 @@ pub async fn list<T: Resource>(state: web::Data<AppState>, req: HttpRequest, q: 
     let filter = Filter::for_kind::<T>(&q)?;
     if q.is_watch() {
         tag::<T>(&req, "watch");
-        return watch::serve::<T>(state.get_ref().clone(), target.ns, filter, &q, table::wants_table(&req)).await;
+        return watch::serve::<T>(state.get_ref().clone(), target.ns, filter, &q, table::requested(&req)?).await;
     }
     tag::<T>(&req, "list");
     let ns = target.ns.as_deref();
@@ -117,9 +117,9 @@ fn list_response<T: Resource>(req: &HttpRequest, page: pagination::Page) -> ApiR
         continue_token: page.continue_token,
         remaining_item_count: page.remaining,
     };
-    if table::wants_table(req) {
+    if let Some(opts) = table::requested(req)? {
         let values: Vec<Value> = page.items.iter().filter_map(|i| serde_json::from_slice(&i.json).ok()).collect();
-        let mut t = table::build(T::INFO.kind, &values, &page.rev.to_string());
+        let mut t = table::build(T::INFO, &values, &opts, &page.rev.to_string());
         t["metadata"] = serde_json::to_value(&meta).map_err(|e| ApiError::internal(e.to_string()))?;
         return json_response(StatusCode::OK, &t, &[]);
     }
