@@ -15,7 +15,7 @@ mod harness;
 use std::time::Duration;
 
 use harness::{wait_for, Api, Cluster, Kubectl};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// One kind's expectations.
 struct Row {
@@ -395,6 +395,20 @@ fn kubectl_get_events_shows_what_happened_to_which_object() {
     assert!(row["cells"][5].as_str().is_some_and(|s| s.starts_with("default-scheduler")), "the source is the scheduler: {row}");
     assert!(row["cells"][6].as_str().is_some_and(|m| m.contains("seen")), "{row}");
     assert_eq!(row["object"]["kind"], "PartialObjectMetadata", "{row}");
+    // A Table watch sends the column definitions with its first event only, as upstream.
+    let watch = api.watch_with("/api/v1/namespaces/default/pods?watch=true", "application/json;as=Table;v=v1;g=meta.k8s.io");
+    let first = watch.next(Duration::from_secs(10)).expect("the first watch event");
+    assert_eq!((&first["type"], &first["object"]["rows"][0]["cells"][0]), (&json!("ADDED"), &json!("seen")), "{first}");
+    assert_eq!(first["object"]["columnDefinitions"][0]["name"], "Name", "{first}");
+    let out = k.run_with_stdin(
+        &["apply", "-f", "-"],
+        Some("apiVersion: v1\nkind: Pod\nmetadata: {name: later}\nspec:\n  containers: [{name: c, image: hello:v1}]\n"),
+    );
+    assert!(out.success(), "{}", out.text());
+    let next = watch.next(Duration::from_secs(10)).expect("a later watch event");
+    assert_eq!(next["object"]["rows"][0]["cells"][0], "later", "{next}");
+    assert_eq!(next["object"]["columnDefinitions"], Value::Null, "{next}");
+
     let (code, status) = api
         .get_with("/api/v1/namespaces/default/events?includeObject=Everything", "application/json;as=Table;v=v1;g=meta.k8s.io")
         .expect("listing events as a Table");

@@ -122,7 +122,7 @@ fn build_at(info: &KindInfo, objects: &[Value], opts: &Options, resource_version
         .iter()
         .map(|o| {
             let printable = convert::for_printing(info, o);
-            let mut row = json!({"cells": rows::cells(info.kind, &printable, now), "object": row_object(o, opts)});
+            let mut row = json!({"cells": rows::cells(info.kind, &printable, now), "object": row_object(info, o, opts)});
             if info.kind == "Pod" {
                 if let Some(c) = pod::row_conditions(o) {
                     row["conditions"] = c;
@@ -140,10 +140,18 @@ fn build_at(info: &KindInfo, objects: &[Value], opts: &Options, resource_version
     })
 }
 
-/// What a row carries as `object`.
-fn row_object(o: &Value, opts: &Options) -> Value {
+/// What a row carries as `object`: the whole object names its kind and version, as
+/// upstream's conversion to the request's version sets them (list items may lack them).
+fn row_object(info: &KindInfo, o: &Value, opts: &Options) -> Value {
     match opts.include {
-        Include::Object => o.clone(),
+        Include::Object => {
+            let mut whole = o.clone();
+            if let Some(m) = whole.as_object_mut() {
+                m.entry("apiVersion").or_insert_with(|| json!(info.api_version()));
+                m.entry("kind").or_insert_with(|| json!(info.kind));
+            }
+            whole
+        }
         Include::None => Value::Null,
         Include::Metadata => json!({
             "kind": "PartialObjectMetadata",
@@ -189,6 +197,8 @@ mod tests {
         assert_eq!(build(Pod::INFO, std::slice::from_ref(&pod), &beta, "7")["rows"][0]["object"]["apiVersion"], "meta.k8s.io/v1beta1");
         let whole = Options { include: Include::Object, ..DEFAULT };
         assert_eq!(build(Pod::INFO, std::slice::from_ref(&pod), &whole, "7")["rows"][0]["object"], pod);
+        let item = json!({"metadata": {"name": "p"}});
+        assert_eq!(build(Pod::INFO, &[item], &whole, "7")["rows"][0]["object"], json!({"metadata": {"name": "p"}, "apiVersion": "v1", "kind": "Pod"}));
         let none = Options { include: Include::None, ..DEFAULT };
         assert_eq!(build(Pod::INFO, std::slice::from_ref(&pod), &none, "7")["rows"][0]["object"], Value::Null);
         let quiet = Options { no_headers: true, ..DEFAULT };
