@@ -11,6 +11,7 @@ pub mod meta;
 pub mod names;
 pub mod node;
 pub mod pod;
+pub mod scheduling;
 pub mod service;
 pub mod storage;
 pub mod workloads;

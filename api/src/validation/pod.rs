@@ -131,6 +131,7 @@ pub fn validate_pod_spec(spec: &PodSpec, path: &str) -> Vec<FieldError> {
     for (i, t) in spec.tolerations.iter().enumerate() {
         validate_toleration(t, &format!("{path}.tolerations[{i}]"), &mut errs);
     }
+    errs.extend(super::scheduling::validate_scheduling(spec, path));
     errs
 }
 
