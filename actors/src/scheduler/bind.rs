@@ -1,6 +1,7 @@
 //! The scheduler's writes: bind (spec.nodeName, then PodScheduled=True) and report
 //! unschedulable pods (PodScheduled=False), each only when still needed.
 
+use super::plan::{REASON_SCHEDULING_GATED, SCHEDULING_GATED_MESSAGE};
 use crate::controller::Cx;
 use api::model::{Condition, Pod, PodStatus};
 use crate::registry::{now_rfc3339, RegistryError, UpdateScope};
@@ -116,6 +117,29 @@ pub async fn mark_unschedulable(cx: &Cx, pod: &Pod, message: &str) -> Result<(),
             cx.event(&p, "Warning", "FailedScheduling", message);
             Ok(())
         }
+        Ok(_) | Err(RegistryError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Marks a gated pod PodScheduled=False/SchedulingGated (as upstream's API server does
+/// for a pod created with gates), while it is still unbound and gated. No Event: the
+/// scheduler did not try.
+pub async fn mark_gated(cx: &Cx, pod: &Pod) -> Result<(), RegistryError> {
+    let cond = || scheduled(false, Some(REASON_SCHEDULING_GATED), Some(SCHEDULING_GATED_MESSAGE));
+    let res = cx
+        .modify::<Pod>(pod.metadata.namespace.as_deref(), &pod.metadata.name, UpdateScope::Status, |p| {
+            if !p.spec.node_name.as_deref().unwrap_or("").is_empty() || p.spec.scheduling_gates.is_empty() {
+                return false;
+            }
+            let st = p.status.get_or_insert_with(PodStatus::default);
+            if st.phase.is_none() {
+                st.phase = Some("Pending".into());
+            }
+            set_condition(&mut st.conditions, cond())
+        })
+        .await;
+    match res {
         Ok(_) | Err(RegistryError::NotFound { .. }) => Ok(()),
         Err(e) => Err(e),
     }

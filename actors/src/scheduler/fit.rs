@@ -167,6 +167,27 @@ pub enum Unfit {
     TooManyPods,
     InsufficientCpu,
     InsufficientMemory,
+    SpreadConstraints,
+    SpreadMissingLabel,
+    PodAffinity,
+    PodAntiAffinity,
+    ExistingAntiAffinity,
+}
+
+impl Unfit {
+    /// Whether evicting pods could make the node fit (upstream's `Unschedulable`), as
+    /// opposed to `UnschedulableAndUnresolvable`, where preemption is not helpful.
+    pub fn resolvable(&self) -> bool {
+        matches!(
+            self,
+            Unfit::TooManyPods
+                | Unfit::InsufficientCpu
+                | Unfit::InsufficientMemory
+                | Unfit::SpreadConstraints
+                | Unfit::PodAntiAffinity
+                | Unfit::ExistingAntiAffinity
+        )
+    }
 }
 
 impl std::fmt::Display for Unfit {
@@ -179,6 +200,11 @@ impl std::fmt::Display for Unfit {
             Unfit::TooManyPods => write!(f, "Too many pods"),
             Unfit::InsufficientCpu => write!(f, "Insufficient cpu"),
             Unfit::InsufficientMemory => write!(f, "Insufficient memory"),
+            Unfit::SpreadConstraints => write!(f, "node(s) didn't match pod topology spread constraints"),
+            Unfit::SpreadMissingLabel => write!(f, "node(s) didn't match pod topology spread constraints (missing required label)"),
+            Unfit::PodAffinity => write!(f, "node(s) didn't match pod affinity rules"),
+            Unfit::PodAntiAffinity => write!(f, "node(s) didn't match pod anti-affinity rules"),
+            Unfit::ExistingAntiAffinity => write!(f, "node(s) didn't satisfy existing pods anti-affinity rules"),
         }
     }
 }
@@ -192,7 +218,7 @@ pub struct NodeState {
     pub requested: Resources,
     /// Non-zero requests (for scoring pods that ask for nothing).
     pub scored: Resources,
-    /// Pods on the node per controlling owner uid.
+    /// Pods on the node per controlling owner uid (not counting terminating ones).
     pub by_owner: HashMap<String, u32>,
 }
 
@@ -213,7 +239,7 @@ impl NodeState {
         let r = pod_requests(&pod.spec);
         self.requested.add(&r);
         self.scored.add(&non_zero(r));
-        if let Some(o) = pod.metadata.controller_ref() {
+        if let Some(o) = pod.metadata.controller_ref().filter(|_| !pod.metadata.is_deleting()) {
             *self.by_owner.entry(o.uid.clone()).or_default() += 1;
         }
     }
@@ -266,14 +292,9 @@ pub fn check(pod: &Pod, req: &Resources, n: &NodeState) -> Vec<Unfit> {
     out
 }
 
-/// Higher is better: (fewest pods of the same owner first, then least requested 0–100).
-pub fn score(pod: &Pod, req: &Resources, n: &NodeState) -> (i64, i64) {
-    let same_owner = pod
-        .metadata
-        .controller_ref()
-        .and_then(|o| n.by_owner.get(&o.uid))
-        .copied()
-        .unwrap_or(0);
+/// Upstream's LeastAllocated score, 0–100: the free share of CPU and memory after
+/// placing the pod (non-zero requests), averaged.
+pub fn least_requested(req: &Resources, n: &NodeState) -> i64 {
     let want = non_zero(*req);
     let least = |cap: i128, used: i128| -> i128 {
         if cap <= 0 || used > cap {
@@ -284,19 +305,40 @@ pub fn score(pod: &Pod, req: &Resources, n: &NodeState) -> (i64, i64) {
     };
     let cpu = least(n.allocatable.milli_cpu, n.scored.milli_cpu + want.milli_cpu);
     let mem = least(n.allocatable.memory, n.scored.memory + want.memory);
-    (-(same_owner as i64), ((cpu + mem) / 2) as i64)
+    ((cpu + mem) / 2) as i64
 }
 
-/// Kubernetes' FitError message: `0/3 nodes are available: 1 node(s) didn't match Pod's
-/// node affinity/selector, 2 Insufficient cpu.` (reasons counted, sorted as text).
-pub fn fit_error_message(total_nodes: usize, reasons: &HashMap<Unfit, usize>) -> String {
-    let mut parts: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
-    parts.sort();
-    if parts.is_empty() {
-        format!("0/{total_nodes} nodes are available.")
-    } else {
-        format!("0/{total_nodes} nodes are available: {}.", parts.join(", "))
+pub const NO_NODES_MESSAGE: &str = "no nodes available to schedule pods";
+
+/// Kubernetes' FitError message with what preemption found, e.g. `0/3 nodes are
+/// available: 1 node(s) didn't match Pod's node affinity/selector, 2 Insufficient cpu.
+/// preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No
+/// preemption victims found for incoming pod.` (reasons counted, sorted as text).
+/// `reasons` holds each node's reasons; shoal does not preempt, so a node where evicting
+/// pods could help reports that no victims were found.
+pub fn fit_error_message(reasons: &[Vec<Unfit>]) -> String {
+    if reasons.is_empty() {
+        return NO_NODES_MESSAGE.to_string();
     }
+    let total = reasons.len();
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    let mut preemption: HashMap<&str, usize> = HashMap::new();
+    for node in reasons {
+        for u in node {
+            *counts.entry(u.to_string()).or_default() += 1;
+        }
+        let helpful = !node.is_empty() && node.iter().all(Unfit::resolvable);
+        let why = if helpful { "No preemption victims found for incoming pod" } else { "Preemption is not helpful for scheduling" };
+        *preemption.entry(why).or_default() += 1;
+    }
+    let list = |m: Vec<(String, usize)>| {
+        let mut parts: Vec<String> = m.into_iter().map(|(r, n)| format!("{n} {r}")).collect();
+        parts.sort();
+        parts.join(", ")
+    };
+    let fit = list(counts.into_iter().collect());
+    let pre = list(preemption.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+    format!("0/{total} nodes are available: {fit}. preemption: 0/{total} nodes are available: {pre}.")
 }
 
 #[cfg(test)]
@@ -484,31 +526,43 @@ mod tests {
     }
 
     #[test]
-    fn scores_prefer_spreading_then_least_requested() {
-        let mut owned = web("100m", "100Mi");
-        owned.metadata.owner_references = vec![api::model::OwnerReference {
-            uid: "rs-1".into(),
-            controller: Some(true),
-            ..Default::default()
-        }];
-        let req = pod_requests(&owned.spec);
-        let mut busy_but_other_owner = state(node("a", "4", "8Gi", json!({})));
-        busy_but_other_owner.add_pod(&web("3", "6Gi"));
-        let mut idle_same_owner = state(node("b", "4", "8Gi", json!({})));
-        idle_same_owner.add_pod(&owned);
-        assert!(score(&owned, &req, &busy_but_other_owner) > score(&owned, &req, &idle_same_owner));
+    fn least_requested_prefers_free_nodes() {
+        let p = web("100m", "100Mi");
+        let req = pod_requests(&p.spec);
+        let mut busy = state(node("a", "4", "8Gi", json!({})));
+        busy.add_pod(&web("3", "6Gi"));
         let idle = state(node("c", "4", "8Gi", json!({})));
-        assert!(score(&owned, &req, &idle) > score(&owned, &req, &busy_but_other_owner));
+        // (4000−100)/4000 and (8Gi−100Mi)/8Gi → 97 and 98, averaged; busy: 22 and 23.
+        assert_eq!((least_requested(&req, &idle), least_requested(&req, &busy)), (97, 22));
+        // A pod that asks for nothing is scored as asking for 100m and 200Mi.
+        let empty = pod(json!({"containers": [{"name": "c"}]}));
+        assert_eq!(least_requested(&pod_requests(&empty.spec), &idle), 97);
     }
 
     #[test]
-    fn fit_error_message_counts_and_sorts_reasons() {
-        let reasons = HashMap::from([(Unfit::InsufficientCpu, 2), (Unfit::NodeAffinity, 1)]);
-        assert_eq!(
-            fit_error_message(3, &reasons),
-            "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 Insufficient cpu."
-        );
-        assert_eq!(fit_error_message(0, &HashMap::new()), "0/0 nodes are available.");
+    fn fit_error_message_counts_and_sorts_reasons_and_says_what_preemption_found() {
+        use Unfit::*;
+        let cases: Vec<(Vec<Vec<Unfit>>, &str)> = vec![
+            (
+                vec![vec![InsufficientCpu], vec![InsufficientCpu], vec![NodeAffinity]],
+                "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 Insufficient cpu. \
+                 preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod.",
+            ),
+            (
+                vec![vec![PodAntiAffinity]; 3],
+                "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. \
+                 preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.",
+            ),
+            (
+                vec![vec![InsufficientCpu, InsufficientMemory], vec![SpreadMissingLabel]],
+                "0/2 nodes are available: 1 Insufficient cpu, 1 Insufficient memory, 1 node(s) didn't match pod topology spread constraints (missing required label). \
+                 preemption: 0/2 nodes are available: 1 No preemption victims found for incoming pod, 1 Preemption is not helpful for scheduling.",
+            ),
+            (vec![], "no nodes available to schedule pods"),
+        ];
+        for (reasons, want) in cases {
+            assert_eq!(fit_error_message(&reasons), want);
+        }
         let t = Unfit::Taint { key: "node.kubernetes.io/unreachable".into(), value: String::new() };
         assert_eq!(t.to_string(), "node(s) had untolerated taint {node.kubernetes.io/unreachable: }");
     }

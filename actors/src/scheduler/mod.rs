@@ -1,10 +1,15 @@
 //! The scheduler: places pending pods on nodes (filter, score, bind), as a Singleton.
 //!
-//! `plan` is pure (see `fit` for the predicates); `bind` does the writes, many at once.
+//! `plan` is pure (see `fit` for the node's own predicates, `spread` for topology spread
+//! constraints, `affinity` for inter-pod affinity); `bind` does the writes, many at once.
+//! Pods with scheduling gates are only marked `SchedulingGated`; a pod whose
+//! `spec.nodeName` is set is not ours (it is bound already, whether or not its node exists).
 
+pub mod affinity;
 pub mod bind;
 pub mod fit;
 pub mod plan;
+pub mod spread;
 
 use std::time::Duration;
 
@@ -36,7 +41,8 @@ impl Singleton for Scheduler {
         cx.catch_up().await;
         let pods = cx.caches().pods.list(None);
         let nodes = cx.caches().nodes.list(None);
-        let decisions = plan::plan(&pods, &nodes);
+        let namespaces = cx.caches().namespaces.list(None);
+        let decisions = plan::plan(&pods, &nodes, &namespaces);
         if decisions.is_empty() {
             return Ok(Action::await_change());
         }
@@ -46,6 +52,7 @@ impl Singleton for Scheduler {
                 let res = match &d {
                     Decision::Bind { pod, node } => bind::bind(cx, pod, node).await,
                     Decision::Unschedulable { pod, message } => bind::mark_unschedulable(cx, pod, message).await,
+                    Decision::Gated { pod } => bind::mark_gated(cx, pod).await,
                 };
                 (d, res)
             })
@@ -57,7 +64,7 @@ impl Singleton for Scheduler {
             if let Err(e) = res {
                 failed += 1;
                 let pod = match &d {
-                    Decision::Bind { pod, .. } | Decision::Unschedulable { pod, .. } => pod,
+                    Decision::Bind { pod, .. } | Decision::Unschedulable { pod, .. } | Decision::Gated { pod } => pod,
                 };
                 tracing::warn!(pod = %crate::informer::key_of(pod.as_ref()), error = %e, "scheduler write failed");
             }

@@ -1,18 +1,35 @@
-//! One scheduling pass as a pure function: pending pods and nodes in, decisions out.
+//! One scheduling pass as a pure function: pods, nodes and namespaces in, decisions out.
+//!
+//! Per pending pod, as upstream's framework: the filters (`fit::check`, then topology
+//! spread, then inter-pod affinity) and, among the nodes that pass, the weighted scores
+//! (least requested ×1, topology spread ×2, inter-pod affinity ×2, upstream's default
+//! weights). The per-node pod lists that spread and affinity read are built only when a
+//! pending pod has constraints that need them; pods without such constraints pay for
+//! none of it (their default spreading reads the per-owner counts of `NodeState`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::affinity::{self, NamespaceLabels, Placed, PodTerms};
 use super::fit::{self, NodeState, Unfit};
-use api::model::{Node, Pod};
+use super::spread;
+use api::model::{find_condition, Namespace, Node, Pod};
 
 pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
+pub const REASON_SCHEDULING_GATED: &str = "SchedulingGated";
+pub const SCHEDULING_GATED_MESSAGE: &str = "Scheduling is blocked due to non-empty scheduling gates";
+
+/// Upstream's default score weights.
+const WEIGHT_SPREAD: i64 = 2;
+const WEIGHT_AFFINITY: i64 = 2;
 
 /// What the pass decided for one pending pod.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     Bind { pod: Arc<Pod>, node: String },
     Unschedulable { pod: Arc<Pod>, message: String },
+    /// The pod has scheduling gates and is not yet marked `SchedulingGated`.
+    Gated { pod: Arc<Pod> },
 }
 
 /// A pod this scheduler must place: unbound, not being deleted, ours by schedulerName.
@@ -27,19 +44,39 @@ fn holds_resources(pod: &Pod) -> bool {
     !matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
 }
 
+/// Whether the pod already reads PodScheduled=False/SchedulingGated.
+fn marked_gated(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| find_condition(&s.conditions, "PodScheduled"))
+        .is_some_and(|c| c.status == "False" && c.reason.as_deref() == Some(REASON_SCHEDULING_GATED))
+}
+
+/// Whether the pod's constraints read the pods on each node.
+fn needs_pod_lists(pod: &Pod, terms: Option<&PodTerms>) -> bool {
+    terms.is_some() || spread::uses_pod_lists(pod)
+}
+
 /// Places every pending pod (highest priority, then oldest, first), counting the pods it
-/// places against the nodes as it goes.
-pub fn plan(pods: &[Arc<Pod>], nodes: &[Arc<Node>]) -> Vec<Decision> {
+/// places against the nodes as it goes. Gated pods are left alone (reported once).
+pub fn plan(pods: &[Arc<Pod>], nodes: &[Arc<Node>], namespaces: &[Arc<Namespace>]) -> Vec<Decision> {
     let mut states: Vec<NodeState> = nodes.iter().cloned().map(NodeState::new).collect();
     states.sort_by(|a, b| a.name().cmp(b.name()));
     let index: HashMap<String, usize> = states.iter().enumerate().map(|(i, s)| (s.name().to_string(), i)).collect();
+    let mut out = Vec::new();
     let mut pending = Vec::new();
+    let mut bound = Vec::new();
     for p in pods {
         if is_pending(p) {
-            pending.push(p.clone());
+            if p.spec.scheduling_gates.is_empty() {
+                pending.push(p.clone());
+            } else if !marked_gated(p) {
+                out.push(Decision::Gated { pod: p.clone() });
+            }
         } else if let Some(&i) = p.spec.node_name.as_ref().and_then(|n| index.get(n)) {
             if holds_resources(p) {
                 states[i].add_pod(p);
+                bound.push((i, p.clone()));
             }
         }
     }
@@ -50,36 +87,94 @@ pub fn plan(pods: &[Arc<Pod>], nodes: &[Arc<Node>]) -> Vec<Decision> {
                 .cmp(&(b.metadata.namespace.as_deref(), b.metadata.name.as_str()))
         })
     });
-    let mut out = Vec::with_capacity(pending.len());
-    for pod in pending {
-        let req = fit::pod_requests(&pod.spec);
-        let mut best: Option<(usize, (i64, i64))> = None;
-        let mut reasons: HashMap<Unfit, usize> = HashMap::new();
-        for (i, n) in states.iter().enumerate() {
-            let unfit = fit::check(&pod, &req, n);
-            if unfit.is_empty() {
-                let s = fit::score(&pod, &req, n);
-                if best.is_none_or(|(_, b)| s > b) {
-                    best = Some((i, s));
-                }
-            } else {
-                for u in unfit {
-                    *reasons.entry(u).or_default() += 1;
-                }
-            }
+    let pending: Vec<(Arc<Pod>, Option<PodTerms>)> = pending.into_iter().map(|p| { let t = PodTerms::of(&p); (p, t) }).collect();
+    let lists = pending.iter().any(|(p, t)| needs_pod_lists(p, t.as_ref()));
+    let mut pods_on: Vec<Vec<Arc<Pod>>> = if lists { vec![Vec::new(); states.len()] } else { Vec::new() };
+    let mut with_affinity: Vec<Placed> = Vec::new();
+    for (i, p) in bound {
+        if let Some(terms) = PodTerms::of(&p) {
+            with_affinity.push(Placed { pod: p.clone(), node: i, terms });
         }
+        if lists {
+            pods_on[i].push(p);
+        }
+    }
+    let node_arcs: Vec<Arc<Node>> = states.iter().map(|s| s.node.clone()).collect();
+    let node_labels: Vec<_> = node_arcs.iter().map(|n| &n.metadata.labels).collect();
+    let ns: NamespaceLabels = namespaces.iter().map(|n| (n.metadata.name.as_str(), &n.metadata.labels)).collect();
+
+    for (pod, terms) in pending {
+        let (best, reasons) = {
+            let sview = spread::View { nodes: &states, pods_on: &pods_on };
+            let aview = affinity::View { node_labels: &node_labels, pods_on: &pods_on, with_affinity: &with_affinity, namespaces: &ns };
+            place(&pod, terms.as_ref(), &sview, &aview)
+        };
         match best {
-            Some((i, _)) => {
+            Some(i) => {
                 states[i].add_pod(&pod);
+                if lists {
+                    pods_on[i].push(pod.clone());
+                }
+                if let Some(terms) = terms {
+                    with_affinity.push(Placed { pod: pod.clone(), node: i, terms });
+                }
                 out.push(Decision::Bind { pod, node: states[i].name().to_string() });
             }
             None => {
-                let message = fit::fit_error_message(states.len(), &reasons);
+                let message = fit::fit_error_message(&reasons);
                 out.push(Decision::Unschedulable { pod, message });
             }
         }
     }
     out
+}
+
+/// Filters and scores every node for one pod: the best node (the first of the highest
+/// total score), or each node's reasons when none fits.
+fn place(pod: &Pod, terms: Option<&PodTerms>, sview: &spread::View, aview: &affinity::View) -> (Option<usize>, Vec<Vec<Unfit>>) {
+    let req = fit::pod_requests(&pod.spec);
+    let spread_filter = spread::Filter::new(pod, sview);
+    let aff = affinity::State::new(pod, terms, aview);
+    let mut feasible = Vec::new();
+    let mut reasons = Vec::new();
+    for (i, n) in sview.nodes.iter().enumerate() {
+        let mut unfit = fit::check(pod, &req, n);
+        if unfit.is_empty() {
+            unfit.extend(spread_filter.as_ref().and_then(|f| f.check(n)));
+        }
+        if unfit.is_empty() {
+            unfit.extend(aff.as_ref().and_then(|a| a.filter(aview.node_labels[i])));
+        }
+        if unfit.is_empty() {
+            feasible.push(i);
+        } else {
+            reasons.push(unfit);
+        }
+    }
+    if feasible.is_empty() {
+        return (None, reasons);
+    }
+    let mut total: Vec<i64> = feasible.iter().map(|&i| fit::least_requested(&req, &sview.nodes[i])).collect();
+    if let Some(s) = spread::Score::new(pod, sview, &feasible) {
+        let raw: Vec<_> = feasible.iter().map(|&i| s.raw(sview, i)).collect();
+        for (t, s) in total.iter_mut().zip(spread::normalize(&raw)) {
+            *t += WEIGHT_SPREAD * s;
+        }
+    }
+    if let Some(a) = aff.as_ref().filter(|a| a.scores()) {
+        let mut raw: Vec<i64> = feasible.iter().map(|&i| a.raw_score(aview.node_labels[i])).collect();
+        affinity::normalize(&mut raw);
+        for (t, s) in total.iter_mut().zip(raw) {
+            *t += WEIGHT_AFFINITY * s;
+        }
+    }
+    let mut best = 0;
+    for (k, t) in total.iter().enumerate() {
+        if *t > total[best] {
+            best = k;
+        }
+    }
+    (Some(feasible[best]), reasons)
 }
 
 #[cfg(test)]
@@ -124,7 +219,7 @@ mod tests {
     fn replicas_spread_over_nodes() {
         let nodes = vec![node("a", "8", json!({})), node("b", "8", json!({})), node("c", "8", json!({}))];
         let pods: Vec<_> = (0..6).map(|i| pod(&format!("p{i}"), "100m", json!({}))).collect();
-        let ds = plan(&pods, &nodes);
+        let ds = plan(&pods, &nodes, &[]);
         let mut per_node: HashMap<String, usize> = HashMap::new();
         for (_, n) in binds(&ds) {
             *per_node.entry(n).or_default() += 1;
@@ -136,10 +231,11 @@ mod tests {
     fn pods_placed_in_this_pass_use_up_the_node() {
         let nodes = vec![node("a", "1", json!({}))];
         let pods = vec![pod("p0", "600m", json!({})), pod("p1", "600m", json!({}))];
-        let ds = plan(&pods, &nodes);
+        let ds = plan(&pods, &nodes, &[]);
         assert_eq!(binds(&ds).len(), 1);
         assert!(matches!(&ds[1], Decision::Unschedulable { message, .. }
-            if message == "0/1 nodes are available: 1 Insufficient cpu."));
+            if message == "0/1 nodes are available: 1 Insufficient cpu. \
+                preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."));
     }
 
     #[test]
@@ -149,9 +245,9 @@ mod tests {
         let mut done = (*pod("done", "800m", json!({"nodeName": "a"}))).clone();
         done.status = Some(api::model::PodStatus { phase: Some("Succeeded".into()), ..Default::default() });
         let new = pod("new", "500m", json!({}));
-        let ds = plan(&[running.clone(), new.clone()], &nodes);
+        let ds = plan(&[running.clone(), new.clone()], &nodes, &[]);
         assert!(matches!(&ds[..], [Decision::Unschedulable { .. }]));
-        let ds = plan(&[Arc::new(done), new], &nodes);
+        let ds = plan(&[Arc::new(done), new], &nodes, &[]);
         assert_eq!(binds(&ds), vec![("new".to_string(), "a".to_string())]);
     }
 
@@ -159,10 +255,11 @@ mod tests {
     fn message_counts_every_node() {
         let nodes = vec![node("a", "100m", json!({"disk": "ssd"})), node("b", "100m", json!({})), node("c", "8", json!({}))];
         let pods = vec![pod("p", "1", json!({"nodeSelector": {"disk": "ssd"}}))];
-        let ds = plan(&pods, &nodes);
+        let ds = plan(&pods, &nodes, &[]);
         assert!(
             matches!(&ds[..], [Decision::Unschedulable { message, .. }]
-                if message == "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) didn't match Pod's node affinity/selector."),
+                if message == "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) didn't match Pod's node affinity/selector. \
+                    preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, 2 Preemption is not helpful for scheduling."),
             "{ds:?}"
         );
     }
@@ -182,6 +279,6 @@ mod tests {
     fn higher_priority_goes_first() {
         let nodes = vec![node("a", "1", json!({}))];
         let pods = vec![pod("low", "1", json!({})), pod("high", "1", json!({"priority": 100}))];
-        assert_eq!(binds(&plan(&pods, &nodes)), vec![("high".to_string(), "a".to_string())]);
+        assert_eq!(binds(&plan(&pods, &nodes, &[])), vec![("high".to_string(), "a".to_string())]);
     }
 }
