@@ -30,10 +30,12 @@ use crate::store::Store;
 pub mod allocation;
 pub mod outcome;
 pub mod namespace;
+pub mod scheduling_gates;
 
 pub use allocation::ServiceAllocation;
 pub use outcome::{resource_name, AdmissionError, Reservation, Result};
 pub use namespace::{NamespaceLifecycle, NamespaceMirror};
+pub use scheduling_gates::SchedulingGates;
 
 /// An object of any kind, as plugins see it; [`Object::downcast_ref`] gives the typed view.
 pub trait Object: Any + Send + Sync {
@@ -169,11 +171,13 @@ impl Chain {
     }
 
     /// What shoal runs: namespace lifecycle, then Service address and port allocation
-    /// (so that a create refused for its namespace takes no address).
+    /// (so that a create refused for its namespace takes no address), then the pod
+    /// scheduling-gates update rule.
     pub fn standard(cfg: &Config) -> Self {
         Chain::empty()
             .with(NamespaceLifecycle::new(cfg.namespaces.clone()))
             .with(ServiceAllocation::new(cfg.allocator.clone()))
+            .with(SchedulingGates)
     }
 
     /// The chain with `plugin` appended.

@@ -281,4 +281,95 @@ mod tests {
         let pods = vec![pod("low", "1", json!({})), pod("high", "1", json!({"priority": 100}))];
         assert_eq!(binds(&plan(&pods, &nodes, &[])), vec![("high".to_string(), "a".to_string())]);
     }
+
+    fn zoned(name: &str, zone: &str) -> Arc<Node> {
+        node(name, "8", json!({"kubernetes.io/hostname": name, "topology.kubernetes.io/zone": zone}))
+    }
+
+    fn with_labels(p: Arc<Pod>, labels: serde_json::Value) -> Arc<Pod> {
+        let mut p = (*p).clone();
+        p.metadata.labels = serde_json::from_value(labels).unwrap();
+        Arc::new(p)
+    }
+
+    #[test]
+    fn gated_pods_are_marked_once_and_never_placed() {
+        let nodes = vec![node("a", "8", json!({}))];
+        let gated = pod("g", "1", json!({"schedulingGates": [{"name": "example.com/wait"}]}));
+        assert!(matches!(&plan(&[gated.clone()], &nodes, &[])[..], [Decision::Gated { .. }]));
+        let mut marked = (*gated).clone();
+        marked.status = Some(serde_json::from_value(json!({"phase": "Pending", "conditions": [
+            {"type": "PodScheduled", "status": "False", "reason": "SchedulingGated", "message": SCHEDULING_GATED_MESSAGE}]})).unwrap());
+        assert_eq!(plan(&[Arc::new(marked.clone())], &nodes, &[]), vec![]);
+        marked.spec.scheduling_gates.clear();
+        assert_eq!(binds(&plan(&[Arc::new(marked)], &nodes, &[])), vec![("g".to_string(), "a".to_string())]);
+    }
+
+    #[test]
+    fn required_anti_affinity_puts_one_replica_per_node_and_refuses_a_fourth() {
+        let nodes: Vec<_> = ["a", "b", "c"].iter().map(|n| node(n, "8", json!({"kubernetes.io/hostname": n}))).collect();
+        let anti = json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "kubernetes.io/hostname"}]}}});
+        let pods: Vec<_> = (0..4).map(|i| with_labels(pod(&format!("p{i}"), "100m", anti.clone()), json!({"app": "web"}))).collect();
+        let ds = plan(&pods, &nodes, &[]);
+        let mut placed: Vec<String> = binds(&ds).into_iter().map(|(_, n)| n).collect();
+        placed.sort();
+        assert_eq!(placed, vec!["a", "b", "c"]);
+        assert!(
+            ds.iter().any(|d| matches!(d, Decision::Unschedulable { message, .. } if message ==
+                "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. \
+                 preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.")),
+            "{ds:?}"
+        );
+    }
+
+    #[test]
+    fn required_affinity_follows_the_first_pod_of_its_group() {
+        let nodes = vec![zoned("a", "z1"), zoned("b", "z2"), zoned("c", "z2")];
+        let together = json!({"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"app": "cache"}}, "topologyKey": "topology.kubernetes.io/zone"}]}}});
+        let pods: Vec<_> = (0..4).map(|i| with_labels(pod(&format!("p{i}"), "100m", together.clone()), json!({"app": "cache"}))).collect();
+        let ds = plan(&pods, &nodes, &[]);
+        let zones: std::collections::BTreeSet<_> =
+            binds(&ds).into_iter().map(|(_, n)| if n == "a" { "z1" } else { "z2" }).collect();
+        assert_eq!((binds(&ds).len(), zones.len()), (4, 1), "{ds:?}");
+    }
+
+    #[test]
+    fn spread_constraint_keeps_zones_within_max_skew_as_replicas_grow() {
+        // Zone z1 has three nodes, z2 one: without the constraint, least requested and the
+        // default hostname spreading would fill z1 three times as fast.
+        let nodes = vec![zoned("a1", "z1"), zoned("a2", "z1"), zoned("a3", "z1"), zoned("b1", "z2")];
+        let spread = json!({"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+            "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "web"}}}]});
+        let mut placed: Vec<Arc<Pod>> = Vec::new();
+        for i in 0..9 {
+            let p = with_labels(pod(&format!("p{i}"), "100m", spread.clone()), json!({"app": "web"}));
+            let mut all = placed.clone();
+            all.push(p.clone());
+            let ds = plan(&all, &nodes, &[]);
+            let [(_, node)] = &binds(&ds)[..] else { panic!("step {i}: {ds:?}") };
+            let mut bound = (*p).clone();
+            bound.spec.node_name = Some(node.clone());
+            placed.push(Arc::new(bound));
+            let in_z1 = placed.iter().filter(|p| p.spec.node_name.as_deref().unwrap().starts_with('a')).count();
+            let in_z2 = placed.len() - in_z1;
+            assert!(in_z1.abs_diff(in_z2) <= 1, "step {i}: {in_z1} in z1, {in_z2} in z2");
+        }
+    }
+
+    #[test]
+    fn preferred_anti_affinity_spreads_another_owners_pods() {
+        let nodes = vec![node("a", "8", json!({"kubernetes.io/hostname": "a"})), node("b", "8", json!({"kubernetes.io/hostname": "b"}))];
+        let db = with_labels(pod("db", "100m", json!({"nodeName": "a"})), json!({"app": "db"}));
+        let away = json!({"affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": {"app": "db"}}, "topologyKey": "kubernetes.io/hostname"}}]}}});
+        // b is busier, so least requested alone would pick a.
+        let busy = pod("busy", "4", json!({"nodeName": "b"}));
+        let mut p = (*pod("web", "100m", away)).clone();
+        p.metadata.owner_references.clear();
+        assert_eq!(binds(&plan(&[db.clone(), busy.clone(), Arc::new(p.clone())], &nodes, &[])), vec![("web".to_string(), "b".to_string())]);
+        p.spec.affinity = None;
+        assert_eq!(binds(&plan(&[db, busy, Arc::new(p)], &nodes, &[])), vec![("web".to_string(), "a".to_string())]);
+    }
 }
