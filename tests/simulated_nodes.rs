@@ -123,8 +123,16 @@ fn scheduler_spreads_pods_over_simulated_nodes_and_reports_unschedulable_ones() 
         assert_eq!(condition(p, "PodScheduled").map(|c| c["status"].clone()), Some(json!("True")), "{p}");
     }
     for (name, message) in [
-        ("nowhere", "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector."),
-        ("huge", "0/2 nodes are available: 2 Insufficient cpu."),
+        (
+            "nowhere",
+            "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector. \
+             preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.",
+        ),
+        (
+            "huge",
+            "0/2 nodes are available: 2 Insufficient cpu. \
+             preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod.",
+        ),
     ] {
         wait_for(&format!("{name} reported unschedulable"), Duration::from_secs(15), || {
             let (_, p) = api.get(&format!("{PODS}/{name}")).map_err(|e| e.to_string())?;

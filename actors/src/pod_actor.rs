@@ -13,6 +13,17 @@ use crate::registry::Preconditions;
 
 /// How often a quiet pod re-checks its node (nodes vanishing do not wake pods).
 const RECHECK: Duration = Duration::from_secs(60);
+/// How long a pod bound to a missing node is left alone (upstream PodGC's quarantine);
+/// shoal counts it from the pod's creation, so a pod created for a node that does not
+/// exist sits Pending that long, as upstream.
+pub const ORPHAN_QUARANTINE: Duration = Duration::from_secs(40);
+
+/// How much of the quarantine is left for a pod created at `created`.
+fn quarantine_left(created: Option<&str>, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let created = api::time::parse(created?)?;
+    let age = (now - created).to_std().unwrap_or_default();
+    ORPHAN_QUARANTINE.checked_sub(age).filter(|d| !d.is_zero())
+}
 
 pub struct PodController;
 
@@ -56,6 +67,11 @@ impl Reconciler for PodController {
             if node.is_none() && node_in_store {
                 return Ok(Action::requeue(Duration::from_secs(1)));
             }
+            if node.is_none() {
+                if let Some(left) = quarantine_left(pod.metadata.creation_timestamp.as_deref(), chrono::Utc::now()) {
+                    return Ok(Action::requeue(left));
+                }
+            }
             tracing::info!(pod = %pod.metadata.name, node = node_name, reason, "pod garbage-collected");
             let pre = Preconditions { uid: Some(pod.metadata.uid.clone()), resource_version: None };
             cx.delete::<Pod>(pod.metadata.namespace.as_deref(), &pod.metadata.name, &pre).await?;
@@ -85,5 +101,14 @@ mod tests {
         assert_eq!(cleanup_reason(&pod(Some("n"), false), true, false), None);
         assert!(cleanup_reason(&pod(Some("n"), true), true, false).is_some());
         assert_eq!(cleanup_reason(&pod(Some("n"), true), true, true), None);
+    }
+
+    #[test]
+    fn young_orphans_wait_out_the_quarantine() {
+        let now = api::time::parse("2026-01-01T00:01:00Z").unwrap();
+        assert_eq!(quarantine_left(Some("2026-01-01T00:00:50Z"), now), Some(Duration::from_secs(30)));
+        assert_eq!(quarantine_left(Some("2026-01-01T00:00:20Z"), now), None);
+        assert_eq!(quarantine_left(Some("2026-01-01T00:00:00Z"), now), None);
+        assert_eq!(quarantine_left(None, now), None);
     }
 }
