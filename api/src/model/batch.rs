@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::*;
-use super::{KindInfo, LabelSelector, ObjectMeta, PodTemplateSpec};
+use super::*;
 
 pub const JOB_INFO: KindInfo = KindInfo {
     group: "batch",
@@ -71,6 +71,24 @@ pub struct JobSpec {
     pub completion_mode: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suspend: Option<bool>,
+    /// Retries per index (Indexed jobs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backoff_limit_per_index: Option<i32>,
+    /// Failed indexes after which the whole job fails (needs `backoffLimitPerIndex`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_failed_indexes: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_failure_policy: Option<PodFailurePolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_policy: Option<SuccessPolicy>,
+    /// `TerminatingOrFailed` (default) or `Failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_replacement_policy: Option<String>,
+    /// The controller that reconciles this job; `kubernetes.io/job-controller` or absent for shoal's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduling: Option<Box<JobSchedulingConfiguration>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
@@ -92,6 +110,12 @@ pub struct JobStatus {
     pub ready: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub completed_indexes: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_indexes: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terminating: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uncounted_terminated_pods: Option<UncountedTerminatedPods>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]

@@ -89,3 +89,12 @@ pub struct ObjectReference {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field_path: Option<String>,
 }
+
+/// A reference by name to an object in the same namespace (`imagePullSecrets[]`,
+/// `envFrom[].secretRef`, a volume's `secretRef`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LocalObjectReference {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+}

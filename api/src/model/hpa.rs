@@ -154,6 +154,9 @@ pub struct HpaScalingRules {
     pub select_policy: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<HpaScalingPolicy>,
+    /// Relative change in the metric ratio that is ignored (default 0.1, cluster-wide).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<Quantity>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]

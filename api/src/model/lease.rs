@@ -51,6 +51,12 @@ pub struct LeaseSpec {
     pub renew_time: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lease_transitions: Option<i32>,
+    /// A candidate the current holder should yield to (coordinated leader election).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred_holder: Option<String>,
+    /// The leader-election strategy, e.g. `OldestEmulationVersion`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
 }
 
 pub use crate::time::now_micro_time;

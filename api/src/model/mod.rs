@@ -156,39 +156,55 @@ macro_rules! impl_resource {
 
 pub mod batch;
 pub mod common;
+pub mod container;
 pub mod daemonset;
 pub mod event;
 pub mod hpa;
 pub mod int_or_string;
+pub mod job_policy;
 pub mod lease;
+pub mod lifecycle;
 pub mod namespace;
 pub mod node;
 pub mod pod;
+pub mod pod_runtime;
 pub mod pod_scheduling;
+pub mod pod_security;
+pub mod pod_status;
 pub mod quantity;
 pub mod selector;
 pub mod service;
 pub mod stateful;
+pub mod volume_projections;
+pub mod volumes;
 pub mod workloads;
 
 #[cfg(test)]
 mod roundtrip_tests;
 
 pub use batch::*;
-pub use common::{find_condition, Condition, ObjectReference};
+pub use common::{find_condition, Condition, LocalObjectReference, ObjectReference};
+pub use container::*;
 pub use daemonset::*;
 pub use event::*;
 pub use hpa::*;
 pub use int_or_string::IntOrString;
+pub use job_policy::*;
 pub use lease::*;
+pub use lifecycle::*;
 pub use namespace::*;
 pub use node::*;
 pub use pod::*;
+pub use pod_runtime::*;
 pub use pod_scheduling::*;
+pub use pod_security::*;
+pub use pod_status::*;
 pub use quantity::{ParsedQuantity, Quantity, QuantityFormat};
 pub use selector::{matches, parse_selector_string, LabelSelector, LabelSelectorRequirement};
 pub use service::*;
 pub use stateful::*;
+pub use volume_projections::*;
+pub use volumes::*;
 pub use workloads::*;
 
 pub use crate::kinds::ALL_KINDS;

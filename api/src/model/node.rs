@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::*;
-use super::{KindInfo, ObjectMeta, Quantity};
+use super::*;
 
 pub const NODE_INFO: KindInfo = KindInfo {
     group: "",
@@ -51,6 +51,12 @@ pub struct NodeSpec {
     pub unschedulable: Option<bool>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub taints: Vec<Taint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_source: Option<Box<NodeConfigSource>>,
+    #[serde(rename = "externalID", skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_preemption_policy: Option<NodePodPreemptionPolicy>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
@@ -82,6 +88,20 @@ pub struct NodeStatus {
     pub daemon_endpoints: Option<NodeDaemonEndpoints>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_info: Option<NodeSystemInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<Box<NodeConfigStatus>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub declared_features: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub features: Option<NodeFeatures>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ContainerImage>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub runtime_handlers: Vec<NodeRuntimeHandler>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub volumes_attached: Vec<AttachedVolume>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub volumes_in_use: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
@@ -124,4 +144,95 @@ pub struct NodeSystemInfo {
     pub kube_proxy_version: String,
     pub operating_system: String,
     pub architecture: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub running_in_user_namespace: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swap: Option<NodeSwapStatus>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NodeConfigSource {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<ConfigMapNodeConfigSource>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ConfigMapNodeConfigSource {
+    pub kubelet_config_key: String,
+    pub name: String,
+    pub namespace: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NodeConfigStatus {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<NodeConfigSource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assigned: Option<NodeConfigSource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_known_good: Option<NodeConfigSource>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NodePodPreemptionPolicy {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disable_resize_preemption: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NodeFeatures {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supplemental_groups_policy: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ContainerImage {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NodeRuntimeHandler {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub features: Option<NodeRuntimeHandlerFeatures>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NodeRuntimeHandlerFeatures {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recursive_read_only_mounts: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_namespaces: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AttachedVolume {
+    pub device_path: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NodeSwapStatus {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<i64>,
 }

@@ -7,8 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::*;
-use super::pod_scheduling::*;
-use super::{IntOrString, KindInfo, ObjectMeta, Quantity};
+use super::*;
 
 pub const POD_INFO: KindInfo = KindInfo {
     group: "",
@@ -91,6 +90,59 @@ pub struct PodSpec {
     /// While any gate is listed the scheduler leaves the pod alone (`SchedulingGated`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scheduling_gates: Vec<PodSchedulingGate>,
+    /// Debugging containers added through `pods/ephemeralcontainers` only (forbidden
+    /// when a pod is created or updated).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ephemeral_containers: Vec<EphemeralContainer>,
+    /// Defaults to an empty context.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<PodSecurityContext>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+    /// Deprecated alias of `serviceAccountName`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub automount_service_account_token: Option<bool>,
+    #[serde(rename = "hostPID", skip_serializing_if = "Option::is_none")]
+    pub host_pid: Option<bool>,
+    #[serde(rename = "hostIPC", skip_serializing_if = "Option::is_none")]
+    pub host_ipc: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_users: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_process_namespace: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname_override: Option<String>,
+    #[serde(rename = "setHostnameAsFQDN", skip_serializing_if = "Option::is_none")]
+    pub set_hostname_as_fqdn: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_config: Option<Box<PodDnsConfig>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub host_aliases: Vec<HostAlias>,
+    /// Defaults to true.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_service_links: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os: Option<PodOs>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub overhead: BTreeMap<String, Quantity>,
+    /// `PreemptLowerPriority` (default when a priority class sets none) or `Never`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preemption_policy: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub readiness_gates: Vec<PodReadinessGate>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resource_claims: Vec<PodResourceClaim>,
+    /// Pod-level requests and limits (shared by all containers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Box<ResourceRequirements>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime_class_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduling_group: Option<PodSchedulingGroup>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub eviction_responders: Vec<EvictionResponder>,
 }
 
 impl PodSpec {
@@ -133,6 +185,30 @@ pub struct Container {
     pub stdin: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tty: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stdin_once: Option<bool>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub env_from: Vec<EnvFromSource>,
+    /// `postStart` / `preStop` hooks and the stop signal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Box<Lifecycle>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<Box<SecurityContext>>,
+    /// Only `Always`, and only on init containers: a native sidecar.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub restart_policy_rules: Vec<ContainerRestartRule>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resize_policy: Vec<ContainerResizePolicy>,
+    /// Defaults to `/dev/termination-log`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub termination_message_path: Option<String>,
+    /// `File` (default) or `FallbackToLogsOnError`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub termination_message_policy: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub volume_devices: Vec<VolumeDevice>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
@@ -171,6 +247,8 @@ pub struct EnvVarSource {
     pub config_map_key_ref: Option<KeySelector>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_key_ref: Option<KeySelector>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_key_ref: Option<FileKeySelector>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
@@ -210,6 +288,9 @@ pub struct ResourceRequirements {
     pub limits: BTreeMap<String, Quantity>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub requests: BTreeMap<String, Quantity>,
+    /// Dynamic resource claims (by name from `spec.resourceClaims`) this container uses.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<ResourceClaim>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
@@ -221,142 +302,16 @@ pub struct VolumeMount {
     pub read_only: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sub_path: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Probe {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub exec: Option<ExecAction>,
+    pub sub_path_expr: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub http_get: Option<HttpGetAction>,
+    /// `None` (default), `HostToContainer` or `Bidirectional`.
+    pub mount_propagation: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tcp_socket: Option<TcpSocketAction>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub initial_delay_seconds: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timeout_seconds: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub period_seconds: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub success_threshold: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure_threshold: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub termination_grace_period_seconds: Option<i64>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
-#[serde(rename_all = "camelCase", default)]
-pub struct ExecAction {
+    /// `Disabled`, `IfPossible` or `Enabled`.
+    pub recursive_read_only: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub command: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
-#[serde(rename_all = "camelCase", default)]
-pub struct HttpGetAction {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    pub port: IntOrString,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
-    /// `HTTP` (default) or `HTTPS`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scheme: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub http_headers: Vec<HttpHeader>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
-#[serde(rename_all = "camelCase", default)]
-pub struct HttpHeader {
-    pub name: String,
-    pub value: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
-#[serde(rename_all = "camelCase", default)]
-pub struct TcpSocketAction {
-    pub port: IntOrString,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Volume {
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub empty_dir: Option<EmptyDirVolumeSource>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub host_path: Option<HostPathVolumeSource>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub persistent_volume_claim: Option<PersistentVolumeClaimVolumeSource>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub config_map: Option<ConfigMapVolumeSource>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret: Option<SecretVolumeSource>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
-#[serde(rename_all = "camelCase", default)]
-pub struct EmptyDirVolumeSource {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub medium: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub size_limit: Option<Quantity>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
-#[serde(rename_all = "camelCase", default)]
-pub struct HostPathVolumeSource {
-    pub path: String,
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    pub type_: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
-#[serde(rename_all = "camelCase", default)]
-pub struct PersistentVolumeClaimVolumeSource {
-    pub claim_name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub read_only: Option<bool>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
-#[serde(rename_all = "camelCase", default)]
-pub struct KeyToPath {
-    pub key: String,
-    pub path: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mode: Option<i32>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
-#[serde(rename_all = "camelCase", default)]
-pub struct ConfigMapVolumeSource {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub items: Vec<KeyToPath>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub default_mode: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub optional: Option<bool>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
-#[serde(rename_all = "camelCase", default)]
-pub struct SecretVolumeSource {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret_name: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub items: Vec<KeyToPath>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub default_mode: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub optional: Option<bool>,
+    pub bind_mount_options: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
@@ -458,6 +413,28 @@ pub struct PodStatus {
     /// `Guaranteed`, `Burstable` or `BestEffort`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub qos_class: Option<String>,
+    #[serde(rename = "hostIPs", skip_serializing_if = "Vec::is_empty")]
+    pub host_ips: Vec<HostIp>,
+    /// The pod generation this status was written for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ephemeral_container_statuses: Vec<ContainerStatus>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub allocated_resources: BTreeMap<String, Quantity>,
+    /// Deprecated in-place resize state (`Proposed`, `InProgress`, `Deferred`, `Infeasible`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resize: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Box<ResourceRequirements>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resource_claim_statuses: Vec<PodResourceClaimStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extended_resource_claim_status: Option<Box<PodExtendedResourceClaimStatus>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub node_allocatable_resource_claim_statuses: Vec<NodeAllocatableResourceClaimStatus>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub volume_health: Vec<PodVolumeHealth>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
@@ -483,6 +460,18 @@ pub struct ContainerStatus {
     pub container_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub started: Option<bool>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub allocated_resources: BTreeMap<String, Quantity>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allocated_resources_status: Vec<ResourceStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Box<ResourceRequirements>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<Box<ContainerUser>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub volume_mounts: Vec<VolumeMountStatus>,
 }
 
 /// Exactly one of the three is set.

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::*;
-use super::{IntOrString, KindInfo, LabelSelector, ObjectMeta, PodTemplateSpec, Quantity};
+use super::*;
 
 pub const STATEFUL_SET_INFO: KindInfo = KindInfo {
     group: "apps",
@@ -168,6 +168,12 @@ pub struct PersistentVolumeClaimSpec {
     /// `Filesystem` (default) or `Block`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub volume_mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_source: Option<TypedLocalObjectReference>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_source_ref: Option<TypedObjectReference>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_attributes_class_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
@@ -191,4 +197,51 @@ pub struct PersistentVolumeClaimStatus {
     pub capacity: BTreeMap<String, Quantity>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub allocated_resource_statuses: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub allocated_resources: BTreeMap<String, Quantity>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_volume_attributes_class_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_status: Option<VolumeHealthStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modify_volume_status: Option<ModifyVolumeStatus>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TypedLocalObjectReference {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_group: Option<String>,
+    pub kind: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TypedObjectReference {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_group: Option<String>,
+    pub kind: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
+#[serde(rename_all = "camelCase", default)]
+pub struct VolumeHealthStatus {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub health_conditions: Vec<VolumeHealthCondition>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ModifyVolumeStatus {
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_volume_attributes_class_name: Option<String>,
 }

@@ -120,6 +120,9 @@ pub struct ReplicaSetStatus {
     pub observed_generation: i64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// Pods of this set being terminated (deletionTimestamp set, not yet gone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terminating_replicas: Option<i32>,
 }
 
 pub type ReplicationControllerStatus = ReplicaSetStatus;
@@ -197,4 +200,7 @@ pub struct DeploymentStatus {
     pub conditions: Vec<Condition>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub collision_count: Option<i32>,
+    /// Pods of this set being terminated (deletionTimestamp set, not yet gone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terminating_replicas: Option<i32>,
 }
