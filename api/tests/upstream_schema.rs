@@ -107,12 +107,13 @@ fn compatible(upstream: &str, ours: &str) -> bool {
     upstream == ours || upstream.is_empty() || ours.is_empty()
 }
 
-/// Upstream's schema for one served kind, keyed `group/version/Kind`.
-fn upstream() -> BTreeMap<&'static str, BTreeMap<String, String>> {
+/// Upstream's schema (root and definitions) for every kind shoal serves or is about to
+/// serve, keyed `group/version/Kind`.
+fn upstream_schemas() -> BTreeMap<&'static str, (Value, serde_json::Map<String, Value>)> {
     use k8s_openapi::api::*;
     let mut m = BTreeMap::new();
     macro_rules! up {
-        ($($key:literal => $ty:ty),* $(,)?) => { $( m.insert($key, paths_of::<$ty>()); )* };
+        ($($key:literal => $ty:ty),* $(,)?) => { $( m.insert($key, schema_of::<$ty>()); )* };
     }
     up! {
         "v1/Namespace" => core::v1::Namespace,
@@ -145,6 +146,35 @@ fn upstream() -> BTreeMap<&'static str, BTreeMap<String, String>> {
     m
 }
 
+/// Upstream's field paths for every kind, keyed as [`upstream_schemas`].
+fn upstream() -> BTreeMap<&'static str, BTreeMap<String, String>> {
+    upstream_schemas()
+        .into_iter()
+        .map(|(k, (root, defs))| {
+            let mut w = Walk { defs: &defs, paths: BTreeMap::new(), stack: Vec::new() };
+            w.walk(&root, "");
+            (k, w.paths)
+        })
+        .collect()
+}
+
+/// Kinds that Kubernetes serves and issue 12 adds to shoal, being written on other
+/// branches. The coverage test cannot check a kind shoal does not serve yet; it checks
+/// instead that none of these is served without being removed from this list, so the
+/// list must shrink to empty as the kinds land (then delete it and its check).
+const NOT_YET_SERVED: &[&str] = &[
+    "v1/ConfigMap",
+    "v1/Secret",
+    "v1/ServiceAccount",
+    "v1/PersistentVolume",
+    "storage.k8s.io/v1/StorageClass",
+    "discovery.k8s.io/v1/EndpointSlice",
+    "policy/v1/PodDisruptionBudget",
+    "autoscaling/v1/HorizontalPodAutoscaler",
+    // Not in issue 12's list: the revision history of StatefulSets and DaemonSets.
+    "apps/v1/ControllerRevision",
+];
+
 /// shoal's schema for every served kind, keyed the same way.
 fn ours() -> BTreeMap<String, BTreeMap<String, String>> {
     struct Collect(BTreeMap<String, BTreeMap<String, String>>);
@@ -160,7 +190,6 @@ fn ours() -> BTreeMap<String, BTreeMap<String, String>> {
 }
 
 #[test]
-#[ignore = "coverage is being filled in (issue 12)"]
 fn every_upstream_field_path_of_every_served_kind_is_in_shoals_schema() {
     let upstream = upstream();
     let ours = ours();
@@ -206,6 +235,15 @@ fn every_upstream_field_path_of_every_served_kind_is_in_shoals_schema() {
             failures.push(format!("{key}: {m}"));
         }
     }
+    let served: BTreeSet<String> = served_kinds().map(|k| format!("{}/{}", k.api_version(), k.kind)).collect();
+    for key in upstream.keys() {
+        match (served.contains(*key), NOT_YET_SERVED.contains(key)) {
+            (true, true) => failures.push(format!("{key} is served now: remove it from NOT_YET_SERVED")),
+            (false, true) => println!("{key}: skipped, not served yet (NOT_YET_SERVED)"),
+            (false, false) => failures.push(format!("{key} has an upstream schema but is neither served nor in NOT_YET_SERVED")),
+            (true, false) => {}
+        }
+    }
     println!("all served kinds: {covered} of {total} upstream paths");
     assert!(failures.is_empty(), "schema coverage gaps:\n{}", failures.join("\n"));
 }
@@ -217,4 +255,160 @@ fn the_walker_sees_nested_paths() {
     assert!(p.contains_key("metadata.labels{}"));
     let set: BTreeSet<_> = p.keys().collect();
     assert!(set.len() > 400);
+}
+
+/// A maximal instance of an upstream schema: every property present, with a value of its
+/// type (strings `"x"`, integers 1, numbers 1.5, booleans true, one-element arrays,
+/// one-entry maps; Quantity `"1"`, Time `2026-01-01T00:00:00Z`, IntOrString 1, free-form
+/// objects `{"a":1}`). A recursive definition is cut off where it recurs.
+struct Maximal<'a> {
+    defs: &'a serde_json::Map<String, Value>,
+    stack: Vec<String>,
+}
+
+impl Maximal<'_> {
+    fn value(&mut self, s: &Value) -> Option<Value> {
+        let o = s.as_object()?;
+        if let Some(Value::String(r)) = o.get("$ref") {
+            let name = r.rsplit('/').next().unwrap_or(r).to_string();
+            match name.as_str() {
+                "io.k8s.apimachinery.pkg.api.resource.Quantity" => return Some(Value::from("1")),
+                "io.k8s.apimachinery.pkg.apis.meta.v1.Time" => return Some(Value::from("2026-01-01T00:00:00Z")),
+                "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime" => {
+                    return Some(Value::from("2026-01-01T00:00:00.000001Z"))
+                }
+                "io.k8s.apimachinery.pkg.util.intstr.IntOrString" => return Some(Value::from(1)),
+                _ => {}
+            }
+            if self.stack.contains(&name) {
+                return None;
+            }
+            let def = self.defs.get(&name)?.clone();
+            // k8s-openapi spells upstream's empty structs (e.g. a gang policy's `basic`)
+            // as free-form objects; Go accepts only `{}` for them.
+            if name.starts_with("io.k8s.api.") && def.get("properties").is_none() && def.get("additionalProperties").is_none() {
+                return Some(serde_json::json!({}));
+            }
+            self.stack.push(name);
+            let v = self.value(&def);
+            self.stack.pop();
+            return v;
+        }
+        for key in ["allOf", "anyOf", "oneOf"] {
+            if let Some(Value::Array(branches)) = o.get(key) {
+                return branches.iter().find_map(|b| self.value(b));
+            }
+        }
+        Some(match type_of(o).as_str() {
+            "string" if o.get("format").and_then(Value::as_str) == Some("byte") => Value::from("eA=="),
+            "string" => Value::from("x"),
+            "integer" => Value::from(1),
+            "number" => Value::from(1.5),
+            "boolean" => Value::from(true),
+            "array" => Value::Array(o.get("items").and_then(|i| self.value(i)).into_iter().collect()),
+            _ => {
+                if let Some(Value::Object(props)) = o.get("properties") {
+                    let mut m = serde_json::Map::new();
+                    for (name, sub) in props {
+                        if let Some(v) = self.value(sub) {
+                            m.insert(name.clone(), v);
+                        }
+                    }
+                    Value::Object(m)
+                } else if let Some(extra @ Value::Object(_)) = o.get("additionalProperties") {
+                    let mut m = serde_json::Map::new();
+                    if let Some(v) = self.value(extra) {
+                        m.insert("k".into(), v);
+                    }
+                    Value::Object(m)
+                } else {
+                    serde_json::json!({ "a": 1 })
+                }
+            }
+        })
+    }
+}
+
+/// Decodes `input` as `T`, stores it as the store does (bincode in the versioned
+/// envelope), reads it back and serializes it to JSON.
+fn through_the_store<T: api::Resource>(input: &Value) -> Result<Value, String> {
+    let typed: T = serde_json::from_value(input.clone()).map_err(|e| format!("decode: {e}"))?;
+    let bytes = api::codec::encode(&typed).map_err(|e| format!("encode: {e}"))?;
+    let back: T = api::codec::decode(&bytes).map_err(|e| format!("bincode decode: {e}"))?;
+    serde_json::to_value(&back).map_err(|e| format!("serialize: {e}"))
+}
+
+/// Paths where two JSON values differ (`a.b[0].c: left vs right`).
+fn differences(left: &Value, right: &Value, path: &str, out: &mut Vec<String>) {
+    match (left, right) {
+        (Value::Object(l), Value::Object(r)) => {
+            for (k, lv) in l {
+                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                match r.get(k) {
+                    Some(rv) => differences(lv, rv, &p, out),
+                    None => out.push(format!("{p}: dropped")),
+                }
+            }
+            for k in r.keys().filter(|k| !l.contains_key(*k)) {
+                out.push(format!("{path}.{k}: added"));
+            }
+        }
+        (Value::Array(l), Value::Array(r)) if l.len() == r.len() => {
+            for (i, (lv, rv)) in l.iter().zip(r).enumerate() {
+                differences(lv, rv, &format!("{path}[{i}]"), out);
+            }
+        }
+        (l, r) if l != r => out.push(format!("{path}: sent {l}, got {r}")),
+        _ => {}
+    }
+}
+
+/// The JSON a client sends round-trips: for every served kind, a maximal instance of
+/// upstream's schema is decoded into shoal's type, encoded for the store and decoded
+/// again, and serializes to exactly the JSON that was sent.
+#[test]
+fn a_maximal_upstream_instance_of_every_served_kind_round_trips_through_the_store() {
+    struct RoundTrip {
+        schemas: BTreeMap<&'static str, (Value, serde_json::Map<String, Value>)>,
+        failures: Vec<String>,
+        checked: usize,
+    }
+    impl api::KindVisitor for RoundTrip {
+        fn visit<T: api::Resource>(&mut self) {
+            let key = format!("{}/{}", T::INFO.api_version(), T::INFO.kind);
+            let Some((root, defs)) = self.schemas.get(key.as_str()) else {
+                self.failures.push(format!("{key}: no upstream schema"));
+                return;
+            };
+            let mut input = Maximal { defs, stack: Vec::new() }.value(root).unwrap_or_default();
+            // A client sends the kind's own type meta (the events.k8s.io view sets it).
+            input["apiVersion"] = Value::from(T::INFO.api_version());
+            input["kind"] = Value::from(T::INFO.kind);
+            match through_the_store::<T>(&input) {
+                Err(e) => self.failures.push(format!("{key}: {e}")),
+                Ok(output) => {
+                    let mut diffs = Vec::new();
+                    differences(&input, &output, "", &mut diffs);
+                    self.failures.extend(diffs.into_iter().map(|d| format!("{key}: {d}")));
+                }
+            }
+            self.checked += 1;
+        }
+    }
+    let mut rt = RoundTrip { schemas: upstream_schemas(), failures: Vec::new(), checked: 0 };
+    api::for_each_kind(&mut rt);
+    assert!(rt.checked >= 17, "only {} kinds checked", rt.checked);
+    assert!(rt.failures.is_empty(), "round-trip differences:\n{}", rt.failures.join("\n"));
+}
+
+#[test]
+fn the_maximal_instance_has_every_field() {
+    let (root, defs) = schema_of::<k8s_openapi::api::core::v1::Pod>();
+    let v = Maximal { defs: &defs, stack: Vec::new() }.value(&root).unwrap();
+    let c = &v["spec"]["initContainers"][0];
+    assert_eq!(c["restartPolicy"], "x");
+    assert_eq!(c["livenessProbe"]["httpGet"]["port"], 1);
+    assert_eq!(v["spec"]["overhead"]["k"], "1");
+    assert_eq!(v["metadata"]["creationTimestamp"], "2026-01-01T00:00:00Z");
+    assert!(v["spec"]["volumes"][0]["projected"]["sources"][0]["downwardAPI"]["items"][0]["fieldRef"].is_object());
 }
