@@ -5,7 +5,7 @@
 //! the defaulted shape. Every function here is idempotent.
 
 use crate::model::{
-    Container, CronJob, DaemonSet, DaemonSetUpdateStrategy, Deployment, DeploymentStrategy, HorizontalPodAutoscaler,
+    Container, CronJob, EphemeralContainer, HttpGetAction, Lifecycle, ObjectFieldSelector, Volume, DaemonSet, DaemonSetUpdateStrategy, Deployment, DeploymentStrategy, HorizontalPodAutoscaler,
     IntOrString, Job, LabelSelector, Pod, PodSpec, PodTemplateSpec, Probe, ReplicaSet, ReplicationController,
     RollingUpdateDaemonSet, RollingUpdateDeployment, RollingUpdateStatefulSetStrategy, Service, StatefulSet,
     StatefulSetUpdateStrategy,
@@ -36,26 +36,146 @@ pub fn default_pull_policy(image: &str) -> &'static str {
     }
 }
 
+fn default_http_get(h: &mut HttpGetAction) {
+    set_str(&mut h.path, "/");
+    set_str(&mut h.scheme, "HTTP");
+}
+
 fn default_probe(p: &mut Probe) {
     set(&mut p.timeout_seconds, 1);
     set(&mut p.period_seconds, 10);
     set(&mut p.success_threshold, 1);
     set(&mut p.failure_threshold, 3);
     if let Some(h) = &mut p.http_get {
-        set_str(&mut h.path, "/");
-        set_str(&mut h.scheme, "HTTP");
+        default_http_get(h);
+    }
+}
+
+fn default_lifecycle(l: &mut Lifecycle) {
+    for h in [&mut l.post_start, &mut l.pre_stop].into_iter().flatten() {
+        if let Some(g) = &mut h.http_get {
+            default_http_get(g);
+        }
+    }
+}
+
+fn default_field_ref(f: &mut ObjectFieldSelector) {
+    set_str(&mut f.api_version, "v1");
+}
+
+/// The defaults every container gets, ephemeral ones too (upstream's `SetDefaults_Container`).
+#[allow(clippy::too_many_arguments)]
+fn default_container_fields(
+    image: Option<&str>,
+    pull: &mut Option<String>,
+    message_path: &mut Option<String>,
+    message_policy: &mut Option<String>,
+    ports: &mut [crate::model::ContainerPort],
+    env: &mut [crate::model::EnvVar],
+    probes: [&mut Option<Probe>; 3],
+    lifecycle: Option<&mut Lifecycle>,
+) {
+    if pull.as_deref().unwrap_or("").is_empty() {
+        *pull = Some(default_pull_policy(image.unwrap_or("")).to_string());
+    }
+    set_str(message_path, "/dev/termination-log");
+    set_str(message_policy, "File");
+    for p in ports {
+        set_str(&mut p.protocol, "TCP");
+    }
+    for e in env {
+        if let Some(f) = e.value_from.as_mut().and_then(|v| v.field_ref.as_mut()) {
+            default_field_ref(f);
+        }
+    }
+    for p in probes.into_iter().flatten() {
+        default_probe(p);
+    }
+    if let Some(l) = lifecycle {
+        default_lifecycle(l);
     }
 }
 
 fn default_container(c: &mut Container) {
-    if c.image_pull_policy.as_deref().unwrap_or("").is_empty() {
-        c.image_pull_policy = Some(default_pull_policy(c.image.as_deref().unwrap_or("")).to_string());
+    default_container_fields(
+        c.image.as_deref(),
+        &mut c.image_pull_policy,
+        &mut c.termination_message_path,
+        &mut c.termination_message_policy,
+        &mut c.ports,
+        &mut c.env,
+        [&mut c.liveness_probe, &mut c.readiness_probe, &mut c.startup_probe],
+        c.lifecycle.as_deref_mut(),
+    );
+}
+
+fn default_ephemeral_container(c: &mut EphemeralContainer) {
+    default_container_fields(
+        c.image.as_deref(),
+        &mut c.image_pull_policy,
+        &mut c.termination_message_path,
+        &mut c.termination_message_policy,
+        &mut c.ports,
+        &mut c.env,
+        [&mut c.liveness_probe, &mut c.readiness_probe, &mut c.startup_probe],
+        c.lifecycle.as_deref_mut(),
+    );
+}
+
+/// Upstream's file mode default of projected files (0644).
+pub const DEFAULT_FILE_MODE: i32 = 0o644;
+
+/// Per-source volume defaults (`SetDefaults_*VolumeSource` upstream).
+fn default_volume(v: &mut Volume) {
+    if let Some(s) = &mut v.secret {
+        set(&mut s.default_mode, DEFAULT_FILE_MODE);
     }
-    for p in &mut c.ports {
-        set_str(&mut p.protocol, "TCP");
+    if let Some(c) = &mut v.config_map {
+        set(&mut c.default_mode, DEFAULT_FILE_MODE);
     }
-    for p in [&mut c.liveness_probe, &mut c.readiness_probe, &mut c.startup_probe].into_iter().flatten() {
-        default_probe(p);
+    if let Some(d) = &mut v.downward_api {
+        set(&mut d.default_mode, DEFAULT_FILE_MODE);
+        for f in &mut d.items {
+            if let Some(r) = &mut f.field_ref {
+                default_field_ref(r);
+            }
+        }
+    }
+    if let Some(p) = &mut v.projected {
+        set(&mut p.default_mode, DEFAULT_FILE_MODE);
+        for src in &mut p.sources {
+            if let Some(d) = &mut src.downward_api {
+                for f in &mut d.items {
+                    if let Some(r) = &mut f.field_ref {
+                        default_field_ref(r);
+                    }
+                }
+            }
+            if let Some(t) = &mut src.service_account_token {
+                set(&mut t.expiration_seconds, 3600);
+            }
+        }
+    }
+    if let Some(h) = &mut v.host_path {
+        set(&mut h.type_, String::new());
+    }
+    if let Some(i) = &mut v.iscsi {
+        set_str(&mut i.iscsi_interface, "default");
+    }
+    if let Some(r) = &mut v.rbd {
+        set_str(&mut r.pool, "rbd");
+        set_str(&mut r.user, "admin");
+        set_str(&mut r.keyring, "/etc/ceph/keyring");
+    }
+    if let Some(a) = &mut v.azure_disk {
+        set_str(&mut a.caching_mode, "ReadWrite");
+        set_str(&mut a.fs_type, "ext4");
+        set(&mut a.read_only, false);
+        set_str(&mut a.kind, "Shared");
+    }
+    if let Some(s) = &mut v.scale_io {
+        set_str(&mut s.storage_mode, "ThinProvisioned");
+        set_str(&mut s.fs_type, "xfs");
     }
 }
 
@@ -65,8 +185,28 @@ fn default_pod_spec_common(s: &mut PodSpec) {
     set(&mut s.termination_grace_period_seconds, 30);
     set_str(&mut s.dns_policy, "ClusterFirst");
     set_str(&mut s.scheduler_name, "default-scheduler");
+    set(&mut s.security_context, Default::default());
+    set(&mut s.enable_service_links, true);
+    // `serviceAccount` is the deprecated spelling of `serviceAccountName`; upstream keeps
+    // them equal (the old field fills the new one when only it is given).
+    if s.service_account_name.as_deref().unwrap_or("").is_empty() {
+        if let Some(old) = s.service_account.as_deref().filter(|o| !o.is_empty()) {
+            s.service_account_name = Some(old.to_string());
+        }
+    }
+    if let Some(name) = s.service_account_name.as_deref().filter(|n| !n.is_empty()) {
+        if s.service_account.as_deref() != Some(name) {
+            s.service_account = Some(name.to_string());
+        }
+    }
     for c in s.init_containers.iter_mut().chain(s.containers.iter_mut()) {
         default_container(c);
+    }
+    for c in &mut s.ephemeral_containers {
+        default_ephemeral_container(c);
+    }
+    for v in &mut s.volumes {
+        default_volume(v);
     }
 }
 
@@ -142,11 +282,24 @@ pub fn default_daemon_set(d: &mut DaemonSet) {
 }
 
 pub fn default_job_spec(s: &mut crate::model::JobSpec) {
-    set(&mut s.completions, 1);
+    // A work queue (parallelism without completions) keeps completions unset.
+    if s.completions.is_none() && s.parallelism.is_none() {
+        s.completions = Some(1);
+    }
     set(&mut s.parallelism, 1);
-    set(&mut s.backoff_limit, 6);
+    set(&mut s.backoff_limit, if s.backoff_limit_per_index.is_some() { i32::MAX } else { 6 });
     set_str(&mut s.completion_mode, "NonIndexed");
     set(&mut s.suspend, false);
+    set(&mut s.manual_selector, false);
+    if let Some(p) = &mut s.pod_failure_policy {
+        for r in &mut p.rules {
+            for c in &mut r.on_pod_conditions {
+                set_str(&mut c.status, "True");
+            }
+        }
+    }
+    let replacement = if s.pod_failure_policy.is_some() { "Failed" } else { "TerminatingOrFailed" };
+    set_str(&mut s.pod_replacement_policy, replacement);
     default_pod_spec_common(&mut s.template.spec);
 }
 
@@ -165,6 +318,10 @@ pub fn default_cron_job(c: &mut CronJob) {
 pub fn default_service(s: &mut Service) {
     set_str(&mut s.spec.type_, "ClusterIP");
     set_str(&mut s.spec.session_affinity, "None");
+    if s.spec.session_affinity.as_deref() == Some("ClientIP") {
+        let cfg = s.spec.session_affinity_config.get_or_insert_with(Default::default);
+        set(&mut cfg.client_ip.get_or_insert_with(Default::default).timeout_seconds, 10800);
+    }
     for p in &mut s.spec.ports {
         set_str(&mut p.protocol, "TCP");
         if p.target_port.is_none() || p.target_port == Some(IntOrString::Int(0)) {
@@ -224,6 +381,96 @@ mod tests {
         let once = p.clone();
         p.apply_defaults();
         assert_eq!(p, once, "defaulting is idempotent");
+    }
+
+    #[test]
+    fn full_schema_pod_defaults_follow_upstream() {
+        let json = serde_json::json!({
+            "spec": {
+                "serviceAccount": "old",
+                "containers": [{
+                    "name": "c", "image": "x:1",
+                    "env": [{"name": "N", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+                    "lifecycle": {"preStop": {"httpGet": {"port": 80}}}
+                }],
+                "ephemeralContainers": [{"name": "dbg", "image": "busybox"}],
+                "volumes": [
+                    {"name": "s", "secret": {"secretName": "s"}},
+                    {"name": "c", "configMap": {"name": "c"}},
+                    {"name": "d", "downwardAPI": {"items": [{"path": "n", "fieldRef": {"fieldPath": "metadata.name"}}]}},
+                    {"name": "p", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]}},
+                    {"name": "i", "iscsi": {"targetPortal": "t", "iqn": "q", "lun": 0}},
+                    {"name": "r", "rbd": {"monitors": ["m"], "image": "i"}},
+                    {"name": "a", "azureDisk": {"diskName": "d", "diskURI": "u"}},
+                    {"name": "o", "scaleIO": {"gateway": "g", "system": "s", "secretRef": {"name": "x"}}}
+                ]
+            }
+        });
+        let mut p: Pod = serde_json::from_value(json).unwrap();
+        p.apply_defaults();
+        let s = &p.spec;
+        assert_eq!(s.enable_service_links, Some(true));
+        assert_eq!(s.security_context, Some(Default::default()));
+        assert_eq!(s.service_account_name.as_deref(), Some("old"));
+        let c = &s.containers[0];
+        assert_eq!(c.termination_message_path.as_deref(), Some("/dev/termination-log"));
+        assert_eq!(c.termination_message_policy.as_deref(), Some("File"));
+        let f = c.env[0].value_from.as_ref().unwrap().field_ref.as_ref().unwrap();
+        assert_eq!(f.api_version.as_deref(), Some("v1"));
+        let h = c.lifecycle.as_ref().unwrap().pre_stop.as_ref().unwrap().http_get.as_ref().unwrap();
+        assert_eq!((h.path.as_deref(), h.scheme.as_deref()), (Some("/"), Some("HTTP")));
+        let e = &s.ephemeral_containers[0];
+        assert_eq!(e.image_pull_policy.as_deref(), Some("Always"));
+        assert_eq!(e.termination_message_policy.as_deref(), Some("File"));
+        let v = &s.volumes;
+        assert_eq!(v[0].secret.as_ref().unwrap().default_mode, Some(420));
+        assert_eq!(v[1].config_map.as_ref().unwrap().default_mode, Some(420));
+        let d = v[2].downward_api.as_ref().unwrap();
+        assert_eq!(d.default_mode, Some(420));
+        assert_eq!(d.items[0].field_ref.as_ref().unwrap().api_version.as_deref(), Some("v1"));
+        let pr = v[3].projected.as_ref().unwrap();
+        assert_eq!(pr.default_mode, Some(420));
+        assert_eq!(pr.sources[0].service_account_token.as_ref().unwrap().expiration_seconds, Some(3600));
+        assert_eq!(v[4].iscsi.as_ref().unwrap().iscsi_interface.as_deref(), Some("default"));
+        let r = v[5].rbd.as_ref().unwrap();
+        assert_eq!((r.pool.as_deref(), r.user.as_deref(), r.keyring.as_deref()), (Some("rbd"), Some("admin"), Some("/etc/ceph/keyring")));
+        let a = v[6].azure_disk.as_ref().unwrap();
+        assert_eq!((a.caching_mode.as_deref(), a.fs_type.as_deref(), a.kind.as_deref(), a.read_only), (Some("ReadWrite"), Some("ext4"), Some("Shared"), Some(false)));
+        let o = v[7].scale_io.as_ref().unwrap();
+        assert_eq!((o.storage_mode.as_deref(), o.fs_type.as_deref()), (Some("ThinProvisioned"), Some("xfs")));
+        let once = p.clone();
+        p.apply_defaults();
+        assert_eq!(p, once, "defaulting is idempotent");
+    }
+
+    #[test]
+    fn job_defaults_follow_the_failure_policy_and_index_mode() {
+        for (spec, completions, backoff, replacement) in [
+            (serde_json::json!({}), Some(1), 6, "TerminatingOrFailed"),
+            (serde_json::json!({"parallelism": 3}), None, 6, "TerminatingOrFailed"),
+            (
+                serde_json::json!({"completionMode": "Indexed", "completions": 4, "backoffLimitPerIndex": 1}),
+                Some(4),
+                i32::MAX,
+                "TerminatingOrFailed",
+            ),
+            (
+                serde_json::json!({"podFailurePolicy": {"rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]}}),
+                Some(1),
+                6,
+                "Failed",
+            ),
+        ] {
+            let mut j: Job = serde_json::from_value(serde_json::json!({ "spec": spec })).unwrap();
+            j.apply_defaults();
+            assert_eq!(j.spec.completions, completions, "{spec}");
+            assert_eq!(j.spec.backoff_limit, Some(backoff), "{spec}");
+            assert_eq!(j.spec.pod_replacement_policy.as_deref(), Some(replacement), "{spec}");
+            assert_eq!(j.spec.manual_selector, Some(false));
+            if let Some(p) = &j.spec.pod_failure_policy {
+                assert_eq!(p.rules[0].on_pod_conditions[0].status.as_deref(), Some("True"));
+            }
+        }
     }
 
     #[test]

@@ -373,15 +373,15 @@ fn horizontal_pod_autoscaler_round_trips() {
 fn unknown_fields_are_dropped_without_error() {
     let pod: Pod = typed(json!({
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "p", "namespace": "default", "selfLink": "/api/v1/namespaces/default/pods/p"},
-        "spec": {"containers": [{"name": "c", "image": "i", "securityContext": {"privileged": true}}], "shareProcessNamespace": true},
+        "metadata": {"name": "p", "namespace": "default", "frobnicate": "/x"},
+        "spec": {"containers": [{"name": "c", "image": "i", "securityContext": {"privileged": true, "wibble": 1}}], "sharePrawns": true},
         "extra": 1
     }));
     let v = serde_json::to_value(&pod).unwrap();
     assert_eq!(v, json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "p", "namespace": "default"},
-        "spec": {"containers": [{"name": "c", "image": "i"}]}
+        "spec": {"containers": [{"name": "c", "image": "i", "securityContext": {"privileged": true}}]}
     }));
 }
 
