@@ -4,6 +4,7 @@ pub use crate::field::{FieldError, FieldErrorKind};
 
 pub mod autoscaling;
 pub mod batch;
+pub mod containers;
 pub mod cron;
 pub mod event;
 pub mod lease;
@@ -11,6 +12,7 @@ pub mod meta;
 pub mod names;
 pub mod node;
 pub mod pod;
+pub mod pod_runtime;
 pub mod scheduling;
 pub mod service;
 pub mod storage;

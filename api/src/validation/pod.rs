@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::meta::*;
 use super::names::*;
+use super::containers::*;
+use super::pod_runtime::{forbid_ephemeral_containers, validate_pod_runtime};
 use super::{FieldError, FieldErrorKind};
 use crate::model::{
     Container, IntOrString, NodeSelectorRequirement, Pod, PodSpec, PodTemplateSpec, Probe, Toleration, Volume,
@@ -57,6 +59,7 @@ pub fn validate_pod_spec(spec: &PodSpec, path: &str) -> Vec<FieldError> {
                 }
             }
             validate_container(c, &p, &volumes, &mut errs);
+            validate_container_restart_policy(c.restart_policy.as_deref(), !shares_network, &p, &mut errs);
             if shares_network {
                 for (j, port) in c.ports.iter().enumerate() {
                     let proto = port.protocol.clone().unwrap_or_else(|| "TCP".into());
@@ -131,6 +134,11 @@ pub fn validate_pod_spec(spec: &PodSpec, path: &str) -> Vec<FieldError> {
     for (i, t) in spec.tolerations.iter().enumerate() {
         validate_toleration(t, &format!("{path}.tolerations[{i}]"), &mut errs);
     }
+    if let Some(sc) = &spec.security_context {
+        validate_pod_security_context(sc, &format!("{path}.securityContext"), &mut errs);
+    }
+    validate_pod_runtime(spec, path, &mut errs);
+    forbid_ephemeral_containers(spec, path, &mut errs);
     errs.extend(super::scheduling::validate_scheduling(spec, path));
     errs
 }
@@ -147,14 +155,7 @@ fn validate_volumes(volumes: &[Volume], path: &str, errs: &mut Vec<FieldError>) 
                 errs.push(FieldError::duplicate(format!("{p}.name"), &v.name));
             }
         }
-        let sources = [
-            v.empty_dir.is_some(),
-            v.host_path.is_some(),
-            v.persistent_volume_claim.is_some(),
-            v.config_map.is_some(),
-            v.secret.is_some(),
-        ];
-        let n = sources.iter().filter(|s| **s).count();
+        let n = volume_source_count(v);
         if n == 0 {
             errs.push(FieldError::required(&p, "must specify a volume type"));
         } else if n > 1 {
@@ -195,6 +196,45 @@ fn validate_volumes(volumes: &[Volume], path: &str, errs: &mut Vec<FieldError>) 
         }
     }
     names
+}
+
+/// How many sources a volume names (upstream allows exactly one).
+fn volume_source_count(v: &Volume) -> usize {
+    [
+        v.empty_dir.is_some(),
+        v.host_path.is_some(),
+        v.persistent_volume_claim.is_some(),
+        v.config_map.is_some(),
+        v.secret.is_some(),
+        v.projected.is_some(),
+        v.downward_api.is_some(),
+        v.aws_elastic_block_store.is_some(),
+        v.azure_disk.is_some(),
+        v.azure_file.is_some(),
+        v.cephfs.is_some(),
+        v.cinder.is_some(),
+        v.csi.is_some(),
+        v.ephemeral.is_some(),
+        v.fc.is_some(),
+        v.flex_volume.is_some(),
+        v.flocker.is_some(),
+        v.gce_persistent_disk.is_some(),
+        v.git_repo.is_some(),
+        v.glusterfs.is_some(),
+        v.image.is_some(),
+        v.iscsi.is_some(),
+        v.nfs.is_some(),
+        v.photon_persistent_disk.is_some(),
+        v.portworx_volume.is_some(),
+        v.quobyte.is_some(),
+        v.rbd.is_some(),
+        v.scale_io.is_some(),
+        v.storageos.is_some(),
+        v.vsphere_volume.is_some(),
+    ]
+    .iter()
+    .filter(|s| **s)
+    .count()
 }
 
 fn validate_container(c: &Container, p: &str, volumes: &BTreeSet<String>, errs: &mut Vec<FieldError>) {
@@ -298,6 +338,19 @@ fn validate_container(c: &Container, p: &str, volumes: &BTreeSet<String>, errs: 
         }
     }
 
+    validate_env_from(&c.env_from, p, errs);
+    if let Some(l) = c.lifecycle.as_deref() {
+        validate_lifecycle(l, &format!("{p}.lifecycle"), errs);
+    }
+    if let Some(sc) = c.security_context.as_deref() {
+        validate_security_context(sc, &format!("{p}.securityContext"), errs);
+    }
+    opt_supported(
+        errs,
+        c.termination_message_policy.as_deref(),
+        &format!("{p}.terminationMessagePolicy"),
+        &["FallbackToLogsOnError", "File"],
+    );
     for (name, probe, single_success) in [
         ("livenessProbe", &c.liveness_probe, true),
         ("readinessProbe", &c.readiness_probe, false),
@@ -328,7 +381,7 @@ pub fn validate_port_num_or_name(port: &IntOrString, field: &str) -> Vec<FieldEr
 }
 
 fn validate_probe(probe: &Probe, p: &str, single_success: bool, errs: &mut Vec<FieldError>) {
-    let handlers = [probe.exec.is_some(), probe.http_get.is_some(), probe.tcp_socket.is_some()];
+    let handlers = [probe.exec.is_some(), probe.http_get.is_some(), probe.tcp_socket.is_some(), probe.grpc.is_some()];
     match handlers.iter().filter(|h| **h).count() {
         0 => errs.push(FieldError::required(p, "must specify a handler type")),
         1 => {}
@@ -345,6 +398,9 @@ fn validate_probe(probe: &Probe, p: &str, single_success: bool, errs: &mut Vec<F
     }
     if let Some(t) = &probe.tcp_socket {
         errs.extend(validate_port_num_or_name(&t.port, &format!("{p}.tcpSocket.port")));
+    }
+    if let Some(g) = &probe.grpc {
+        validate_grpc(g, &format!("{p}.grpc"), errs);
     }
     for (name, v) in [
         ("initialDelaySeconds", probe.initial_delay_seconds),
