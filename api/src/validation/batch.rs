@@ -68,6 +68,7 @@ pub fn validate_job_spec(s: &JobSpec, path: &str) -> Vec<FieldError> {
         // Unknown values are already reported by the pod spec checks.
         Some(_) => {}
     }
+    super::job_policy::validate_job_policies(s, path, &mut errs);
     errs
 }
 

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod containers;
 pub mod cron;
 pub mod event;
+pub mod job_policy;
 pub mod lease;
 pub mod meta;
 pub mod names;
