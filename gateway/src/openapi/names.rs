@@ -91,6 +91,12 @@ pub const NAMES: &[(&str, &str, &str)] = &[
     ("ReplicationController", CORE, ""),
     ("ReplicationControllerSpec", CORE, ""),
     // core/v1 and batch/v1 types of the full schema (issue 12)
+    ("PodAffinity", CORE, ""),
+    ("PodAffinityTerm", CORE, ""),
+    ("PodAntiAffinity", CORE, ""),
+    ("WeightedPodAffinityTerm", CORE, ""),
+    ("TopologySpreadConstraint", CORE, ""),
+    ("PodSchedulingGate", CORE, ""),
     ("LocalObjectReference", CORE, ""),
     ("EphemeralContainer", CORE, ""),
     ("EnvFromSource", CORE, ""),
