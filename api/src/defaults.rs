@@ -6,9 +6,9 @@
 
 use crate::model::{
     Container, CronJob, EphemeralContainer, HttpGetAction, Lifecycle, ObjectFieldSelector, Volume, DaemonSet, DaemonSetUpdateStrategy, Deployment, DeploymentStrategy, HorizontalPodAutoscaler,
-    IntOrString, Job, LabelSelector, Pod, PodSpec, PodTemplateSpec, Probe, ReplicaSet, ReplicationController,
+    IntOrString, Job, LabelSelector, PersistentVolume, PersistentVolumeClaim, Pod, PodSpec, PodTemplateSpec, Probe, ReplicaSet, ReplicationController,
     RollingUpdateDaemonSet, RollingUpdateDeployment, RollingUpdateStatefulSetStrategy, Service, StatefulSet,
-    StatefulSetUpdateStrategy,
+    StatefulSetUpdateStrategy, StorageClass,
 };
 
 fn set<T>(field: &mut Option<T>, value: T) {
@@ -334,6 +334,27 @@ pub fn default_hpa(h: &mut HorizontalPodAutoscaler) {
     set(&mut h.spec.min_replicas, 1);
 }
 
+/// PersistentVolume: reclaim policy `Retain`, volume mode `Filesystem`, phase `Pending`.
+pub fn default_persistent_volume(pv: &mut PersistentVolume) {
+    set_str(&mut pv.spec.persistent_volume_reclaim_policy, "Retain");
+    set_str(&mut pv.spec.volume_mode, "Filesystem");
+    let status = pv.status.get_or_insert_with(Default::default);
+    set_str(&mut status.phase, "Pending");
+}
+
+/// PersistentVolumeClaim: volume mode `Filesystem`, phase `Pending`.
+pub fn default_persistent_volume_claim(pvc: &mut PersistentVolumeClaim) {
+    set_str(&mut pvc.spec.volume_mode, "Filesystem");
+    let status = pvc.status.get_or_insert_with(Default::default);
+    set_str(&mut status.phase, "Pending");
+}
+
+/// StorageClass: reclaim policy `Delete`, binding mode `Immediate`.
+pub fn default_storage_class(sc: &mut StorageClass) {
+    set_str(&mut sc.reclaim_policy, "Delete");
+    set_str(&mut sc.volume_binding_mode, "Immediate");
+}
+
 /// An RC's selector as a `LabelSelector` (after defaulting it equals the template labels).
 pub fn rc_selector(rc: &ReplicationController) -> LabelSelector {
     LabelSelector::from_map(&rc.spec.selector)
@@ -592,7 +613,10 @@ defaulted! {
     Lease,
     Namespace,
     Node,
-    PersistentVolumeClaim,
+    PersistentVolumeClaim => default_persistent_volume_claim,
+    PersistentVolume => default_persistent_volume,
+    StorageClass => default_storage_class,
+    PodDisruptionBudget,
     Pod => default_pod,
     ReplicaSet => default_replica_set,
     ReplicationController => default_replication_controller,

@@ -34,7 +34,10 @@ macro_rules! kinds {
 
 kinds! {
     stored: Namespace, Node, Pod, Service, Endpoints, ReplicationController, Deployment, ReplicaSet,
-        StatefulSet, DaemonSet, Job, CronJob, PersistentVolumeClaim, HorizontalPodAutoscaler, Lease, Event;
+        StatefulSet, DaemonSet, Job, CronJob, PersistentVolumeClaim, HorizontalPodAutoscaler, Lease, Event,
+        PersistentVolume,
+        StorageClass,
+        PodDisruptionBudget;
     views: EventV1;
 }
 

@@ -158,6 +158,7 @@ pub mod batch;
 pub mod common;
 pub mod container;
 pub mod daemonset;
+pub mod disruption;
 pub mod event;
 pub mod hpa;
 pub mod int_or_string;
@@ -166,6 +167,7 @@ pub mod lease;
 pub mod lifecycle;
 pub mod namespace;
 pub mod node;
+pub mod persistent_volume;
 pub mod pod;
 pub mod pod_runtime;
 pub mod pod_scheduling;
@@ -175,6 +177,7 @@ pub mod quantity;
 pub mod selector;
 pub mod service;
 pub mod stateful;
+pub mod storage_class;
 pub mod volume_projections;
 pub mod volumes;
 pub mod workloads;
@@ -186,6 +189,7 @@ pub use batch::*;
 pub use common::{find_condition, Condition, LocalObjectReference, ObjectReference};
 pub use container::*;
 pub use daemonset::*;
+pub use disruption::*;
 pub use event::*;
 pub use hpa::*;
 pub use int_or_string::IntOrString;
@@ -194,6 +198,7 @@ pub use lease::*;
 pub use lifecycle::*;
 pub use namespace::*;
 pub use node::*;
+pub use persistent_volume::*;
 pub use pod::*;
 pub use pod_runtime::*;
 pub use pod_scheduling::*;
@@ -203,6 +208,7 @@ pub use quantity::{ParsedQuantity, Quantity, QuantityFormat};
 pub use selector::{matches, parse_selector_string, LabelSelector, LabelSelectorRequirement};
 pub use service::*;
 pub use stateful::*;
+pub use storage_class::*;
 pub use volume_projections::*;
 pub use volumes::*;
 pub use workloads::*;
@@ -246,6 +252,6 @@ mod kind_tests {
                 assert!(seen.insert(s), "{s}");
             }
         }
-        assert_eq!(ALL_KINDS.len(), 16);
+        assert_eq!(ALL_KINDS.len(), 19);
     }
 }

@@ -6,29 +6,35 @@ pub mod autoscaling;
 pub mod batch;
 pub mod containers;
 pub mod cron;
+pub mod disruption;
 pub mod event;
 pub mod job_policy;
 pub mod lease;
 pub mod meta;
 pub mod names;
 pub mod node;
+pub mod persistent_volume;
 pub mod pod;
 pub mod pod_runtime;
 pub mod scheduling;
 pub mod service;
 pub mod storage;
+pub mod storage_class;
 pub mod workloads;
 
 pub use autoscaling::validate_horizontal_pod_autoscaler;
 pub use batch::{validate_cron_job, validate_job};
 pub use cron::{parse_cron, CronSchedule};
+pub use disruption::validate_pod_disruption_budget;
 pub use event::{validate_event, validate_event_v1};
 pub use lease::validate_lease;
 pub use meta::validate_namespace;
 pub use node::validate_node;
+pub use persistent_volume::validate_persistent_volume;
 pub use pod::{validate_pod, validate_pod_spec, validate_pod_template};
 pub use service::{validate_endpoints, validate_service};
 pub use storage::validate_persistent_volume_claim;
+pub use storage_class::{validate_storage_class, validate_storage_class_update};
 pub use workloads::{
     validate_daemon_set, validate_deployment, validate_replica_set, validate_replication_controller,
     validate_stateful_set,
@@ -58,6 +64,9 @@ validated! {
     Namespace => validate_namespace,
     Node => validate_node,
     PersistentVolumeClaim => validate_persistent_volume_claim,
+    PersistentVolume => validate_persistent_volume,
+    StorageClass => validate_storage_class,
+    PodDisruptionBudget => validate_pod_disruption_budget,
     Pod => validate_pod,
     ReplicaSet => validate_replica_set,
     ReplicationController => validate_replication_controller,

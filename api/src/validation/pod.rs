@@ -418,7 +418,7 @@ fn validate_probe(probe: &Probe, p: &str, single_success: bool, errs: &mut Vec<F
     }
 }
 
-fn validate_node_selector_term(
+pub(crate) fn validate_node_selector_term(
     exprs: &[NodeSelectorRequirement],
     fields: &[NodeSelectorRequirement],
     p: &str,

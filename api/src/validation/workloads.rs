@@ -74,7 +74,7 @@ fn is_zero(v: &IntOrString) -> bool {
     }
 }
 
-fn max_unavailable_rules(v: &IntOrString, field: &str, errs: &mut Vec<FieldError>) {
+pub(crate) fn max_unavailable_rules(v: &IntOrString, field: &str, errs: &mut Vec<FieldError>) {
     let bad = validate_positive_int_or_percent(v, field);
     if bad.is_empty() && is_more_than_100_percent(v) {
         errs.push(FieldError::invalid(field, v, "must not be greater than 100%"));
