@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::controller::{ControlLoop, Controller, Shared};
 use crate::allocator::repair::AllocationRepair;
 use crate::controllers::{DeploymentController, NamespaceController, ReplicaSetController, ReplicationControllerController};
+use crate::controllers::{DisruptionController, VolumeBinder};
 use crate::events::EventTtl;
 use crate::gc::GarbageCollector;
 use crate::nodelifecycle::NodeLifecycle;
@@ -25,4 +26,6 @@ pub fn control_plane(shared: Arc<Shared>) -> ControlPlane<Shared> {
         .manager(Controller(NamespaceController))
         .singleton(ControlLoop(AllocationRepair::default()))
         .singleton(ControlLoop(EventTtl::default()))
+        .singleton(ControlLoop(VolumeBinder::default()))
+        .singleton(ControlLoop(DisruptionController::default()))
 }

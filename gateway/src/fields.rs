@@ -36,6 +36,7 @@ pub fn supported_fields(kind: &str) -> &'static [&'static str] {
         // Cluster-scoped kinds have no metadata.namespace field upstream.
         "Node" => &["metadata.name", "spec.unschedulable"],
         "Namespace" => &["metadata.name", "status.phase"],
+        "PersistentVolume" | "StorageClass" => &["metadata.name"],
         "Job" => &["metadata.name", "metadata.namespace", "status.successful"],
         "ReplicaSet" | "ReplicationController" => &["metadata.name", "metadata.namespace", "status.replicas"],
         "Event" => &[
@@ -287,6 +288,11 @@ mod tests {
         let ns = json!({"metadata": {"name": "x"}, "status": {"phase": "Terminating"}});
         assert_eq!(field_value("Namespace", &ns, "status.phase").as_deref(), Some("Terminating"));
         assert_eq!(field_value("Deployment", &rs, "status.replicas"), None);
+        let pv = json!({"metadata": {"name": "pv0"}, "status": {"phase": "Bound"}});
+        assert_eq!(field_value("PersistentVolume", &pv, "metadata.name").as_deref(), Some("pv0"));
+        assert_eq!(field_value("PersistentVolume", &pv, "metadata.namespace"), None);
+        assert_eq!(field_value("StorageClass", &pv, "metadata.namespace"), None);
+        assert_eq!(field_value("PodDisruptionBudget", &pv, "metadata.namespace").as_deref(), Some(""));
         let ev = json!({"involvedObject": {"kind": "Pod", "name": "p"}, "reason": "Started", "type": "Normal",
                         "source": {"component": "kubelet"}});
         assert_eq!(field_value("Event", &ev, "involvedObject.kind").as_deref(), Some("Pod"));

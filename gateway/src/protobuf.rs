@@ -62,6 +62,7 @@ pub fn decode(bytes: &[u8]) -> Result<Value, ApiError> {
         ("batch/v1", "Job") => job(&batch::Job::decode(raw).map_err(bad)?),
         ("batch/v1", "CronJob") => cron_job(&batch::CronJob::decode(raw).map_err(bad)?),
         ("policy/v1", "Eviction") => eviction(&policy::Eviction::decode(raw).map_err(bad)?),
+        ("policy/v1", "PodDisruptionBudget") => pod_disruption_budget(&policy::PodDisruptionBudget::decode(raw).map_err(bad)?),
         (_, "DeleteOptions") => delete_options(&meta::DeleteOptions::decode(raw).map_err(bad)?),
         _ => {
             return Err(ApiError::new(
@@ -552,6 +553,22 @@ fn eviction(e: &policy::Eviction) -> Value {
         .done()
 }
 
+/// What `kubectl create poddisruptionbudget` sends. minAvailable, maxUnavailable,
+/// selector and unhealthyPodEvictionPolicy are pointers in Go: kept whenever present.
+fn pod_disruption_budget(p: &policy::PodDisruptionBudget) -> Value {
+    Obj::new()
+        .msg("metadata", &p.metadata, object_meta)
+        .msg("spec", &p.spec, |s| {
+            Obj::new()
+                .msg("minAvailable", &s.min_available, int_or_string)
+                .msg("maxUnavailable", &s.max_unavailable, int_or_string)
+                .msg("selector", &s.selector, label_selector)
+                .opt("unhealthyPodEvictionPolicy", &s.unhealthy_pod_eviction_policy)
+                .done()
+        })
+        .done()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -821,6 +838,28 @@ mod tests {
         let d = meta::DeleteOptions { propagation_policy: s("Foreground"), ..Default::default() };
         let v = decode(&envelope("meta.k8s.io/v1", "DeleteOptions", d.encode_to_vec())).unwrap();
         assert_eq!(v["propagationPolicy"], "Foreground");
+    }
+
+    #[test]
+    fn pod_disruption_budget_keeps_its_pointer_fields() {
+        let pdb = policy::PodDisruptionBudget {
+            metadata: Some(meta("web", &[])),
+            spec: Some(policy::PodDisruptionBudgetSpec {
+                min_available: Some(IntOrString { r#type: Some(0), int_val: Some(0), str_val: s("") }),
+                selector: Some(meta::LabelSelector {
+                    match_labels: [("app".to_string(), "web".to_string())].into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            status: None,
+        };
+        let v = decode(&envelope("policy/v1", "PodDisruptionBudget", pdb.encode_to_vec())).unwrap();
+        assert_eq!(
+            v,
+            json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "web"},
+                   "spec": {"minAvailable": 0, "selector": {"matchLabels": {"app": "web"}}}})
+        );
     }
 
     #[test]

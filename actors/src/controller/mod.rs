@@ -20,6 +20,7 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use crate::informer::{self, Cache};
 use api::model::{Deployment, LabelSelector, Lease, Namespace, Node, Pod, ReplicaSet, ReplicationController, Resource};
+use api::model::{PersistentVolume, PersistentVolumeClaim, PodDisruptionBudget, StatefulSet, StorageClass};
 use crate::registry::{Deleted, Preconditions, Registry, RegistryError, UpdateScope};
 use supervision::{ActorCx, BudgetSpec, HasSource, Loop, Reconcile, Source, World};
 use crate::store::Revision;
@@ -153,6 +154,11 @@ caches! {
     nodes: Node,
     leases: Lease,
     namespaces: Namespace,
+    persistentvolumes: PersistentVolume,
+    persistentvolumeclaims: PersistentVolumeClaim,
+    storageclasses: StorageClass,
+    poddisruptionbudgets: PodDisruptionBudget,
+    statefulsets: StatefulSet,
 }
 
 /// What every actor of the control plane shares: the control plane's `World`.

@@ -4,12 +4,16 @@
 //! [`replicaset::ReplicationControllerController`] and [`deployment::DeploymentController`].
 
 pub mod deployment;
+pub mod disruption;
 pub mod namespace;
 pub mod replicaset;
+pub mod volume;
 
 pub use deployment::DeploymentController;
+pub use disruption::DisruptionController;
 pub use namespace::NamespaceController;
 pub use replicaset::{ReplicaSetController, ReplicationControllerController};
+pub use volume::VolumeBinder;
 
 use chrono::{DateTime, Utc};
 

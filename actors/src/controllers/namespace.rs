@@ -46,6 +46,7 @@ async fn delete_one(reg: &Registry, info: &KindInfo, ns: &str, name: &str) -> Re
         HorizontalPodAutoscaler,
         Lease,
         Event,
+        PodDisruptionBudget,
     );
     match res {
         Err(RegistryError::NotFound { .. }) | Err(RegistryError::Store(crate::store::StoreError::NotFound { .. })) => Ok(()),

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use api::model::{find_condition, Node, NodeSelectorRequirement, Pod, PodSpec, Quantity, Taint, Toleration};
+use api::model::{find_condition, Node, NodeSelector, NodeSelectorRequirement, Pod, PodSpec, Quantity, Taint, Toleration};
 
 pub const TAINT_UNSCHEDULABLE: &str = "node.kubernetes.io/unschedulable";
 pub const EFFECT_NO_SCHEDULE: &str = "NoSchedule";
@@ -132,6 +132,16 @@ fn field_matches(r: &NodeSelectorRequirement, node: &Node) -> bool {
         "NotIn" => !r.values.contains(&node.metadata.name),
         _ => false,
     }
+}
+
+/// A required node selector (ORed terms, each term's requirements ANDed; an empty term
+/// matches nothing) against a node: what a PersistentVolume's node affinity asks.
+pub fn node_selector_matches(sel: &NodeSelector, node: &Node) -> bool {
+    sel.node_selector_terms.iter().any(|term| {
+        (!term.match_expressions.is_empty() || !term.match_fields.is_empty())
+            && term.match_expressions.iter().all(|r| expression_matches(r, &node.metadata.labels))
+            && term.match_fields.iter().all(|r| field_matches(r, node))
+    })
 }
 
 /// `spec.nodeSelector` and the required node affinity: every selector label, and at least

@@ -9,6 +9,8 @@ const BATCH: &str = "io.k8s.api.batch.v1";
 const AUTOSCALING: &str = "io.k8s.api.autoscaling.v2";
 const COORDINATION: &str = "io.k8s.api.coordination.v1";
 const SCHEDULING_ALPHA: &str = "io.k8s.api.scheduling.v1alpha3";
+const STORAGE: &str = "io.k8s.api.storage.v1";
+const POLICY: &str = "io.k8s.api.policy.v1";
 
 /// Rust type name → (package, Kubernetes type name). Every type reachable from a kind must
 /// be here (a unit test checks it); the name defaults to the Rust name when empty.
@@ -272,6 +274,41 @@ pub const NAMES: &[(&str, &str, &str)] = &[
     // coordination/v1
     ("Lease", COORDINATION, ""),
     ("LeaseSpec", COORDINATION, ""),
+    // core/v1 PersistentVolume and its volume sources
+    ("PersistentVolume", CORE, ""),
+    ("PersistentVolumeSpec", CORE, ""),
+    ("PersistentVolumeStatus", CORE, ""),
+    ("VolumeNodeAffinity", CORE, ""),
+    ("SecretReference", CORE, ""),
+    ("AWSElasticBlockStoreVolumeSource", CORE, ""),
+    ("AzureDiskVolumeSource", CORE, ""),
+    ("AzureFilePersistentVolumeSource", CORE, ""),
+    ("CSIPersistentVolumeSource", CORE, ""),
+    ("CephFSPersistentVolumeSource", CORE, ""),
+    ("CinderPersistentVolumeSource", CORE, ""),
+    ("FCVolumeSource", CORE, ""),
+    ("FlexPersistentVolumeSource", CORE, ""),
+    ("FlockerVolumeSource", CORE, ""),
+    ("GCEPersistentDiskVolumeSource", CORE, ""),
+    ("GlusterfsPersistentVolumeSource", CORE, ""),
+    ("ISCSIPersistentVolumeSource", CORE, ""),
+    ("LocalVolumeSource", CORE, ""),
+    ("NFSVolumeSource", CORE, ""),
+    ("PhotonPersistentDiskVolumeSource", CORE, ""),
+    ("PortworxVolumeSource", CORE, ""),
+    ("QuobyteVolumeSource", CORE, ""),
+    ("RBDPersistentVolumeSource", CORE, ""),
+    ("ScaleIOPersistentVolumeSource", CORE, ""),
+    ("StorageOSPersistentVolumeSource", CORE, ""),
+    ("VsphereVirtualDiskVolumeSource", CORE, ""),
+    // storage.k8s.io/v1
+    ("StorageClass", STORAGE, ""),
+    ("TopologySelectorTerm", CORE, ""),
+    ("TopologySelectorLabelRequirement", CORE, ""),
+    // policy/v1
+    ("PodDisruptionBudget", POLICY, ""),
+    ("PodDisruptionBudgetSpec", POLICY, ""),
+    ("PodDisruptionBudgetStatus", POLICY, ""),
 ];
 
 /// Prefix of definitions for a type missing from [`NAMES`] (never in a correct build).
@@ -323,6 +360,7 @@ pub const PATCH_META: &[(&str, &str, &str, &str, &[&str])] = &[
     ("io.k8s.api.batch.v1.JobStatus", "conditions", "merge", "type", &["type"]),
     ("io.k8s.api.core.v1.PersistentVolumeClaimStatus", "conditions", "merge", "type", &["type"]),
     ("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerStatus", "conditions", "merge", "type", &["type"]),
+    ("io.k8s.api.policy.v1.PodDisruptionBudgetStatus", "conditions", "merge", "type", &["type"]),
 ];
 
 /// Properties Kubernetes marks `required`, per definition (Kubernetes type name, without
@@ -381,6 +419,28 @@ pub const REQUIRED: &[(&str, &[&str])] = &[
     ("ObjectMetricSource", &["describedObject", "target", "metric"]),
     ("ExternalMetricSource", &["metric", "target"]),
     ("HPAScalingPolicy", &["type", "value", "periodSeconds"]),
+    // core/v1 PersistentVolume sources
+    ("AWSElasticBlockStoreVolumeSource", &["volumeID"]),
+    ("AzureDiskVolumeSource", &["diskName", "diskURI"]),
+    ("AzureFilePersistentVolumeSource", &["secretName", "shareName"]),
+    ("CephFSPersistentVolumeSource", &["monitors"]),
+    ("CinderPersistentVolumeSource", &["volumeID"]),
+    ("CSIPersistentVolumeSource", &["driver", "volumeHandle"]),
+    ("FlexPersistentVolumeSource", &["driver"]),
+    ("GCEPersistentDiskVolumeSource", &["pdName"]),
+    ("GlusterfsPersistentVolumeSource", &["endpoints", "path"]),
+    ("ISCSIPersistentVolumeSource", &["targetPortal", "iqn", "lun"]),
+    ("LocalVolumeSource", &["path"]),
+    ("NFSVolumeSource", &["server", "path"]),
+    ("PhotonPersistentDiskVolumeSource", &["pdID"]),
+    ("PortworxVolumeSource", &["volumeID"]),
+    ("QuobyteVolumeSource", &["registry", "volume"]),
+    ("RBDPersistentVolumeSource", &["monitors", "image"]),
+    ("ScaleIOPersistentVolumeSource", &["gateway", "system", "secretRef"]),
+    ("VsphereVirtualDiskVolumeSource", &["volumePath"]),
+    // storage.k8s.io/v1
+    ("StorageClass", &["provisioner"]),
+    ("TopologySelectorLabelRequirement", &["key", "values"]),
 ];
 
 /// The full definition names and required properties of [`REQUIRED`].
@@ -413,6 +473,9 @@ pub const KIND_DESCRIPTIONS: &[(&str, &str)] = &[
     ("HorizontalPodAutoscaler", "HorizontalPodAutoscaler is the configuration for a horizontal pod autoscaler, which automatically manages the replica count of any resource implementing the scale subresource based on the metrics specified."),
     ("Lease", "Lease defines a lease concept."),
     ("Event", "Event is a report of an event somewhere in the cluster."),
+    ("PersistentVolume", "PersistentVolume (PV) is a storage resource provisioned by an administrator. It is analogous to a node. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes"),
+    ("StorageClass", "StorageClass describes the parameters for a class of storage for which PersistentVolumes can be dynamically provisioned.\n\nStorageClasses are non-namespaced; the name of the storage class according to etcd is in ObjectMeta.Name."),
+    ("PodDisruptionBudget", "PodDisruptionBudget is an object to define the max disruption that can be caused to a collection of pods"),
 ];
 
 /// Field descriptions that are better than the generated ones: (Rust type name or `*`
