@@ -67,7 +67,12 @@ impl ResponseError for ApiError {
         StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).content_type("application/json").body(self.status_body().to_string())
+        let mut res = HttpResponse::build(self.status_code());
+        // A 429 or 503 that says when to come back says it in the header too, as upstream.
+        if let Some(s) = self.details.as_ref().and_then(|d| d.get("retryAfterSeconds")).and_then(Value::as_u64) {
+            res.insert_header(("Retry-After", s.to_string()));
+        }
+        res.content_type("application/json").body(self.status_body().to_string())
     }
 }
 

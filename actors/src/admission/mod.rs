@@ -31,11 +31,13 @@ pub mod allocation;
 pub mod outcome;
 pub mod namespace;
 pub mod scheduling_gates;
+pub mod storage;
 
 pub use allocation::ServiceAllocation;
 pub use outcome::{resource_name, AdmissionError, Reservation, Result};
 pub use namespace::{NamespaceLifecycle, NamespaceMirror};
 pub use scheduling_gates::SchedulingGates;
+pub use storage::{DefaultStorageClass, StorageUpdates};
 
 /// An object of any kind, as plugins see it; [`Object::downcast_ref`] gives the typed view.
 pub trait Object: Any + Send + Sync {
@@ -172,12 +174,15 @@ impl Chain {
 
     /// What shoal runs: namespace lifecycle, then Service address and port allocation
     /// (so that a create refused for its namespace takes no address), then the pod
-    /// scheduling-gates update rule.
+    /// scheduling-gates update rule, then the storage plugins (default StorageClass of
+    /// claims, immutable storage fields).
     pub fn standard(cfg: &Config) -> Self {
         Chain::empty()
             .with(NamespaceLifecycle::new(cfg.namespaces.clone()))
             .with(ServiceAllocation::new(cfg.allocator.clone()))
             .with(SchedulingGates)
+            .with(DefaultStorageClass)
+            .with(StorageUpdates)
     }
 
     /// The chain with `plugin` appended.
