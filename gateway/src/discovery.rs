@@ -65,8 +65,18 @@ fn resource_list(group: &str, version: &str, kinds: &[&KindInfo]) -> Value {
             resources.push(json!({"name": format!("{}/scale", k.plural), "singularName": "", "namespaced": k.namespaced,
                 "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": SUB_VERBS}));
         }
+        if is_pod(k) {
+            // What `kubectl drain` looks for before it evicts rather than deletes.
+            resources.push(json!({"name": "pods/eviction", "singularName": "", "namespaced": true,
+                "group": "policy", "version": "v1", "kind": "Eviction", "verbs": ["create"]}));
+        }
     }
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
+}
+
+/// Pods have the eviction subresource besides status.
+fn is_pod(k: &KindInfo) -> bool {
+    k.group.is_empty() && k.kind == "Pod"
 }
 
 fn discovery_resources(kinds: &[&KindInfo]) -> Vec<Value> {
@@ -79,6 +89,9 @@ fn discovery_resources(kinds: &[&KindInfo]) -> Vec<Value> {
             }
             if k.has_scale {
                 subs.push(json!({"subresource": "scale", "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"}, "verbs": SUB_VERBS}));
+            }
+            if is_pod(k) {
+                subs.push(json!({"subresource": "eviction", "responseKind": {"group": "policy", "version": "v1", "kind": "Eviction"}, "verbs": ["create"]}));
             }
             let mut r = json!({
                 "resource": k.plural,
@@ -217,5 +230,18 @@ mod tests {
         let apps = resource_list("apps", "v1", &groups()["apps"]["v1"]);
         let names: Vec<&str> = apps["resources"].as_array().unwrap().iter().filter_map(|r| r["name"].as_str()).collect();
         assert!(names.contains(&"deployments") && names.contains(&"deployments/scale") && names.contains(&"deployments/status"));
+        // kubectl drain evicts only when pods/eviction names its group and version.
+        let core = resource_list("", "v1", &groups()[""]["v1"]);
+        let ev = core["resources"].as_array().unwrap().iter().find(|r| r["name"] == "pods/eviction").expect("pods/eviction");
+        assert_eq!((ev["group"].as_str(), ev["version"].as_str(), ev["kind"].as_str()), (Some("policy"), Some("v1"), Some("Eviction")));
+        for r in core["resources"].as_array().unwrap() {
+            if r["name"] == "persistentvolumes" {
+                assert_eq!((r["namespaced"].as_bool(), r["shortNames"][0].as_str()), (Some(false), Some("pv")));
+            }
+        }
+        let sc = resource_list("storage.k8s.io", "v1", &groups()["storage.k8s.io"]["v1"]);
+        assert_eq!(sc["resources"][0]["shortNames"], json!(["sc"]));
+        let policy = resource_list("policy", "v1", &groups()["policy"]["v1"]);
+        assert!(policy["resources"].as_array().unwrap().iter().any(|r| r["name"] == "poddisruptionbudgets/status"));
     }
 }
