@@ -162,16 +162,20 @@ fn storage_classes_and_volumes_with_kubectl() {
 #[test]
 fn a_claim_binds_the_smaller_matching_volume_and_is_lost_without_it() {
     let (_c, k, api) = start(1);
-    // Nothing to bind to yet, and no class: upstream's event.
-    create(&api, PVCS, &claim("data", "3Gi", json!({"spec": {"storageClassName": ""}})));
-    let msg = wait_event(&api, "data", "FailedBinding");
+    // Nothing fits, and no class: upstream's event; the claim stays Pending.
+    create(&api, PVCS, &claim("huge", "100Gi", json!({"spec": {"storageClassName": ""}})));
+    let msg = wait_event(&api, "huge", "FailedBinding");
     assert_eq!(msg, "no persistent volumes available for this claim and no storage class is set");
-    assert_eq!(get(&api, &format!("{PVCS}/data"))["status"]["phase"], "Pending");
+    assert_eq!(get(&api, &format!("{PVCS}/huge"))["status"]["phase"], "Pending");
 
     create(&api, PVS, &volume("big", "10Gi", json!({})));
     create(&api, PVS, &volume("small", "5Gi", json!({})));
     create(&api, PVS, &volume("tiny", "1Gi", json!({})));
     create(&api, PVS, &volume("other-class", "4Gi", json!({"spec": {"storageClassName": "fast"}})));
+    for v in ["big", "small", "tiny", "other-class"] {
+        wait_phase(&api, &format!("{PVS}/{v}"), "Available");
+    }
+    create(&api, PVCS, &claim("data", "3Gi", json!({})));
     let pvc = wait_phase(&api, &format!("{PVCS}/data"), "Bound");
     assert_eq!(pvc["spec"]["volumeName"], "small");
     assert_eq!(pvc["status"]["capacity"]["storage"], "5Gi");
