@@ -166,10 +166,7 @@ const NOT_YET_SERVED: &[&str] = &[
     "v1/ConfigMap",
     "v1/Secret",
     "v1/ServiceAccount",
-    "v1/PersistentVolume",
-    "storage.k8s.io/v1/StorageClass",
     "discovery.k8s.io/v1/EndpointSlice",
-    "policy/v1/PodDisruptionBudget",
     "autoscaling/v1/HorizontalPodAutoscaler",
     // Not in issue 12's list: the revision history of StatefulSets and DaemonSets.
     "apps/v1/ControllerRevision",

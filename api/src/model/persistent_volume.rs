@@ -1,6 +1,6 @@
 //! PersistentVolume (core/v1, cluster-scoped): a piece of storage a claim binds to, with
 //! every volume source upstream's PV spec has. The sources whose upstream name ends in
-//! `PersistentVolumeSource` exist only here; the others (`NFSVolumeSource`, …) are the
+//! `PersistentVolumeSource` exist only here; the others (`NfsVolumeSource`, …) are the
 //! same structs a pod's `volumes[]` uses.
 
 use std::collections::BTreeMap;
@@ -9,7 +9,10 @@ use bincode::{Decode, Encode};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{HostPathVolumeSource, KindInfo, NodeSelector, ObjectMeta, ObjectReference, Quantity};
+use super::{
+    AwsElasticBlockStoreVolumeSource, AzureDiskVolumeSource, FcVolumeSource, FlockerVolumeSource,
+    GcePersistentDiskVolumeSource, NfsVolumeSource, PhotonPersistentDiskVolumeSource, PortworxVolumeSource,
+    QuobyteVolumeSource, VsphereVirtualDiskVolumeSource, HostPathVolumeSource, KindInfo, NodeSelector, ObjectMeta, ObjectReference, Quantity};
 
 pub const PERSISTENT_VOLUME_INFO: KindInfo = KindInfo {
     group: "",
@@ -101,7 +104,7 @@ pub struct PersistentVolumeSpec {
     pub volume_mode: Option<String>,
     // The volume source (upstream's inline `PersistentVolumeSource`): exactly one is set.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub aws_elastic_block_store: Option<AWSElasticBlockStoreVolumeSource>,
+    pub aws_elastic_block_store: Option<AwsElasticBlockStoreVolumeSource>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub azure_disk: Option<AzureDiskVolumeSource>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -113,13 +116,13 @@ pub struct PersistentVolumeSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub csi: Option<CSIPersistentVolumeSource>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fc: Option<FCVolumeSource>,
+    pub fc: Option<FcVolumeSource>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flex_volume: Option<FlexPersistentVolumeSource>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flocker: Option<FlockerVolumeSource>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub gce_persistent_disk: Option<GCEPersistentDiskVolumeSource>,
+    pub gce_persistent_disk: Option<GcePersistentDiskVolumeSource>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub glusterfs: Option<GlusterfsPersistentVolumeSource>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -129,7 +132,7 @@ pub struct PersistentVolumeSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local: Option<LocalVolumeSource>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub nfs: Option<NFSVolumeSource>,
+    pub nfs: Option<NfsVolumeSource>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub photon_persistent_disk: Option<PhotonPersistentDiskVolumeSource>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -202,35 +205,6 @@ pub struct SecretReference {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
-pub struct AWSElasticBlockStoreVolumeSource {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fs_type: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub partition: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub read_only: Option<bool>,
-    #[serde(rename = "volumeID")]
-    pub volume_id: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
-#[serde(rename_all = "camelCase", default)]
-pub struct AzureDiskVolumeSource {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub caching_mode: Option<String>,
-    pub disk_name: String,
-    #[serde(rename = "diskURI")]
-    pub disk_uri: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fs_type: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub read_only: Option<bool>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
-#[serde(rename_all = "camelCase", default)]
 pub struct AzureFilePersistentVolumeSource {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read_only: Option<bool>,
@@ -295,21 +269,6 @@ pub struct CinderPersistentVolumeSource {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
 #[serde(rename_all = "camelCase", default)]
-pub struct FCVolumeSource {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fs_type: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lun: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub read_only: Option<bool>,
-    #[serde(rename = "targetWWNs", skip_serializing_if = "Vec::is_empty")]
-    pub target_wwns: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub wwids: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
-#[serde(rename_all = "camelCase", default)]
 pub struct FlexPersistentVolumeSource {
     pub driver: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -320,27 +279,6 @@ pub struct FlexPersistentVolumeSource {
     pub read_only: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretReference>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
-#[serde(rename_all = "camelCase", default)]
-pub struct FlockerVolumeSource {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dataset_name: Option<String>,
-    #[serde(rename = "datasetUUID", skip_serializing_if = "Option::is_none")]
-    pub dataset_uuid: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
-#[serde(rename_all = "camelCase", default)]
-pub struct GCEPersistentDiskVolumeSource {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fs_type: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub partition: Option<i32>,
-    pub pd_name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub read_only: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
@@ -384,50 +322,6 @@ pub struct LocalVolumeSource {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fs_type: Option<String>,
     pub path: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
-#[serde(rename_all = "camelCase", default)]
-pub struct NFSVolumeSource {
-    pub path: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub read_only: Option<bool>,
-    pub server: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
-#[serde(rename_all = "camelCase", default)]
-pub struct PhotonPersistentDiskVolumeSource {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fs_type: Option<String>,
-    #[serde(rename = "pdID")]
-    pub pd_id: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
-#[serde(rename_all = "camelCase", default)]
-pub struct PortworxVolumeSource {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fs_type: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub read_only: Option<bool>,
-    #[serde(rename = "volumeID")]
-    pub volume_id: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
-#[serde(rename_all = "camelCase", default)]
-pub struct QuobyteVolumeSource {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub read_only: Option<bool>,
-    pub registry: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tenant: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    pub volume: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
@@ -487,14 +381,3 @@ pub struct StorageOSPersistentVolumeSource {
     pub volume_namespace: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, Encode, Decode)]
-#[serde(rename_all = "camelCase", default)]
-pub struct VsphereVirtualDiskVolumeSource {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fs_type: Option<String>,
-    #[serde(rename = "storagePolicyID", skip_serializing_if = "Option::is_none")]
-    pub storage_policy_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub storage_policy_name: Option<String>,
-    pub volume_path: String,
-}
