@@ -277,7 +277,15 @@ fn desired_part(v: &Value) -> Value {
 }
 
 fn check_invalid<T: Resource>(obj: &T) -> Result<()> {
-    let errors = obj.validate();
+    refuse_invalid(obj, obj.validate())
+}
+
+/// An update is checked against the stored object too (immutable fields).
+fn check_invalid_update<T: Resource>(new: &T, old: &T) -> Result<()> {
+    refuse_invalid(new, new.validate_update(old))
+}
+
+fn refuse_invalid<T: Resource>(obj: &T, errors: Vec<api::field::FieldError>) -> Result<()> {
     if errors.is_empty() {
         Ok(())
     } else {
@@ -445,7 +453,7 @@ impl Registry {
             let mut reserved = admission::Reservations::default();
             if scope == UpdateScope::Main {
                 self.admission.admit_update(cx, &old, &mut new).await?;
-                check_invalid(&new)?;
+                check_invalid_update(&new, &old)?;
                 reserved = self.admission.reserve(cx, Some(&old as &dyn admission::Object), &mut new).await?;
             }
             let rev = kv.mod_revision;

@@ -5,6 +5,9 @@
 //! the defaulted shape. Every function here is idempotent.
 
 use crate::model::{
+    Bytes, EndpointSlice, HorizontalPodAutoscalerV1, Secret,
+};
+use crate::model::{
     Container, CronJob, EphemeralContainer, HttpGetAction, Lifecycle, ObjectFieldSelector, Volume, DaemonSet, DaemonSetUpdateStrategy, Deployment, DeploymentStrategy, HorizontalPodAutoscaler,
     IntOrString, Job, LabelSelector, PersistentVolume, PersistentVolumeClaim, Pod, PodSpec, PodTemplateSpec, Probe, ReplicaSet, ReplicationController,
     RollingUpdateDaemonSet, RollingUpdateDeployment, RollingUpdateStatefulSetStrategy, Service, StatefulSet,
@@ -353,6 +356,26 @@ pub fn default_persistent_volume_claim(pvc: &mut PersistentVolumeClaim) {
 pub fn default_storage_class(sc: &mut StorageClass) {
     set_str(&mut sc.reclaim_policy, "Delete");
     set_str(&mut sc.volume_binding_mode, "Immediate");
+/// Secret: `type` Opaque; `stringData` merged into `data` (its keys win), then dropped:
+/// it is write-only, as upstream's conversion makes it.
+pub fn default_secret(s: &mut Secret) {
+    set_str(&mut s.type_, crate::model::secret_type::OPAQUE);
+    for (k, v) in std::mem::take(&mut s.string_data) {
+        s.data.insert(k, Bytes(v.into_bytes()));
+    }
+}
+
+/// EndpointSlice ports: name `""`, protocol TCP.
+pub fn default_endpoint_slice(s: &mut EndpointSlice) {
+    for p in &mut s.ports {
+        set(&mut p.name, String::new());
+        set_str(&mut p.protocol, "TCP");
+    }
+}
+
+/// autoscaling/v1 (upstream's v1 defaults): minReplicas 1.
+pub fn default_hpa_v1(h: &mut HorizontalPodAutoscalerV1) {
+    set(&mut h.spec.min_replicas, 1);
 }
 
 /// An RC's selector as a `LabelSelector` (after defaulting it equals the template labels).
@@ -588,6 +611,25 @@ mod tests {
         h.apply_defaults();
         assert_eq!(h.spec.min_replicas, Some(1));
     }
+
+    #[test]
+    fn secret_string_data_merges_into_data_and_type_defaults() {
+        let mut s: Secret = serde_json::from_value(serde_json::json!({
+            "data": {"a": "b2xk", "keep": "eA=="}, "stringData": {"a": "new", "b": "two"}
+        }))
+        .unwrap();
+        s.apply_defaults();
+        assert_eq!(s.type_.as_deref(), Some("Opaque"));
+        assert!(s.string_data.is_empty());
+        assert_eq!(s.data["a"].as_slice(), b"new");
+        assert_eq!(s.data["b"].as_slice(), b"two");
+        assert_eq!(s.data["keep"].as_slice(), b"x");
+        let v = serde_json::to_value(&s).unwrap();
+        assert!(v.get("stringData").is_none());
+        let mut tls = Secret { type_: Some("kubernetes.io/tls".into()), ..Default::default() };
+        tls.apply_defaults();
+        assert_eq!(tls.type_.as_deref(), Some("kubernetes.io/tls"));
+    }
 }
 
 /// Which defaults each kind gets (none: the trait's empty default).
@@ -622,4 +664,9 @@ defaulted! {
     ReplicationController => default_replication_controller,
     Service => default_service,
     StatefulSet => default_stateful_set,
+    ConfigMap,
+    Secret => default_secret,
+    ServiceAccount,
+    EndpointSlice => default_endpoint_slice,
+    HorizontalPodAutoscalerV1 => default_hpa_v1,
 }

@@ -11,6 +11,7 @@ pub enum FieldErrorKind {
     Duplicate,
     NotSupported,
     TooLong,
+    TooMany,
     Forbidden,
 }
 
@@ -23,6 +24,7 @@ impl FieldErrorKind {
             FieldErrorKind::Duplicate => "FieldValueDuplicate",
             FieldErrorKind::NotSupported => "FieldValueNotSupported",
             FieldErrorKind::TooLong => "FieldValueTooLong",
+            FieldErrorKind::TooMany => "FieldValueTooMany",
             FieldErrorKind::Forbidden => "FieldValueForbidden",
         }
     }
@@ -34,6 +36,7 @@ impl FieldErrorKind {
             FieldErrorKind::Duplicate => "Duplicate value",
             FieldErrorKind::NotSupported => "Unsupported value",
             FieldErrorKind::TooLong => "Too long",
+            FieldErrorKind::TooMany => "Too many",
             FieldErrorKind::Forbidden => "Forbidden",
         }
     }
@@ -69,6 +72,10 @@ impl FieldError {
     }
     pub fn too_long(field: impl Into<String>, max: usize) -> Self {
         Self::new(FieldErrorKind::TooLong, field, "", format!("must have at most {max} bytes"))
+    }
+    /// A list with more than `max` items (`Too many: 101: must have at most 100 items`).
+    pub fn too_many(field: impl Into<String>, actual: usize, max: usize) -> Self {
+        Self::new(FieldErrorKind::TooMany, field, actual, format!("must have at most {max} items"))
     }
 }
 

@@ -37,8 +37,11 @@ kinds! {
         StatefulSet, DaemonSet, Job, CronJob, PersistentVolumeClaim, HorizontalPodAutoscaler, Lease, Event,
         PersistentVolume,
         StorageClass,
-        PodDisruptionBudget;
-    views: EventV1;
+        PodDisruptionBudget,
+        ConfigMap, Secret, ServiceAccount,
+        EndpointSlice;
+    views: EventV1,
+        HorizontalPodAutoscalerV1;
 }
 
 /// Every kind with routes: the stored kinds, then the views.

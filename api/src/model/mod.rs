@@ -125,6 +125,15 @@ pub fn object_key(ns: Option<&str>, name: &str) -> String {
 /// for every kind in `crate::validation`.
 pub trait Validate {
     fn validate(&self) -> Vec<FieldError>;
+
+    /// Checks an update of `old` into `self` (upstream's `Validate…Update`): by default
+    /// what a create checks; kinds with rules about change (immutable fields) override it.
+    fn validate_update(&self, _old: &Self) -> Vec<FieldError>
+    where
+        Self: Sized,
+    {
+        self.validate()
+    }
 }
 
 /// Fills the fields the server defaults; idempotent. Implemented for every kind in
@@ -155,12 +164,16 @@ macro_rules! impl_resource {
 }
 
 pub mod batch;
+pub mod bytes;
 pub mod common;
 pub mod container;
+pub mod config;
 pub mod daemonset;
 pub mod disruption;
+pub mod discovery;
 pub mod event;
 pub mod hpa;
+pub mod hpa_v1;
 pub mod int_or_string;
 pub mod job_policy;
 pub mod lease;
@@ -186,12 +199,16 @@ pub mod workloads;
 mod roundtrip_tests;
 
 pub use batch::*;
+pub use bytes::Bytes;
+pub use config::*;
 pub use common::{find_condition, Condition, LocalObjectReference, ObjectReference};
 pub use container::*;
 pub use daemonset::*;
 pub use disruption::*;
+pub use discovery::*;
 pub use event::*;
 pub use hpa::*;
+pub use hpa_v1::*;
 pub use int_or_string::IntOrString;
 pub use job_policy::*;
 pub use lease::*;
@@ -253,5 +270,6 @@ mod kind_tests {
             }
         }
         assert_eq!(ALL_KINDS.len(), 19);
+        assert_eq!(ALL_KINDS.len(), 20);
     }
 }

@@ -3,12 +3,18 @@
 use super::meta::*;
 use super::names::*;
 use super::{FieldError, FieldErrorKind};
-use crate::model::{HorizontalPodAutoscaler, HpaScalingRules, MetricIdentifier, MetricSpec, MetricTarget, Quantity};
+use crate::model::{HorizontalPodAutoscaler, HorizontalPodAutoscalerV1, HpaScalingRules, MetricIdentifier, MetricSpec, MetricTarget, Quantity};
 
 pub const METRIC_TYPES: &[&str] = &["ContainerResource", "External", "Object", "Pods", "Resource"];
 const TARGET_TYPES: &[&str] = &["AverageValue", "Utilization", "Value"];
 const MAX_PERIOD_SECONDS: i32 = 1800;
 const MAX_STABILIZATION_WINDOW_SECONDS: i32 = 3600;
+
+/// autoscaling/v1 is validated as the v2 object it is stored as (upstream validates the
+/// internal form, which v2 mirrors), so errors name v2's fields.
+pub fn validate_horizontal_pod_autoscaler_v1(hpa: &HorizontalPodAutoscalerV1) -> Vec<FieldError> {
+    validate_horizontal_pod_autoscaler(&HorizontalPodAutoscaler::from(hpa.clone()))
+}
 
 pub fn validate_horizontal_pod_autoscaler(hpa: &HorizontalPodAutoscaler) -> Vec<FieldError> {
     let mut errs = validate_object_meta(&hpa.metadata, true, NameFormat::Dns1123Subdomain);

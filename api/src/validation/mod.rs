@@ -5,8 +5,10 @@ pub use crate::field::{FieldError, FieldErrorKind};
 pub mod autoscaling;
 pub mod batch;
 pub mod containers;
+pub mod config;
 pub mod cron;
 pub mod disruption;
+pub mod discovery;
 pub mod event;
 pub mod job_policy;
 pub mod lease;
@@ -22,10 +24,14 @@ pub mod storage;
 pub mod storage_class;
 pub mod workloads;
 
-pub use autoscaling::validate_horizontal_pod_autoscaler;
+pub use autoscaling::{validate_horizontal_pod_autoscaler, validate_horizontal_pod_autoscaler_v1};
 pub use batch::{validate_cron_job, validate_job};
+pub use config::{
+    validate_config_map, validate_config_map_update, validate_secret, validate_secret_update, validate_service_account,
+};
 pub use cron::{parse_cron, CronSchedule};
 pub use disruption::validate_pod_disruption_budget;
+pub use discovery::{validate_endpoint_slice, validate_endpoint_slice_update};
 pub use event::{validate_event, validate_event_v1};
 pub use lease::validate_lease;
 pub use meta::validate_namespace;
@@ -40,13 +46,18 @@ pub use workloads::{
     validate_stateful_set,
 };
 
-/// Which validation each kind gets.
+/// Which validation each kind gets: `Kind => validate_kind` checks creates and updates
+/// alike; `Kind => validate_kind | validate_kind_update` checks updates with the old
+/// object too (`validate_kind_update(new, old)`, which runs the create checks itself).
 macro_rules! validated {
-    ($($ty:ident => $f:ident),* $(,)?) => {
+    ($($ty:ident => $f:ident $(| $u:ident)?),* $(,)?) => {
         $(impl crate::model::Validate for crate::model::$ty {
             fn validate(&self) -> Vec<FieldError> {
                 $f(self)
             }
+            $(fn validate_update(&self, old: &Self) -> Vec<FieldError> {
+                $u(self, old)
+            })?
         })*
     };
 }
@@ -72,4 +83,9 @@ validated! {
     ReplicationController => validate_replication_controller,
     Service => validate_service,
     StatefulSet => validate_stateful_set,
+    ConfigMap => validate_config_map | validate_config_map_update,
+    Secret => validate_secret | validate_secret_update,
+    ServiceAccount => validate_service_account,
+    EndpointSlice => validate_endpoint_slice | validate_endpoint_slice_update,
+    HorizontalPodAutoscalerV1 => validate_horizontal_pod_autoscaler_v1,
 }

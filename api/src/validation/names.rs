@@ -187,6 +187,43 @@ pub fn is_env_var_name(s: &str) -> Vec<String> {
     }
 }
 
+/// A ConfigMap or Secret key: ≤253 of `[-._a-zA-Z0-9]`, not `.`, `..` or `..`-prefixed
+/// (upstream's `IsConfigMapKey`).
+pub fn is_config_map_key(s: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if s.len() > DNS1123_SUBDOMAIN_MAX {
+        errs.push(max_len_msg(DNS1123_SUBDOMAIN_MAX));
+    }
+    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_')) {
+        errs.push("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')".to_string());
+    }
+    if s == "." {
+        errs.push("must not be '.'".to_string());
+    } else if s == ".." {
+        errs.push("must not be '..'".to_string());
+    } else if s.starts_with("..") {
+        errs.push("must not start with '..'".to_string());
+    }
+    errs
+}
+
+/// A fully qualified domain name (`IsFullyQualifiedDomainName`): a trailing dot allowed,
+/// a DNS-1123 subdomain of at least two labels. Returns the value and message to report.
+pub fn fqdn_error(name: &str) -> Option<(String, String)> {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let errs = is_dns1123_subdomain(name);
+    if !errs.is_empty() {
+        return Some((name.to_string(), errs.join(",")));
+    }
+    if name.split('.').count() < 2 {
+        return Some((name.to_string(), "should be a domain with at least two segments separated by dots".to_string()));
+    }
+    name.split('.').find_map(|label| {
+        let errs = is_dns1123_label(label);
+        (!errs.is_empty()).then(|| (label.to_string(), errs.join(",")))
+    })
+}
+
 /// Kubernetes' `maskTrailingDash`: a generateName prefix may end in `-`.
 pub fn mask_trailing_dash(s: &str) -> String {
     match s.strip_suffix('-') {
