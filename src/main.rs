@@ -100,6 +100,8 @@ impl ControlFlags {
             restart_window: Duration::from_secs(self.restart_window),
             node_grace: Duration::from_secs(self.node_grace),
             eviction_timeout: Duration::from_secs(self.eviction_timeout),
+            // Known once the listener is bound (`cmd::cluster`).
+            api_server: None,
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::controller::{ControlLoop, Controller, Shared};
 use crate::allocator::repair::AllocationRepair;
 use crate::controllers::{DeploymentController, NamespaceController, ReplicaSetController, ReplicationControllerController};
 use crate::controllers::{DisruptionController, VolumeBinder};
+use crate::controllers::{KubernetesService, ServiceAccountsController};
 use crate::events::EventTtl;
 use crate::gc::GarbageCollector;
 use crate::nodelifecycle::NodeLifecycle;
@@ -28,4 +29,6 @@ pub fn control_plane(shared: Arc<Shared>) -> ControlPlane<Shared> {
         .singleton(ControlLoop(EventTtl::default()))
         .singleton(ControlLoop(VolumeBinder::default()))
         .singleton(ControlLoop(DisruptionController::default()))
+        .singleton(ControlLoop(ServiceAccountsController))
+        .singleton(ControlLoop(KubernetesService))
 }

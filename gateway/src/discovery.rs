@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use api::model::{KindInfo, ALL_KINDS};
+use api::model::KindInfo;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
@@ -14,10 +14,11 @@ const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", 
 const SUB_VERBS: &[&str] = &["get", "patch", "update"];
 const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
-/// Group name → versions → kinds, in a stable order (core group first).
+/// Group name → versions → kinds, in a stable order (core group first); the views
+/// (events.k8s.io/v1, autoscaling/v1) are served kinds too.
 fn groups() -> BTreeMap<&'static str, BTreeMap<&'static str, Vec<&'static KindInfo>>> {
     let mut g: BTreeMap<&'static str, BTreeMap<&'static str, Vec<&'static KindInfo>>> = BTreeMap::new();
-    for k in ALL_KINDS {
+    for k in api::served_kinds() {
         g.entry(k.group).or_default().entry(k.version).or_default().push(k);
     }
     g
@@ -226,7 +227,11 @@ mod tests {
     #[test]
     fn every_kind_is_listed_once_under_its_group_version() {
         let n: usize = groups().values().flat_map(|v| v.values()).map(Vec::len).sum();
-        assert_eq!(n, ALL_KINDS.len());
+        assert_eq!(n, api::served_kinds().count());
+        // autoscaling serves v2 (preferred) and the v1 view.
+        let autoscaling = group_json("autoscaling", &groups()["autoscaling"]);
+        assert_eq!(autoscaling["preferredVersion"]["version"], "v2");
+        assert_eq!(autoscaling["versions"][1]["version"], "v1");
         let apps = resource_list("apps", "v1", &groups()["apps"]["v1"]);
         let names: Vec<&str> = apps["resources"].as_array().unwrap().iter().filter_map(|r| r["name"].as_str()).collect();
         assert!(names.contains(&"deployments") && names.contains(&"deployments/scale") && names.contains(&"deployments/status"));

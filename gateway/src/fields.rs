@@ -39,6 +39,7 @@ pub fn supported_fields(kind: &str) -> &'static [&'static str] {
         "PersistentVolume" | "StorageClass" => &["metadata.name"],
         "Job" => &["metadata.name", "metadata.namespace", "status.successful"],
         "ReplicaSet" | "ReplicationController" => &["metadata.name", "metadata.namespace", "status.replicas"],
+        "Secret" => &["metadata.name", "metadata.namespace", "type"],
         "Event" => &[
             "metadata.name",
             "metadata.namespace",
@@ -300,6 +301,9 @@ mod tests {
         let ev1 = json!({"regarding": {"kind": "Pod", "name": "p"}, "reportingController": "kubelet"});
         assert_eq!(field_value("Event", &ev1, "involvedObject.name").as_deref(), Some("p"));
         assert_eq!(field_value("Event", &ev1, "source").as_deref(), Some("kubelet"));
+        let secret = json!({"metadata": {"name": "s"}, "type": "kubernetes.io/tls"});
+        assert_eq!(field_value("Secret", &secret, "type").as_deref(), Some("kubernetes.io/tls"));
+        assert_eq!(field_value("ConfigMap", &secret, "type"), None);
     }
 
     #[test]

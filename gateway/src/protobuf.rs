@@ -58,6 +58,9 @@ pub fn decode(bytes: &[u8]) -> Result<Value, ApiError> {
         ("v1", "Namespace") => namespace(&core::Namespace::decode(raw).map_err(bad)?),
         ("v1", "Pod") => pod(&core::Pod::decode(raw).map_err(bad)?),
         ("v1", "Service") => service(&core::Service::decode(raw).map_err(bad)?),
+        ("v1", "ConfigMap") => config_map(&core::ConfigMap::decode(raw).map_err(bad)?),
+        ("v1", "Secret") => secret(&core::Secret::decode(raw).map_err(bad)?),
+        ("v1", "ServiceAccount") => service_account(&core::ServiceAccount::decode(raw).map_err(bad)?),
         ("apps/v1", "Deployment") => deployment(&apps::Deployment::decode(raw).map_err(bad)?),
         ("batch/v1", "Job") => job(&batch::Job::decode(raw).map_err(bad)?),
         ("batch/v1", "CronJob") => cron_job(&batch::CronJob::decode(raw).map_err(bad)?),
@@ -281,6 +284,58 @@ fn namespace(n: &core::Namespace) -> Value {
     Obj::new()
         .msg("metadata", &n.metadata, object_meta)
         .msg("spec", &n.spec, |s| Obj::new().strs("finalizers", &s.finalizers).done())
+        .done()
+}
+
+/// `[]byte` values: base64 in JSON.
+fn byte_map(m: &BTreeMap<String, Vec<u8>>) -> Option<Value> {
+    use base64::Engine;
+    (!m.is_empty()).then(|| {
+        Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), Value::String(base64::engine::general_purpose::STANDARD.encode(v))))
+                .collect(),
+        )
+    })
+}
+
+fn config_map(c: &core::ConfigMap) -> Value {
+    Obj::new()
+        .msg("metadata", &c.metadata, object_meta)
+        .opt("immutable", &c.immutable)
+        .smap("data", &c.data)
+        .val("binaryData", byte_map(&c.binary_data))
+        .done()
+}
+
+fn secret(s: &core::Secret) -> Value {
+    Obj::new()
+        .msg("metadata", &s.metadata, object_meta)
+        .opt("immutable", &s.immutable)
+        .val("data", byte_map(&s.data))
+        .smap("stringData", &s.string_data)
+        .nz("type", &s.r#type)
+        .done()
+}
+
+fn object_reference(o: &core::ObjectReference) -> Value {
+    Obj::new()
+        .nz("kind", &o.kind)
+        .nz("namespace", &o.namespace)
+        .nz("name", &o.name)
+        .nz("uid", &o.uid)
+        .nz("apiVersion", &o.api_version)
+        .nz("resourceVersion", &o.resource_version)
+        .nz("fieldPath", &o.field_path)
+        .done()
+}
+
+fn service_account(sa: &core::ServiceAccount) -> Value {
+    Obj::new()
+        .msg("metadata", &sa.metadata, object_meta)
+        .list("secrets", &sa.secrets, object_reference)
+        .list("imagePullSecrets", &sa.image_pull_secrets, |r| Obj::new().nz("name", &r.name).done())
+        .opt("automountServiceAccountToken", &sa.automount_service_account_token)
         .done()
 }
 
@@ -859,14 +914,47 @@ mod tests {
             v,
             json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "web"},
                    "spec": {"minAvailable": 0, "selector": {"matchLabels": {"app": "web"}}}})
+    fn config_maps_secrets_and_service_accounts() {
+        let c = core::ConfigMap {
+            metadata: Some(meta("c", &[])),
+            data: [("a".to_string(), "b".to_string())].into(),
+            binary_data: [("bin".to_string(), vec![0u8, 1])].into(),
+            immutable: None,
+        };
+        let v = decode(&envelope("v1", "ConfigMap", c.encode_to_vec())).unwrap();
+        assert_eq!(v, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "b"}, "binaryData": {"bin": "AAE="}}));
+        let sec = core::Secret {
+            metadata: Some(meta("s", &[])),
+            data: [("tls.crt".to_string(), b"cert".to_vec())].into(),
+            string_data: [("x".to_string(), "y".to_string())].into(),
+            r#type: s("kubernetes.io/tls"),
+            immutable: Some(true),
+        };
+        let v = decode(&envelope("v1", "Secret", sec.encode_to_vec())).unwrap();
+        assert_eq!(
+            v,
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "immutable": true,
+                   "data": {"tls.crt": "Y2VydA=="}, "stringData": {"x": "y"}, "type": "kubernetes.io/tls"})
+        );
+        let sa = core::ServiceAccount {
+            metadata: Some(meta("robot", &[])),
+            image_pull_secrets: vec![core::LocalObjectReference { name: s("reg") }],
+            automount_service_account_token: Some(false),
+            ..Default::default()
+        };
+        let v = decode(&envelope("v1", "ServiceAccount", sa.encode_to_vec())).unwrap();
+        assert_eq!(
+            v,
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot"},
+                   "imagePullSecrets": [{"name": "reg"}], "automountServiceAccountToken": false})
         );
     }
 
     #[test]
     fn unsupported_kinds_and_garbage() {
-        let e = decode(&envelope("v1", "ConfigMap", vec![])).unwrap_err();
+        let e = decode(&envelope("v1", "PersistentVolumeClaim", vec![])).unwrap_err();
         assert_eq!(e.code, 415);
-        assert!(e.message.contains("ConfigMap"), "{}", e.message);
+        assert!(e.message.contains("PersistentVolumeClaim"), "{}", e.message);
         assert_eq!(decode(b"{\"a\":1}").unwrap_err().code, 400);
         assert_eq!(decode(b"k8s\0\xff\xff\xff").unwrap_err().code, 400);
         // Through the body parser.

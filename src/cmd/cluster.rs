@@ -70,16 +70,16 @@ async fn serve(opts: ServeOptions) -> Result<()> {
     state.registry = state.registry.clone().with_allocator(opts.allocator.clone());
     actix_rt::spawn(actors::compactor::run(store, opts.compact_interval));
     gateway::bootstrap(&state.registry).await.context("creating the default namespaces")?;
+    let listener = std::net::TcpListener::bind(&opts.listen).with_context(|| format!("binding {}", opts.listen))?;
+    let addr = listener.local_addr()?;
     if opts.controllers {
         let shared = Arc::new(actors::controller::Shared {
             registry: state.registry.clone(),
             caches: actors::controller::Caches::start(&state.registry),
-            config: opts.control.clone(),
+            config: actors::controller::ControlConfig { api_server: Some(addr), ..opts.control.clone() },
         });
         state.control = Some(actors::standard::control_plane(shared).start());
     }
-    let listener = std::net::TcpListener::bind(&opts.listen).with_context(|| format!("binding {}", opts.listen))?;
-    let addr = listener.local_addr()?;
     let url = format!("http://{addr}");
     let kubeconfig = opts.kubeconfig_out.clone().or_else(|| match &opts.store {
         StoreChoice::Embedded(dir) => Some(dir.join("kubeconfig")),

@@ -32,12 +32,14 @@ pub mod outcome;
 pub mod namespace;
 pub mod scheduling_gates;
 pub mod storage;
+pub mod service_account;
 
 pub use allocation::ServiceAllocation;
 pub use outcome::{resource_name, AdmissionError, Reservation, Result};
 pub use namespace::{NamespaceLifecycle, NamespaceMirror};
 pub use scheduling_gates::SchedulingGates;
 pub use storage::{DefaultStorageClass, StorageUpdates};
+pub use service_account::ServiceAccountAdmission;
 
 /// An object of any kind, as plugins see it; [`Object::downcast_ref`] gives the typed view.
 pub trait Object: Any + Send + Sync {
@@ -172,13 +174,14 @@ impl Chain {
         Chain::default()
     }
 
-    /// What shoal runs: namespace lifecycle, then Service address and port allocation
-    /// (so that a create refused for its namespace takes no address), then the pod
-    /// scheduling-gates update rule, then the storage plugins (default StorageClass of
-    /// claims, immutable storage fields).
+    /// What shoal runs: namespace lifecycle, then a pod's default ServiceAccount, then
+    /// Service address and port allocation (so that a create refused for its namespace
+    /// takes no address), then the pod scheduling-gates update rule, then the storage
+    /// plugins (default StorageClass of claims, immutable storage fields).
     pub fn standard(cfg: &Config) -> Self {
         Chain::empty()
             .with(NamespaceLifecycle::new(cfg.namespaces.clone()))
+            .with(ServiceAccountAdmission)
             .with(ServiceAllocation::new(cfg.allocator.clone()))
             .with(SchedulingGates)
             .with(DefaultStorageClass)

@@ -19,7 +19,7 @@ use futures::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::informer::{self, Cache};
-use api::model::{Deployment, LabelSelector, Lease, Namespace, Node, Pod, ReplicaSet, ReplicationController, Resource};
+use api::model::{Deployment, LabelSelector, Lease, Namespace, Node, Pod, ReplicaSet, ReplicationController, Resource, ServiceAccount};
 use api::model::{PersistentVolume, PersistentVolumeClaim, PodDisruptionBudget, StatefulSet, StorageClass};
 use crate::registry::{Deleted, Preconditions, Registry, RegistryError, UpdateScope};
 use supervision::{ActorCx, BudgetSpec, HasSource, Loop, Reconcile, Source, World};
@@ -53,6 +53,8 @@ pub struct ControlConfig {
     pub node_grace: Duration,
     /// Pods on a NotReady node are evicted after this (unless their tolerationSeconds say otherwise).
     pub eviction_timeout: Duration,
+    /// Where the API server listens, for the `kubernetes` Service (None: no such Service).
+    pub api_server: Option<std::net::SocketAddr>,
 }
 
 impl Default for ControlConfig {
@@ -62,6 +64,7 @@ impl Default for ControlConfig {
             restart_window: Duration::from_secs(defaults::RESTART_WINDOW_SECS),
             node_grace: Duration::from_secs(defaults::NODE_GRACE_SECS),
             eviction_timeout: Duration::from_secs(defaults::EVICTION_TIMEOUT_SECS),
+            api_server: None,
         }
     }
 }
@@ -159,6 +162,7 @@ caches! {
     storageclasses: StorageClass,
     poddisruptionbudgets: PodDisruptionBudget,
     statefulsets: StatefulSet,
+    serviceaccounts: ServiceAccount,
 }
 
 /// What every actor of the control plane shares: the control plane's `World`.

@@ -5,14 +5,18 @@
 
 pub mod deployment;
 pub mod disruption;
+pub mod kubernetes_service;
 pub mod namespace;
 pub mod replicaset;
+pub mod serviceaccounts;
 pub mod volume;
 
 pub use deployment::DeploymentController;
 pub use disruption::DisruptionController;
 pub use namespace::NamespaceController;
 pub use replicaset::{ReplicaSetController, ReplicationControllerController};
+pub use kubernetes_service::KubernetesService;
+pub use serviceaccounts::ServiceAccountsController;
 pub use volume::VolumeBinder;
 
 use chrono::{DateTime, Utc};

@@ -47,6 +47,10 @@ async fn delete_one(reg: &Registry, info: &KindInfo, ns: &str, name: &str) -> Re
         Lease,
         Event,
         PodDisruptionBudget,
+        ConfigMap,
+        Secret,
+        ServiceAccount,
+        EndpointSlice,
     );
     match res {
         Err(RegistryError::NotFound { .. }) | Err(RegistryError::Store(crate::store::StoreError::NotFound { .. })) => Ok(()),

@@ -11,6 +11,8 @@ const COORDINATION: &str = "io.k8s.api.coordination.v1";
 const SCHEDULING_ALPHA: &str = "io.k8s.api.scheduling.v1alpha3";
 const STORAGE: &str = "io.k8s.api.storage.v1";
 const POLICY: &str = "io.k8s.api.policy.v1";
+const AUTOSCALING_V1: &str = "io.k8s.api.autoscaling.v1";
+const DISCOVERY: &str = "io.k8s.api.discovery.v1";
 
 /// Rust type name → (package, Kubernetes type name). Every type reachable from a kind must
 /// be here (a unit test checks it); the name defaults to the Rust name when empty.
@@ -299,6 +301,23 @@ pub const NAMES: &[(&str, &str, &str)] = &[
     ("PodDisruptionBudget", POLICY, ""),
     ("PodDisruptionBudgetSpec", POLICY, ""),
     ("PodDisruptionBudgetStatus", POLICY, ""),
+    // core/v1 configuration
+    ("ConfigMap", CORE, ""),
+    ("Secret", CORE, ""),
+    ("ServiceAccount", CORE, ""),
+    // discovery.k8s.io/v1
+    ("EndpointSlice", DISCOVERY, ""),
+    ("Endpoint", DISCOVERY, ""),
+    ("EndpointConditions", DISCOVERY, ""),
+    ("EndpointHints", DISCOVERY, ""),
+    ("ForZone", DISCOVERY, ""),
+    ("ForNode", DISCOVERY, ""),
+    ("EndpointSlicePort", DISCOVERY, "EndpointPort"),
+    // autoscaling/v1 (a view of the stored v2 objects)
+    ("HorizontalPodAutoscalerV1", AUTOSCALING_V1, "HorizontalPodAutoscaler"),
+    ("HorizontalPodAutoscalerSpecV1", AUTOSCALING_V1, "HorizontalPodAutoscalerSpec"),
+    ("HorizontalPodAutoscalerStatusV1", AUTOSCALING_V1, "HorizontalPodAutoscalerStatus"),
+    ("CrossVersionObjectReferenceV1", AUTOSCALING_V1, "CrossVersionObjectReference"),
 ];
 
 /// Prefix of definitions for a type missing from [`NAMES`] (never in a correct build).
@@ -314,9 +333,10 @@ pub fn k8s_name(rust: &str) -> String {
 
 /// The definition name of a kind's type: `io.k8s.api.apps.v1.Deployment`.
 pub fn kind_name(k: &api::model::KindInfo) -> String {
-    match (k.group, k.kind) {
-        ("events.k8s.io", "Event") => k8s_name("EventV1"),
-        (_, kind) => k8s_name(kind),
+    match (k.group, k.version, k.kind) {
+        ("events.k8s.io", _, "Event") => k8s_name("EventV1"),
+        ("autoscaling", "v1", "HorizontalPodAutoscaler") => k8s_name("HorizontalPodAutoscalerV1"),
+        (_, _, kind) => k8s_name(kind),
     }
 }
 
@@ -431,11 +451,22 @@ pub const REQUIRED: &[(&str, &[&str])] = &[
     // storage.k8s.io/v1
     ("StorageClass", &["provisioner"]),
     ("TopologySelectorLabelRequirement", &["key", "values"]),
+    // discovery.k8s.io/v1
+    ("EndpointSlice", &["addressType", "endpoints"]),
+    ("Endpoint", &["addresses"]),
+    ("ForZone", &["name"]),
+    ("ForNode", &["name"]),
+    // autoscaling/v1: its names are v2's too, so they are given with their package.
+    ("io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerSpec", &["scaleTargetRef", "maxReplicas"]),
+    ("io.k8s.api.autoscaling.v1.CrossVersionObjectReference", &["kind", "name"]),
 ];
 
 /// The full definition names and required properties of [`REQUIRED`].
 pub fn required() -> impl Iterator<Item = (String, &'static [&'static str])> {
     REQUIRED.iter().map(|(k8s, props)| {
+        if k8s.starts_with("io.k8s.") {
+            return (k8s.to_string(), *props);
+        }
         let pkg = NAMES
             .iter()
             .find(|(r, _, n)| if n.is_empty() { r == k8s } else { n == k8s })
@@ -466,6 +497,10 @@ pub const KIND_DESCRIPTIONS: &[(&str, &str)] = &[
     ("PersistentVolume", "PersistentVolume (PV) is a storage resource provisioned by an administrator. It is analogous to a node. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes"),
     ("StorageClass", "StorageClass describes the parameters for a class of storage for which PersistentVolumes can be dynamically provisioned.\n\nStorageClasses are non-namespaced; the name of the storage class according to etcd is in ObjectMeta.Name."),
     ("PodDisruptionBudget", "PodDisruptionBudget is an object to define the max disruption that can be caused to a collection of pods"),
+    ("ConfigMap", "ConfigMap holds configuration data for pods to consume."),
+    ("Secret", "Secret holds secret data of a certain type. The total bytes of the values in the Data field must be less than MaxSecretSize bytes."),
+    ("ServiceAccount", "ServiceAccount binds together: * a name, understood by users, and perhaps by peripheral systems, for an identity * a principal that can be authenticated and authorized * a set of secrets"),
+    ("EndpointSlice", "EndpointSlice represents a set of service endpoints. Most EndpointSlices are created by the EndpointSlice controller to represent the Pods selected by Service objects."),
 ];
 
 /// Field descriptions that are better than the generated ones: (Rust type name or `*`
