@@ -248,7 +248,7 @@ mod tests {
         let e = deploy("{}", PROTOBUF, FieldValidation::Warn, &path).unwrap_err();
         assert_eq!(e.code, 400);
         assert!(e.message.contains("magic bytes"), "{}", e.message);
-        let e = object::<Namespace>(&protobuf_namespace("v1", "ConfigMap", "x"), PROTOBUF, FieldValidation::Warn, &at(None, None)).unwrap_err();
+        let e = object::<Namespace>(&protobuf_namespace("v1", "PersistentVolumeClaim", "x"), PROTOBUF, FieldValidation::Warn, &at(None, None)).unwrap_err();
         assert_eq!(e.code, 415);
     }
 
