@@ -12,6 +12,11 @@ use std::time::Duration;
 use harness::{wait_for, Cluster, Kubectl};
 use serde_json::Value;
 
+/// A self-signed test certificate (P-256, CN web.example.com, valid for 100 years) and
+/// its key: `kubectl create secret tls` checks that the two belong together.
+const TEST_CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIBjDCCATGgAwIBAgIUPjm/uDlg6KXT1Iebf4wMVgCiE0owCgYIKoZIzj0EAwIw\nGjEYMBYGA1UEAwwPd2ViLmV4YW1wbGUuY29tMCAXDTI2MTIwMTE4MjQzM1oYDzIx\nMjYxMTA3MTgyNDMzWjAaMRgwFgYDVQQDDA93ZWIuZXhhbXBsZS5jb20wWTATBgcq\nhkjOPQIBBggqhkjOPQMBBwNCAAS6z5xYJ1SeBmnkJr2bOSh/ielqP1QWTemxu1Dq\nH4UCvKh4iubQOidOZ6h6fJCYEzGloVjziuaWdPkfGid5ZjoDo1MwUTAdBgNVHQ4E\nFgQUfttpAOEfwEC9m9gKs7euqLL3LDMwHwYDVR0jBBgwFoAUfttpAOEfwEC9m9gK\ns7euqLL3LDMwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNJADBGAiEAzMvz\noDhEZzycuTgzNVP5LtoLzYRK0TL5mDIiOhrX4a0CIQCP4G4L6VMOErAFqBLj6krb\nCdEyddkzPiufO/bS6Cfv9A==\n-----END CERTIFICATE-----\n";
+const TEST_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgLW4Ne8yLDm0YWqbi\npbn9l4D2YGxE9XGPBsnua+bl+fOhRANCAAS6z5xYJ1SeBmnkJr2bOSh/ielqP1QW\nTemxu1DqH4UCvKh4iubQOidOZ6h6fJCYEzGloVjziuaWdPkfGid5ZjoD\n-----END PRIVATE KEY-----\n";
+
 fn start() -> (Cluster, Kubectl) {
     let cluster = Cluster::embedded();
     let k = cluster.kubectl();
@@ -67,13 +72,12 @@ fn secrets_generators_string_data_and_typed_rules() {
     let s = k.json(&["get", "secret", "creds", "-o", "json"]);
     assert_eq!(s["type"], "Opaque");
     assert_eq!(s["data"]["user"], "YWRtaW4=");
-    let cert = write(&cluster, "tls.crt", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
-    let key = write(&cluster, "tls.key", "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n");
-    // kubectl checks the pair itself; shoal only stores what it is given.
-    let tls = k.run(&["create", "secret", "tls", "web-tls", &format!("--cert={cert}"), &format!("--key={key}")]);
-    if tls.success() {
-        assert_eq!(k.json(&["get", "secret", "web-tls", "-o", "json"])["type"], "kubernetes.io/tls");
-    }
+    let cert = write(&cluster, "tls.crt", TEST_CERT);
+    let key = write(&cluster, "tls.key", TEST_KEY);
+    k.ok(&["create", "secret", "tls", "web-tls", &format!("--cert={cert}"), &format!("--key={key}")]);
+    let tls = k.json(&["get", "secret", "web-tls", "-o", "json"]);
+    assert_eq!(tls["type"], "kubernetes.io/tls");
+    assert!(tls["data"]["tls.crt"].is_string() && tls["data"]["tls.key"].is_string(), "{tls}");
     k.ok(&["create", "secret", "docker-registry", "reg", "--docker-server=registry.example.com", "--docker-username=u", "--docker-password=p"]);
     let reg = k.json(&["get", "secret", "reg", "-o", "json"]);
     assert_eq!(reg["type"], "kubernetes.io/dockerconfigjson");
@@ -105,7 +109,7 @@ fn secrets_generators_string_data_and_typed_rules() {
     k.ok(&["apply", "-f", &basic]);
     let out = k.fails(&["patch", "secret", "basic", "-p", r#"{"type":"Opaque"}"#]);
     assert!(out.contains("type: Invalid value") && out.contains("field is immutable"), "{out}");
-    k.ok(&["delete", "secret", "creds", "reg", "sd", "basic"]);
+    k.ok(&["delete", "secret", "creds", "reg", "sd", "basic", "web-tls"]);
 }
 
 #[test]

@@ -7,9 +7,9 @@
 //! behavior (`…/behavior`), the status' metrics (`…/current-metrics`) and conditions
 //! (`…/conditions`). Reading through v1 writes them; writing through v1 reads them back
 //! into the v2 fields and drops them, so a read-modify-write through v1 keeps every v2
-//! field. One difference from upstream: the two metrics annotations hold the metrics in
-//! their autoscaling/v2 JSON form, where upstream writes the older autoscaling/v1
-//! (v2beta1-shaped) `MetricSpec`; behavior and conditions are upstream's shapes.
+//! field. The annotations hold what upstream writes there: the metrics in autoscaling/v1's
+//! own (v2beta1-shaped, never served) `MetricSpec`/`MetricStatus` JSON ([`annotation`]),
+//! the behavior as v2's, the conditions as v1's `HorizontalPodAutoscalerCondition`.
 
 use bincode::{Decode, Encode};
 use schemars::JsonSchema;
@@ -127,7 +127,8 @@ impl From<HorizontalPodAutoscaler> for HorizontalPodAutoscalerV1 {
             .iter()
             .find(|m| is_cpu_utilization(m))
             .and_then(|m| m.resource.as_ref()?.target.average_utilization);
-        let others: Vec<&MetricSpec> = spec.metrics.iter().filter(|m| !is_cpu_utilization(m)).collect();
+        let others: Vec<annotation::MetricSpec> =
+            spec.metrics.iter().filter(|m| !is_cpu_utilization(m)).map(annotation::MetricSpec::from).collect();
         if !others.is_empty() {
             put_json(&mut metadata, METRIC_SPECS_ANNOTATION, &others);
         }
@@ -136,7 +137,8 @@ impl From<HorizontalPodAutoscaler> for HorizontalPodAutoscalerV1 {
         }
         let status = h.status.map(|s| {
             if !s.current_metrics.is_empty() {
-                put_json(&mut metadata, METRIC_STATUSES_ANNOTATION, &s.current_metrics);
+                let current: Vec<annotation::MetricStatus> = s.current_metrics.iter().map(annotation::MetricStatus::from).collect();
+                put_json(&mut metadata, METRIC_STATUSES_ANNOTATION, &current);
             }
             if !s.conditions.is_empty() {
                 put_json(&mut metadata, CONDITIONS_ANNOTATION, &s.conditions);
@@ -179,13 +181,18 @@ impl From<HorizontalPodAutoscalerV1> for HorizontalPodAutoscaler {
     fn from(h: HorizontalPodAutoscalerV1) -> Self {
         let mut metadata = h.metadata;
         // Upstream's order: the annotation's metrics, then the CPU target.
-        let mut metrics: Vec<MetricSpec> = take_json(&mut metadata, METRIC_SPECS_ANNOTATION).unwrap_or_default();
+        let mut metrics: Vec<MetricSpec> = take_json::<Vec<annotation::MetricSpec>>(&mut metadata, METRIC_SPECS_ANNOTATION)
+            .unwrap_or_default()
+            .into_iter()
+            .map(MetricSpec::from)
+            .collect();
         metrics.retain(|m| !is_cpu_utilization(m) || h.spec.target_cpu_utilization_percentage.is_none());
         if let Some(p) = h.spec.target_cpu_utilization_percentage {
             metrics.push(cpu_utilization_metric(p));
         }
         let behavior = take_json(&mut metadata, BEHAVIOR_ANNOTATION);
-        let current: Option<Vec<MetricStatus>> = take_json(&mut metadata, METRIC_STATUSES_ANNOTATION);
+        let current: Option<Vec<MetricStatus>> = take_json::<Vec<annotation::MetricStatus>>(&mut metadata, METRIC_STATUSES_ANNOTATION)
+            .map(|v| v.into_iter().map(MetricStatus::from).collect());
         let conditions: Option<Vec<Condition>> = take_json(&mut metadata, CONDITIONS_ANNOTATION);
         let status = h.status.map(|s| {
             let current_metrics = current.unwrap_or_else(|| {
@@ -227,6 +234,327 @@ impl From<HorizontalPodAutoscalerV1> for HorizontalPodAutoscaler {
                 behavior,
             },
             status,
+        }
+    }
+}
+
+/// autoscaling/v1's metric types, which only ever appear in the annotations: the older
+/// (v2beta1) shape, with the target's kind implied by which field is set.
+pub mod annotation {
+    use serde::{Deserialize, Serialize};
+
+    use crate::model::hpa as v2;
+    use crate::model::{LabelSelector, Quantity};
+
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", default)]
+    pub struct MetricSpec {
+        #[serde(rename = "type")]
+        pub type_: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub object: Option<ObjectMetricSource>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub pods: Option<PodsMetricSource>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub resource: Option<ResourceMetricSource>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub container_resource: Option<ContainerResourceMetricSource>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub external: Option<ExternalMetricSource>,
+    }
+
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", default)]
+    pub struct ObjectMetricSource {
+        pub target: v2::CrossVersionObjectReference,
+        pub metric_name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub target_value: Option<Quantity>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub selector: Option<LabelSelector>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub average_value: Option<Quantity>,
+    }
+
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", default)]
+    pub struct PodsMetricSource {
+        pub metric_name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub target_average_value: Option<Quantity>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub selector: Option<LabelSelector>,
+    }
+
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", default)]
+    pub struct ResourceMetricSource {
+        pub name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub target_average_utilization: Option<i32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub target_average_value: Option<Quantity>,
+    }
+
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", default)]
+    pub struct ContainerResourceMetricSource {
+        pub name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub target_average_utilization: Option<i32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub target_average_value: Option<Quantity>,
+        pub container: String,
+    }
+
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", default)]
+    pub struct ExternalMetricSource {
+        pub metric_name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub metric_selector: Option<LabelSelector>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub target_value: Option<Quantity>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub target_average_value: Option<Quantity>,
+    }
+
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", default)]
+    pub struct MetricStatus {
+        #[serde(rename = "type")]
+        pub type_: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub object: Option<ObjectMetricStatus>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub pods: Option<PodsMetricStatus>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub resource: Option<ResourceMetricStatus>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub container_resource: Option<ContainerResourceMetricStatus>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub external: Option<ExternalMetricStatus>,
+    }
+
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", default)]
+    pub struct ObjectMetricStatus {
+        pub target: v2::CrossVersionObjectReference,
+        pub metric_name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub current_value: Option<Quantity>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub selector: Option<LabelSelector>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub average_value: Option<Quantity>,
+    }
+
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", default)]
+    pub struct PodsMetricStatus {
+        pub metric_name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub current_average_value: Option<Quantity>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub selector: Option<LabelSelector>,
+    }
+
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", default)]
+    pub struct ResourceMetricStatus {
+        pub name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub current_average_utilization: Option<i32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub current_average_value: Option<Quantity>,
+    }
+
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", default)]
+    pub struct ContainerResourceMetricStatus {
+        pub name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub current_average_utilization: Option<i32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub current_average_value: Option<Quantity>,
+        pub container: String,
+    }
+
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", default)]
+    pub struct ExternalMetricStatus {
+        pub metric_name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub metric_selector: Option<LabelSelector>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub current_value: Option<Quantity>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub current_average_value: Option<Quantity>,
+    }
+
+    fn identifier(name: &str, selector: &Option<LabelSelector>) -> v2::MetricIdentifier {
+        v2::MetricIdentifier { name: name.to_string(), selector: selector.clone() }
+    }
+
+    /// A target from a value and an average value: `AverageValue` when the average is
+    /// set, else `Value` (upstream's rule for Object and External metrics).
+    fn value_target(value: &Option<Quantity>, average: &Option<Quantity>) -> v2::MetricTarget {
+        v2::MetricTarget {
+            type_: if average.is_some() { "AverageValue" } else { "Value" }.into(),
+            value: value.clone(),
+            average_value: average.clone(),
+            average_utilization: None,
+        }
+    }
+
+    /// A Resource target: `Utilization` when a percentage is set, else `AverageValue`.
+    fn resource_target(utilization: Option<i32>, average: &Option<Quantity>) -> v2::MetricTarget {
+        v2::MetricTarget {
+            type_: if utilization.is_some() { "Utilization" } else { "AverageValue" }.into(),
+            value: None,
+            average_value: average.clone(),
+            average_utilization: utilization,
+        }
+    }
+
+    impl From<&v2::MetricSpec> for MetricSpec {
+        fn from(m: &v2::MetricSpec) -> Self {
+            MetricSpec {
+                type_: m.type_.clone(),
+                object: m.object.as_ref().map(|o| ObjectMetricSource {
+                    target: o.described_object.clone(),
+                    metric_name: o.metric.name.clone(),
+                    target_value: o.target.value.clone(),
+                    selector: o.metric.selector.clone(),
+                    average_value: o.target.average_value.clone(),
+                }),
+                pods: m.pods.as_ref().map(|p| PodsMetricSource {
+                    metric_name: p.metric.name.clone(),
+                    target_average_value: p.target.average_value.clone(),
+                    selector: p.metric.selector.clone(),
+                }),
+                resource: m.resource.as_ref().map(|r| ResourceMetricSource {
+                    name: r.name.clone(),
+                    target_average_utilization: r.target.average_utilization,
+                    target_average_value: r.target.average_value.clone(),
+                }),
+                container_resource: m.container_resource.as_ref().map(|r| ContainerResourceMetricSource {
+                    name: r.name.clone(),
+                    target_average_utilization: r.target.average_utilization,
+                    target_average_value: r.target.average_value.clone(),
+                    container: r.container.clone(),
+                }),
+                external: m.external.as_ref().map(|e| ExternalMetricSource {
+                    metric_name: e.metric.name.clone(),
+                    metric_selector: e.metric.selector.clone(),
+                    target_value: e.target.value.clone(),
+                    target_average_value: e.target.average_value.clone(),
+                }),
+            }
+        }
+    }
+
+    impl From<MetricSpec> for v2::MetricSpec {
+        fn from(m: MetricSpec) -> Self {
+            v2::MetricSpec {
+                type_: m.type_,
+                object: m.object.map(|o| v2::ObjectMetricSource {
+                    described_object: o.target,
+                    target: value_target(&o.target_value, &o.average_value),
+                    metric: identifier(&o.metric_name, &o.selector),
+                }),
+                pods: m.pods.map(|p| v2::PodsMetricSource {
+                    metric: identifier(&p.metric_name, &p.selector),
+                    target: v2::MetricTarget {
+                        type_: "AverageValue".into(),
+                        average_value: p.target_average_value,
+                        ..Default::default()
+                    },
+                }),
+                resource: m.resource.map(|r| v2::ResourceMetricSource {
+                    target: resource_target(r.target_average_utilization, &r.target_average_value),
+                    name: r.name,
+                }),
+                container_resource: m.container_resource.map(|r| v2::ContainerResourceMetricSource {
+                    target: resource_target(r.target_average_utilization, &r.target_average_value),
+                    name: r.name,
+                    container: r.container,
+                }),
+                external: m.external.map(|e| v2::ExternalMetricSource {
+                    metric: identifier(&e.metric_name, &e.metric_selector),
+                    target: value_target(&e.target_value, &e.target_average_value),
+                }),
+            }
+        }
+    }
+
+    impl From<&v2::MetricStatus> for MetricStatus {
+        fn from(m: &v2::MetricStatus) -> Self {
+            MetricStatus {
+                type_: m.type_.clone(),
+                object: m.object.as_ref().map(|o| ObjectMetricStatus {
+                    target: o.described_object.clone(),
+                    metric_name: o.metric.name.clone(),
+                    current_value: o.current.value.clone(),
+                    selector: o.metric.selector.clone(),
+                    average_value: o.current.average_value.clone(),
+                }),
+                pods: m.pods.as_ref().map(|p| PodsMetricStatus {
+                    metric_name: p.metric.name.clone(),
+                    current_average_value: p.current.average_value.clone(),
+                    selector: p.metric.selector.clone(),
+                }),
+                resource: m.resource.as_ref().map(|r| ResourceMetricStatus {
+                    name: r.name.clone(),
+                    current_average_utilization: r.current.average_utilization,
+                    current_average_value: r.current.average_value.clone(),
+                }),
+                container_resource: m.container_resource.as_ref().map(|r| ContainerResourceMetricStatus {
+                    name: r.name.clone(),
+                    current_average_utilization: r.current.average_utilization,
+                    current_average_value: r.current.average_value.clone(),
+                    container: r.container.clone(),
+                }),
+                external: m.external.as_ref().map(|e| ExternalMetricStatus {
+                    metric_name: e.metric.name.clone(),
+                    metric_selector: e.metric.selector.clone(),
+                    current_value: e.current.value.clone(),
+                    current_average_value: e.current.average_value.clone(),
+                }),
+            }
+        }
+    }
+
+    impl From<MetricStatus> for v2::MetricStatus {
+        fn from(m: MetricStatus) -> Self {
+            let current = |value: Option<Quantity>, average_value: Option<Quantity>, average_utilization: Option<i32>| {
+                v2::MetricValueStatus { value, average_value, average_utilization }
+            };
+            v2::MetricStatus {
+                type_: m.type_,
+                object: m.object.map(|o| v2::ObjectMetricStatus {
+                    metric: identifier(&o.metric_name, &o.selector),
+                    current: current(o.current_value, o.average_value, None),
+                    described_object: o.target,
+                }),
+                pods: m.pods.map(|p| v2::PodsMetricStatus {
+                    metric: identifier(&p.metric_name, &p.selector),
+                    current: current(None, p.current_average_value, None),
+                }),
+                resource: m.resource.map(|r| v2::ResourceMetricStatus {
+                    current: current(None, r.current_average_value, r.current_average_utilization),
+                    name: r.name,
+                }),
+                container_resource: m.container_resource.map(|r| v2::ContainerResourceMetricStatus {
+                    current: current(None, r.current_average_value, r.current_average_utilization),
+                    name: r.name,
+                    container: r.container,
+                }),
+                external: m.external.map(|e| v2::ExternalMetricStatus {
+                    metric: identifier(&e.metric_name, &e.metric_selector),
+                    current: current(e.current_value, e.current_average_value, None),
+                }),
+            }
         }
     }
 }
@@ -279,9 +607,9 @@ mod tests {
         assert_eq!(v1.status.as_ref().unwrap().current_cpu_utilization_percentage, Some(85));
         let ann = &v1.metadata.annotations;
         assert_eq!(ann["team"], "a");
-        let others: Vec<MetricSpec> = serde_json::from_str(&ann[METRIC_SPECS_ANNOTATION]).unwrap();
-        assert_eq!(others.len(), 1);
-        assert_eq!(others[0].resource.as_ref().unwrap().name, "memory");
+        // Upstream's v1 shape: `targetAverageValue`, not a v2 `target`.
+        let others: serde_json::Value = serde_json::from_str(&ann[METRIC_SPECS_ANNOTATION]).unwrap();
+        assert_eq!(others, json!([{"type": "Resource", "resource": {"name": "memory", "targetAverageValue": "500Mi"}}]));
         assert!(ann.contains_key(BEHAVIOR_ANNOTATION));
         assert!(ann.contains_key(CONDITIONS_ANNOTATION));
         assert!(ann.contains_key(METRIC_STATUSES_ANNOTATION));
@@ -297,6 +625,37 @@ mod tests {
         assert_eq!(back.spec.behavior, orig.spec.behavior);
         assert_eq!(back.status, orig.status);
         assert_eq!(back.metadata.annotations, orig.metadata.annotations);
+    }
+
+    #[test]
+    fn every_metric_kind_survives_the_v1_annotations() {
+        let metrics: Vec<MetricSpec> = serde_json::from_value(json!([
+            {"type": "Pods", "pods": {"metric": {"name": "qps"}, "target": {"type": "AverageValue", "averageValue": "10"}}},
+            {"type": "Object", "object": {"describedObject": {"kind": "Ingress", "name": "main"}, "metric": {"name": "hits"},
+                                          "target": {"type": "Value", "value": "2k"}}},
+            {"type": "External", "external": {"metric": {"name": "queue", "selector": {"matchLabels": {"q": "a"}}},
+                                              "target": {"type": "AverageValue", "averageValue": "30"}}},
+            {"type": "ContainerResource", "containerResource": {"name": "memory", "container": "app",
+                                                                "target": {"type": "Utilization", "averageUtilization": 50}}}
+        ]))
+        .unwrap();
+        let mut h = v2();
+        h.spec.metrics = metrics.clone();
+        let back = HorizontalPodAutoscaler::from(HorizontalPodAutoscalerV1::from(h));
+        assert_eq!(back.spec.metrics, metrics);
+        // A status annotation written by upstream reads back into v2.
+        let v1: HorizontalPodAutoscalerV1 = serde_json::from_value(json!({
+            "metadata": {"name": "web", "annotations": {METRIC_STATUSES_ANNOTATION:
+                r#"[{"type":"Pods","pods":{"metricName":"qps","currentAverageValue":"7"}}]"#}},
+            "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 5},
+            "status": {"currentReplicas": 1, "desiredReplicas": 1}
+        }))
+        .unwrap();
+        let h = HorizontalPodAutoscaler::from(v1);
+        let s = h.status.unwrap();
+        assert_eq!(s.current_metrics[0].pods.as_ref().unwrap().metric.name, "qps");
+        assert_eq!(s.current_metrics[0].pods.as_ref().unwrap().current.average_value, Some("7".into()));
+        assert!(h.metadata.annotations.is_empty());
     }
 
     #[test]
