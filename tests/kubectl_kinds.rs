@@ -177,6 +177,12 @@ fn endpoint_slices_hpa_v1_and_the_kubernetes_service() {
     let explained = k.ok(&["explain", "horizontalpodautoscalers.spec.targetCPUUtilizationPercentage", "--api-version=autoscaling/v1"]);
     assert!(explained.contains("targetCPUUtilizationPercentage"), "{explained}");
     k.ok(&["delete", "-f", &hpa]);
+    // `kubectl autoscale` sends an autoscaling/v2 object as protobuf.
+    k.ok(&["create", "deployment", "api", "--image=nginx"]);
+    k.ok(&["autoscale", "deployment", "api", "--max=4", "--cpu-percent=70"]);
+    let auto = k.json(&["get", "horizontalpodautoscalers.v1.autoscaling", "api", "-o", "json"]);
+    assert_eq!(auto["spec"]["targetCPUUtilizationPercentage"], 70);
+    assert_eq!(auto["spec"]["maxReplicas"], 4);
 
     // The kubernetes Service, on the range's first address, recreated when deleted.
     let svc: Value = wait_for("the kubernetes Service", Duration::from_secs(20), || {

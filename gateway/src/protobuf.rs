@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat};
 use k8s_pb::api::apps::v1 as apps;
+use k8s_pb::api::autoscaling::v1 as autoscaling_v1;
+use k8s_pb::api::autoscaling::v2 as autoscaling_v2;
 use k8s_pb::api::batch::v1 as batch;
 use k8s_pb::api::core::v1 as core;
 use k8s_pb::api::policy::v1 as policy;
@@ -62,6 +64,8 @@ pub fn decode(bytes: &[u8]) -> Result<Value, ApiError> {
         ("v1", "Secret") => secret(&core::Secret::decode(raw).map_err(bad)?),
         ("v1", "ServiceAccount") => service_account(&core::ServiceAccount::decode(raw).map_err(bad)?),
         ("apps/v1", "Deployment") => deployment(&apps::Deployment::decode(raw).map_err(bad)?),
+        ("autoscaling/v2", "HorizontalPodAutoscaler") => hpa_v2(&autoscaling_v2::HorizontalPodAutoscaler::decode(raw).map_err(bad)?),
+        ("autoscaling/v1", "HorizontalPodAutoscaler") => hpa_v1(&autoscaling_v1::HorizontalPodAutoscaler::decode(raw).map_err(bad)?),
         ("batch/v1", "Job") => job(&batch::Job::decode(raw).map_err(bad)?),
         ("batch/v1", "CronJob") => cron_job(&batch::CronJob::decode(raw).map_err(bad)?),
         ("policy/v1", "Eviction") => eviction(&policy::Eviction::decode(raw).map_err(bad)?),
@@ -601,6 +605,89 @@ fn cron_job(c: &batch::CronJob) -> Value {
 
 // ---- policy/v1 ----
 
+// ---- autoscaling (what `kubectl autoscale` sends: v2, falling back to v1) ----
+
+fn cross_version_ref_v2(r: &autoscaling_v2::CrossVersionObjectReference) -> Value {
+    Obj::new().nz("kind", &r.kind).nz("name", &r.name).nz("apiVersion", &r.api_version).done()
+}
+
+fn metric_target(t: &autoscaling_v2::MetricTarget) -> Value {
+    Obj::new()
+        .nz("type", &t.r#type)
+        .msg("value", &t.value, quantity)
+        .msg("averageValue", &t.average_value, quantity)
+        .opt("averageUtilization", &t.average_utilization)
+        .done()
+}
+
+fn metric_identifier(m: &autoscaling_v2::MetricIdentifier) -> Value {
+    Obj::new().nz("name", &m.name).msg("selector", &m.selector, label_selector).done()
+}
+
+fn metric_spec(m: &autoscaling_v2::MetricSpec) -> Value {
+    Obj::new()
+        .nz("type", &m.r#type)
+        .msg("object", &m.object, |o| {
+            Obj::new()
+                .msg("describedObject", &o.described_object, cross_version_ref_v2)
+                .msg("target", &o.target, metric_target)
+                .msg("metric", &o.metric, metric_identifier)
+                .done()
+        })
+        .msg("pods", &m.pods, |p| Obj::new().msg("metric", &p.metric, metric_identifier).msg("target", &p.target, metric_target).done())
+        .msg("resource", &m.resource, |r| Obj::new().nz("name", &r.name).msg("target", &r.target, metric_target).done())
+        .msg("containerResource", &m.container_resource, |r| {
+            Obj::new().nz("name", &r.name).msg("target", &r.target, metric_target).nz("container", &r.container).done()
+        })
+        .msg("external", &m.external, |e| {
+            Obj::new().msg("metric", &e.metric, metric_identifier).msg("target", &e.target, metric_target).done()
+        })
+        .done()
+}
+
+fn scaling_rules(r: &autoscaling_v2::HpaScalingRules) -> Value {
+    Obj::new()
+        .opt("stabilizationWindowSeconds", &r.stabilization_window_seconds)
+        .opt("selectPolicy", &r.select_policy)
+        .list("policies", &r.policies, |p| {
+            Obj::new().nz("type", &p.r#type).opt("value", &p.value).opt("periodSeconds", &p.period_seconds).done()
+        })
+        .done()
+}
+
+fn hpa_v2(h: &autoscaling_v2::HorizontalPodAutoscaler) -> Value {
+    Obj::new()
+        .msg("metadata", &h.metadata, object_meta)
+        .msg("spec", &h.spec, |s| {
+            Obj::new()
+                .msg("scaleTargetRef", &s.scale_target_ref, cross_version_ref_v2)
+                .opt("minReplicas", &s.min_replicas)
+                .opt("maxReplicas", &s.max_replicas)
+                .list("metrics", &s.metrics, metric_spec)
+                .msg("behavior", &s.behavior, |b| {
+                    Obj::new().msg("scaleUp", &b.scale_up, scaling_rules).msg("scaleDown", &b.scale_down, scaling_rules).done()
+                })
+                .done()
+        })
+        .done()
+}
+
+fn hpa_v1(h: &autoscaling_v1::HorizontalPodAutoscaler) -> Value {
+    Obj::new()
+        .msg("metadata", &h.metadata, object_meta)
+        .msg("spec", &h.spec, |s| {
+            Obj::new()
+                .msg("scaleTargetRef", &s.scale_target_ref, |r| {
+                    Obj::new().nz("kind", &r.kind).nz("name", &r.name).nz("apiVersion", &r.api_version).done()
+                })
+                .opt("minReplicas", &s.min_replicas)
+                .opt("maxReplicas", &s.max_replicas)
+                .opt("targetCPUUtilizationPercentage", &s.target_cpu_utilization_percentage)
+                .done()
+        })
+        .done()
+}
+
 fn eviction(e: &policy::Eviction) -> Value {
     Obj::new()
         .msg("metadata", &e.metadata, object_meta)
@@ -948,6 +1035,47 @@ mod tests {
             json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot"},
                    "imagePullSecrets": [{"name": "reg"}], "automountServiceAccountToken": false})
         );
+    }
+
+    #[test]
+    fn horizontal_pod_autoscalers_as_kubectl_autoscale_sends_them() {
+        let target = autoscaling_v2::CrossVersionObjectReference { kind: s("Deployment"), name: s("web"), api_version: s("apps/v1") };
+        let h = autoscaling_v2::HorizontalPodAutoscaler {
+            metadata: Some(meta("web", &[])),
+            spec: Some(autoscaling_v2::HorizontalPodAutoscalerSpec {
+                scale_target_ref: Some(target),
+                max_replicas: Some(5),
+                metrics: vec![autoscaling_v2::MetricSpec {
+                    r#type: s("Resource"),
+                    resource: Some(autoscaling_v2::ResourceMetricSource {
+                        name: s("cpu"),
+                        target: Some(autoscaling_v2::MetricTarget { r#type: s("Utilization"), average_utilization: Some(70), ..Default::default() }),
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            status: None,
+        };
+        let v = decode(&envelope("autoscaling/v2", "HorizontalPodAutoscaler", h.encode_to_vec())).unwrap();
+        assert_eq!(
+            v["spec"],
+            json!({"scaleTargetRef": {"kind": "Deployment", "name": "web", "apiVersion": "apps/v1"}, "maxReplicas": 5,
+                   "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]})
+        );
+        let h1 = autoscaling_v1::HorizontalPodAutoscaler {
+            metadata: Some(meta("web", &[])),
+            spec: Some(autoscaling_v1::HorizontalPodAutoscalerSpec {
+                scale_target_ref: Some(autoscaling_v1::CrossVersionObjectReference { kind: s("Deployment"), name: s("web"), api_version: None }),
+                min_replicas: Some(2),
+                max_replicas: Some(5),
+                target_cpu_utilization_percentage: Some(60),
+            }),
+            status: None,
+        };
+        let v = decode(&envelope("autoscaling/v1", "HorizontalPodAutoscaler", h1.encode_to_vec())).unwrap();
+        assert_eq!(v["spec"]["targetCPUUtilizationPercentage"], 60);
+        assert_eq!(v["spec"]["minReplicas"], 2);
     }
 
     #[test]
