@@ -25,6 +25,8 @@ pub const INERT_FIELDS: &[(&str, &str, &str)] = &[
     ("PersistentVolumeClaim", "spec.dataSource, spec.dataSourceRef, spec.volumeAttributesClassName", "stored; no provisioner"),
     ("HorizontalPodAutoscaler", "spec.behavior.scaleUp.tolerance, scaleDown.tolerance", "stored; the cluster-wide tolerance applies"),
     ("Lease", "spec.preferredHolder, spec.strategy", "stored only (no coordinated leader election)"),
+    ("ServiceAccount", "secrets, imagePullSecrets, automountServiceAccountToken", "stored; no token volumes or pull secrets until the security work"),
+    ("EndpointSlice", "endpoints, ports", "validated and stored; no controller fills slices from Services yet"),
 ];
 
 /// The README section listing [`INERT_FIELDS`], as a Markdown table.

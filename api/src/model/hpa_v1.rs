@@ -9,7 +9,9 @@
 //! into the v2 fields and drops them, so a read-modify-write through v1 keeps every v2
 //! field. The annotations hold what upstream writes there: the metrics in autoscaling/v1's
 //! own (v2beta1-shaped, never served) `MetricSpec`/`MetricStatus` JSON ([`annotation`]),
-//! the behavior as v2's, the conditions as v1's `HorizontalPodAutoscalerCondition`.
+//! the behavior as v2's, the conditions as v1's `HorizontalPodAutoscalerCondition`. One
+//! difference: the status' metrics annotation is left out when
+//! `currentCPUUtilizationPercentage` alone says the same, so a v1 object round-trips.
 
 use bincode::{Decode, Encode};
 use schemars::JsonSchema;
@@ -106,6 +108,22 @@ fn cpu_utilization_metric(percent: i32) -> MetricSpec {
     }
 }
 
+/// The v2 status metrics that `currentCPUUtilizationPercentage` stands for.
+fn cpu_utilization_status(percent: Option<i32>) -> Vec<MetricStatus> {
+    percent
+        .map(|p| {
+            vec![MetricStatus {
+                type_: "Resource".into(),
+                resource: Some(ResourceMetricStatus {
+                    name: "cpu".into(),
+                    current: MetricValueStatus { average_utilization: Some(p), ..Default::default() },
+                }),
+                ..Default::default()
+            }]
+        })
+        .unwrap_or_default()
+}
+
 fn put_json<T: Serialize>(meta: &mut ObjectMeta, key: &str, value: &T) {
     if let Ok(s) = serde_json::to_string(value) {
         meta.annotations.insert(key.to_string(), s);
@@ -136,13 +154,6 @@ impl From<HorizontalPodAutoscaler> for HorizontalPodAutoscalerV1 {
             put_json(&mut metadata, BEHAVIOR_ANNOTATION, b);
         }
         let status = h.status.map(|s| {
-            if !s.current_metrics.is_empty() {
-                let current: Vec<annotation::MetricStatus> = s.current_metrics.iter().map(annotation::MetricStatus::from).collect();
-                put_json(&mut metadata, METRIC_STATUSES_ANNOTATION, &current);
-            }
-            if !s.conditions.is_empty() {
-                put_json(&mut metadata, CONDITIONS_ANNOTATION, &s.conditions);
-            }
             let current_cpu = s
                 .current_metrics
                 .iter()
@@ -150,6 +161,16 @@ impl From<HorizontalPodAutoscaler> for HorizontalPodAutoscalerV1 {
                 .filter_map(|m| m.resource.as_ref())
                 .find(|r| r.name == "cpu")
                 .and_then(|r| r.current.average_utilization);
+            // Upstream writes the annotation whenever there are current metrics; it is
+            // left out here when `currentCPUUtilizationPercentage` alone says the same,
+            // so that a v1 object round-trips unchanged.
+            if !s.current_metrics.is_empty() && s.current_metrics != cpu_utilization_status(current_cpu) {
+                let current: Vec<annotation::MetricStatus> = s.current_metrics.iter().map(annotation::MetricStatus::from).collect();
+                put_json(&mut metadata, METRIC_STATUSES_ANNOTATION, &current);
+            }
+            if !s.conditions.is_empty() {
+                put_json(&mut metadata, CONDITIONS_ANNOTATION, &s.conditions);
+            }
             HorizontalPodAutoscalerStatusV1 {
                 observed_generation: s.observed_generation,
                 last_scale_time: s.last_scale_time,
@@ -195,20 +216,7 @@ impl From<HorizontalPodAutoscalerV1> for HorizontalPodAutoscaler {
             .map(|v| v.into_iter().map(MetricStatus::from).collect());
         let conditions: Option<Vec<Condition>> = take_json(&mut metadata, CONDITIONS_ANNOTATION);
         let status = h.status.map(|s| {
-            let current_metrics = current.unwrap_or_else(|| {
-                s.current_cpu_utilization_percentage
-                    .map(|p| {
-                        vec![MetricStatus {
-                            type_: "Resource".into(),
-                            resource: Some(ResourceMetricStatus {
-                                name: "cpu".into(),
-                                current: MetricValueStatus { average_utilization: Some(p), ..Default::default() },
-                            }),
-                            ..Default::default()
-                        }]
-                    })
-                    .unwrap_or_default()
-            });
+            let current_metrics = current.unwrap_or_else(|| cpu_utilization_status(s.current_cpu_utilization_percentage));
             HorizontalPodAutoscalerStatus {
                 observed_generation: s.observed_generation,
                 last_scale_time: s.last_scale_time,
@@ -612,7 +620,8 @@ mod tests {
         assert_eq!(others, json!([{"type": "Resource", "resource": {"name": "memory", "targetAverageValue": "500Mi"}}]));
         assert!(ann.contains_key(BEHAVIOR_ANNOTATION));
         assert!(ann.contains_key(CONDITIONS_ANNOTATION));
-        assert!(ann.contains_key(METRIC_STATUSES_ANNOTATION));
+        // The status' only metric is what currentCPUUtilizationPercentage says.
+        assert!(!ann.contains_key(METRIC_STATUSES_ANNOTATION));
     }
 
     #[test]
