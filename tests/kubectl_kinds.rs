@@ -61,6 +61,12 @@ fn configmaps_from_literals_and_files_and_immutability() {
     let dup = write(&cluster, "dup.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dup\ndata:\n  k: v\nbinaryData:\n  k: AAE=\n");
     let out = k.fails(&["apply", "-f", &dup]);
     assert!(out.contains("duplicate of key present in binaryData"), "{out}");
+    // More than 1 MiB of data is refused by validation (the body itself is under the 3 MiB limit).
+    let big = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"},
+                                 "data": {"blob": "x".repeat(1024 * 1024 + 1)}});
+    let (code, status) = cluster.api().post("/api/v1/namespaces/default/configmaps", &big).expect("post");
+    assert_eq!(code, 422, "{status}");
+    assert!(status["message"].as_str().unwrap().contains("Too long: must have at most 1048576 bytes"), "{status}");
     k.ok(&["delete", "configmap", "app", "frozen"]);
     assert!(!k.ok(&["get", "cm"]).contains("frozen"));
 }
