@@ -143,6 +143,7 @@ fn service_accounts_default_in_every_namespace_and_on_pods() {
     k.ok(&["run", "web", "--image=nginx", "-n", "team-a"]);
     let pod = k.json(&["get", "pod", "web", "-n", "team-a", "-o", "json"]);
     assert_eq!(pod["spec"]["serviceAccountName"], "default");
+    assert_eq!(pod["spec"]["serviceAccount"], "default");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The ServiceAccount admission plugin (upstream's `ServiceAccount` plugin, its
-//! defaulting part): a pod that names no account runs as `default`.
+//! defaulting part): a pod that names no account runs as `default`, in
+//! `spec.serviceAccountName` and its deprecated mirror `spec.serviceAccount`.
 //!
 //! Left out for now, on purpose: upstream also refuses pods whose account does not exist
 //! yet and mounts the account's token as a projected volume. Both belong to the security
@@ -25,6 +26,7 @@ impl Admission for ServiceAccountAdmission {
         if let Some(pod) = obj.downcast_mut::<Pod>() {
             if pod.spec.service_account_name.as_deref().unwrap_or("").is_empty() {
                 pod.spec.service_account_name = Some(DEFAULT_SERVICE_ACCOUNT.to_string());
+                pod.spec.service_account = Some(DEFAULT_SERVICE_ACCOUNT.to_string());
             }
         }
         Ok(())
@@ -49,8 +51,10 @@ mod tests {
         let (reg, _dir) = testing::registry(Default::default()).await;
         let p = reg.create(pod("a", None)).await.unwrap();
         assert_eq!(p.spec.service_account_name.as_deref(), Some("default"));
+        assert_eq!(p.spec.service_account.as_deref(), Some("default"));
         // An account that does not exist (yet) is not refused.
         let p = reg.create(pod("b", Some("robot"))).await.unwrap();
         assert_eq!(p.spec.service_account_name.as_deref(), Some("robot"));
+        assert_eq!(p.spec.service_account.as_deref(), Some("robot"), "mirrored by defaulting");
     }
 }
