@@ -356,6 +356,8 @@ pub fn default_persistent_volume_claim(pvc: &mut PersistentVolumeClaim) {
 pub fn default_storage_class(sc: &mut StorageClass) {
     set_str(&mut sc.reclaim_policy, "Delete");
     set_str(&mut sc.volume_binding_mode, "Immediate");
+}
+
 /// Secret: `type` Opaque; `stringData` merged into `data` (its keys win), then dropped:
 /// it is write-only, as upstream's conversion makes it.
 pub fn default_secret(s: &mut Secret) {

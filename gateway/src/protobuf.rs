@@ -1001,6 +1001,10 @@ mod tests {
             v,
             json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "web"},
                    "spec": {"minAvailable": 0, "selector": {"matchLabels": {"app": "web"}}}})
+        );
+    }
+
+    #[test]
     fn config_maps_secrets_and_service_accounts() {
         let c = core::ConfigMap {
             metadata: Some(meta("c", &[])),
