@@ -3,7 +3,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use api::model::{find_condition, Node, NodeSelector, NodeSelectorRequirement, Pod, PodSpec, Quantity, Taint, Toleration};
+use api::model::{
+    find_condition, Node, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec, PreferredSchedulingTerm, Quantity,
+    Taint, Toleration,
+};
 
 pub const TAINT_UNSCHEDULABLE: &str = "node.kubernetes.io/unschedulable";
 pub const EFFECT_NO_SCHEDULE: &str = "NoSchedule";
@@ -134,36 +137,44 @@ fn field_matches(r: &NodeSelectorRequirement, node: &Node) -> bool {
     }
 }
 
-/// A required node selector (ORed terms, each term's requirements ANDed; an empty term
-/// matches nothing) against a node: what a PersistentVolume's node affinity asks.
+/// One node selector term: its requirements ANDed; an empty term matches nothing.
+fn term_matches(term: &NodeSelectorTerm, node: &Node) -> bool {
+    (!term.match_expressions.is_empty() || !term.match_fields.is_empty())
+        && term.match_expressions.iter().all(|r| expression_matches(r, &node.metadata.labels))
+        && term.match_fields.iter().all(|r| field_matches(r, node))
+}
+
+/// A required node selector (ORed terms) against a node: what a PersistentVolume's node
+/// affinity and a pod's required node affinity ask.
 pub fn node_selector_matches(sel: &NodeSelector, node: &Node) -> bool {
-    sel.node_selector_terms.iter().any(|term| {
-        (!term.match_expressions.is_empty() || !term.match_fields.is_empty())
-            && term.match_expressions.iter().all(|r| expression_matches(r, &node.metadata.labels))
-            && term.match_fields.iter().all(|r| field_matches(r, node))
-    })
+    sel.node_selector_terms.iter().any(|term| term_matches(term, node))
 }
 
 /// `spec.nodeSelector` and the required node affinity: every selector label, and at least
-/// one of the ORed terms (each term's requirements ANDed; an empty term matches nothing).
+/// one of the ORed terms.
 pub fn matches_node_selector_and_affinity(spec: &PodSpec, node: &Node) -> bool {
     let labels = &node.metadata.labels;
     if !spec.node_selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
         return false;
     }
-    let Some(required) = spec
-        .affinity
+    spec.affinity
         .as_ref()
         .and_then(|a| a.node_affinity.as_ref())
         .and_then(|na| na.required_during_scheduling_ignored_during_execution.as_ref())
-    else {
-        return true;
-    };
-    required.node_selector_terms.iter().any(|term| {
-        (!term.match_expressions.is_empty() || !term.match_fields.is_empty())
-            && term.match_expressions.iter().all(|r| expression_matches(r, labels))
-            && term.match_fields.iter().all(|r| field_matches(r, node))
-    })
+        .is_none_or(|required| node_selector_matches(required, node))
+}
+
+/// The preferred node-affinity terms of a pod, if it has any (upstream's NodeAffinity
+/// score plugin has nothing to do otherwise).
+pub fn preferred_node_terms(spec: &PodSpec) -> Option<&[PreferredSchedulingTerm]> {
+    let terms = &spec.affinity.as_ref()?.node_affinity.as_ref()?.preferred_during_scheduling_ignored_during_execution;
+    (!terms.is_empty()).then_some(terms.as_slice())
+}
+
+/// The raw NodeAffinity score of a node: the summed weights of the preferred terms it
+/// matches (normalized over the feasible nodes by the caller).
+pub fn preferred_node_score(terms: &[PreferredSchedulingTerm], node: &Node) -> i64 {
+    terms.iter().filter(|t| term_matches(&t.preference, node)).map(|t| i64::from(t.weight)).sum()
 }
 
 /// Why a node cannot take a pod. A node reports the first failing check, except that

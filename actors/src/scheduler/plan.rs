@@ -2,8 +2,8 @@
 //!
 //! Per pending pod, as upstream's framework: the filters (`fit::check`, then topology
 //! spread, then inter-pod affinity) and, among the nodes that pass, the weighted scores
-//! (least requested ×1, topology spread ×2, inter-pod affinity ×2, upstream's default
-//! weights). The per-node pod lists that spread and affinity read are built only when a
+//! (least requested ×1, preferred node affinity ×2, topology spread ×2, inter-pod
+//! affinity ×2, upstream's default weights). The per-node pod lists that spread and affinity read are built only when a
 //! pending pod has constraints that need them; pods without such constraints pay for
 //! none of it (their default spreading reads the per-owner counts of `NodeState`).
 
@@ -20,6 +20,7 @@ pub const REASON_SCHEDULING_GATED: &str = "SchedulingGated";
 pub const SCHEDULING_GATED_MESSAGE: &str = "Scheduling is blocked due to non-empty scheduling gates";
 
 /// Upstream's default score weights.
+const WEIGHT_NODE_AFFINITY: i64 = 2;
 const WEIGHT_SPREAD: i64 = 2;
 const WEIGHT_AFFINITY: i64 = 2;
 
@@ -155,6 +156,15 @@ fn place(pod: &Pod, terms: Option<&PodTerms>, sview: &spread::View, aview: &affi
         return (None, reasons);
     }
     let mut total: Vec<i64> = feasible.iter().map(|&i| fit::least_requested(&req, &sview.nodes[i])).collect();
+    if let Some(terms) = fit::preferred_node_terms(&pod.spec) {
+        let raw: Vec<i64> = feasible.iter().map(|&i| fit::preferred_node_score(terms, &sview.nodes[i].node)).collect();
+        let max = raw.iter().copied().max().unwrap_or(0);
+        if max > 0 {
+            for (t, r) in total.iter_mut().zip(raw) {
+                *t += WEIGHT_NODE_AFFINITY * (r * 100 / max);
+            }
+        }
+    }
     if let Some(s) = spread::Score::new(pod, sview, &feasible) {
         let raw: Vec<_> = feasible.iter().map(|&i| s.raw(sview, i)).collect();
         for (t, s) in total.iter_mut().zip(spread::normalize(&raw)) {
@@ -356,6 +366,22 @@ mod tests {
             let in_z2 = placed.len() - in_z1;
             assert!(in_z1.abs_diff(in_z2) <= 1, "step {i}: {in_z1} in z1, {in_z2} in z2");
         }
+    }
+
+    #[test]
+    fn preferred_node_affinity_wins_over_least_requested() {
+        let nodes = vec![zoned("a", "z1"), zoned("b", "z2")];
+        // b is emptier (a runs another owner's pod), but the pod prefers zone z1.
+        let busy: Arc<Pod> = Arc::new(
+            serde_json::from_value(json!({"metadata": {"name": "busy", "namespace": "default"},
+                "spec": {"nodeName": "a", "containers": [{"name": "c", "resources": {"requests": {"cpu": "4"}}}]}}))
+            .unwrap(),
+        );
+        let p = pod("p", "100m", json!({"affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 80, "preference": {"matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["z1"]}]}}]}}}));
+        assert_eq!(binds(&plan(&[busy.clone(), p], &nodes, &[])), vec![("p".to_string(), "a".to_string())]);
+        let q = pod("q", "100m", json!({}));
+        assert_eq!(binds(&plan(&[busy, q], &nodes, &[])), vec![("q".to_string(), "b".to_string())]);
     }
 
     #[test]
