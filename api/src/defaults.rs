@@ -75,7 +75,7 @@ fn default_container_fields(
     message_policy: &mut Option<String>,
     ports: &mut [crate::model::ContainerPort],
     env: &mut [crate::model::EnvVar],
-    probes: [&mut Option<Probe>; 3],
+    probes: [&mut Option<Box<Probe>>; 3],
     lifecycle: Option<&mut Lifecycle>,
 ) {
     if pull.as_deref().unwrap_or("").is_empty() {

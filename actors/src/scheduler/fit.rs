@@ -492,13 +492,13 @@ mod tests {
         for (name, terms, want) in cases {
             let mut p = pod(json!({"containers": [{"name": "c"}]}));
             let sel: NodeSelector = serde_json::from_value(json!({"nodeSelectorTerms": terms})).unwrap();
-            p.spec.affinity = Some(api::model::Affinity {
+            p.spec.affinity = Some(Box::new(api::model::Affinity {
                 node_affinity: Some(api::model::NodeAffinity {
                     required_during_scheduling_ignored_during_execution: Some(sel),
                     ..Default::default()
                 }),
                 ..Default::default()
-            });
+            }));
             assert_eq!(matches_node_selector_and_affinity(&p.spec, &n), want, "{name}");
         }
         let p = pod(json!({"containers": [{"name": "c"}], "nodeSelector": {"zone": "a"}}));

@@ -26,12 +26,12 @@ pub struct EphemeralContainer {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<Box<Lifecycle>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub liveness_probe: Option<Probe>,
+    pub liveness_probe: Option<Box<Probe>>,
     pub name: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<ContainerPort>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub readiness_probe: Option<Probe>,
+    pub readiness_probe: Option<Box<Probe>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub resize_policy: Vec<ContainerResizePolicy>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -43,7 +43,7 @@ pub struct EphemeralContainer {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub security_context: Option<Box<SecurityContext>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub startup_probe: Option<Probe>,
+    pub startup_probe: Option<Box<Probe>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stdin: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -664,7 +664,7 @@ mod tests {
         p.spec.containers[0].liveness_probe.as_mut().unwrap().success_threshold = Some(2);
         assert_only(&p, "spec.containers[0].livenessProbe.successThreshold", FieldErrorKind::Invalid);
         let mut p = good_pod();
-        p.spec.containers[0].startup_probe = Some(Probe::default());
+        p.spec.containers[0].startup_probe = Some(Box::default());
         assert_only(&p, "spec.containers[0].startupProbe", FieldErrorKind::Required);
     }
 
