@@ -6,7 +6,7 @@ use super::meta::*;
 use super::names::*;
 use super::{FieldError, FieldErrorKind};
 use crate::model::{
-    AppArmorProfile, EnvFromSource, GrpcAction, Lifecycle, LifecycleHandler, PodSecurityContext, SeccompProfile,
+    AppArmorProfile, EnvFromSource, GrpcAction, IntOrString, Lifecycle, LifecycleHandler, PodSecurityContext, SeccompProfile,
     SecurityContext,
 };
 
@@ -60,11 +60,11 @@ fn validate_handler(h: &LifecycleHandler, p: &str, errs: &mut Vec<FieldError>) {
         }
     }
     if let Some(g) = &h.http_get {
-        errs.extend(super::pod::validate_port_num_or_name(&g.port, &format!("{p}.httpGet.port")));
+        errs.extend(validate_port_num_or_name(&g.port, &format!("{p}.httpGet.port")));
         opt_supported(errs, g.scheme.as_deref(), &format!("{p}.httpGet.scheme"), &["HTTP", "HTTPS"]);
     }
     if let Some(t) = &h.tcp_socket {
-        errs.extend(super::pod::validate_port_num_or_name(&t.port, &format!("{p}.tcpSocket.port")));
+        errs.extend(validate_port_num_or_name(&t.port, &format!("{p}.tcpSocket.port")));
     }
     if let Some(s) = &h.sleep {
         if s.seconds < 0 {
@@ -185,6 +185,15 @@ pub fn validate_pod_security_context(s: &PodSecurityContext, p: &str, errs: &mut
         if sy.name.is_empty() {
             errs.push(FieldError::required(format!("{p}.sysctls[{i}].name"), ""));
         }
+    }
+}
+
+/// A probe or service target port: a number 1–65535 or an IANA_SVC_NAME.
+pub fn validate_port_num_or_name(port: &IntOrString, field: &str) -> Vec<FieldError> {
+    match port {
+        IntOrString::Int(n) => invalid_each(field, &n.to_string(), is_valid_port_num(*n)),
+        IntOrString::String(s) if s.is_empty() => vec![FieldError::required(field, "")],
+        IntOrString::String(s) => invalid_each(field, s, is_iana_svc_name(s)),
     }
 }
 

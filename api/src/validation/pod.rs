@@ -9,7 +9,7 @@ use super::containers::*;
 use super::pod_runtime::{forbid_ephemeral_containers, validate_pod_runtime};
 use super::{FieldError, FieldErrorKind};
 use crate::model::{
-    Container, IntOrString, NodeSelectorRequirement, Pod, PodSpec, PodTemplateSpec, Probe, Toleration, Volume,
+    Container, NodeSelectorRequirement, Pod, PodSpec, PodTemplateSpec, Probe, Toleration, Volume,
 };
 
 pub const RESTART_POLICIES: &[&str] = &["Always", "OnFailure", "Never"];
@@ -368,15 +368,6 @@ fn validate_protocol(proto: Option<&str>, field: &str, errs: &mut Vec<FieldError
         Some("") => errs.push(FieldError::required(field, "")),
         Some(v) if !PROTOCOLS.contains(&v) => errs.push(FieldError::not_supported(field, v, PROTOCOLS)),
         Some(_) => {}
-    }
-}
-
-/// A probe or service target port: a number 1–65535 or an IANA_SVC_NAME.
-pub fn validate_port_num_or_name(port: &IntOrString, field: &str) -> Vec<FieldError> {
-    match port {
-        IntOrString::Int(n) => invalid_each(field, &n.to_string(), is_valid_port_num(*n)),
-        IntOrString::String(s) if s.is_empty() => vec![FieldError::required(field, "")],
-        IntOrString::String(s) => invalid_each(field, s, is_iana_svc_name(s)),
     }
 }
 

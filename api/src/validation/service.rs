@@ -4,7 +4,8 @@ use std::collections::BTreeSet;
 
 use super::meta::*;
 use super::names::*;
-use super::pod::{validate_port_num_or_name, PROTOCOLS};
+use super::containers::validate_port_num_or_name;
+use super::pod::PROTOCOLS;
 use super::{FieldError, FieldErrorKind};
 use crate::model::{Endpoints, Service};
 
