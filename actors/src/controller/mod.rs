@@ -83,6 +83,16 @@ pub fn changes_of<T: Resource>(cache: &Cache<T>) -> BoxStream<'static, ()> {
     BroadcastStream::new(cache.subscribe()).map(|_| ()).boxed()
 }
 
+/// Changes of `cache`, passed on only while `gate` holds objects: a loop that reads pods
+/// only on behalf of budgets or claims is not woken by 10,000 pods while there are none
+/// (the gate kind's own changes wake it when the first one appears).
+pub fn changes_of_while<T: Resource, G: Resource>(cache: &Cache<T>, gate: &Cache<G>) -> BoxStream<'static, ()> {
+    let gate = gate.clone();
+    BroadcastStream::new(cache.subscribe())
+        .filter_map(move |_| futures::future::ready((!gate.is_empty()).then_some(())))
+        .boxed()
+}
+
 /// A kind the control plane caches, and where its cache is.
 pub trait CachedKind: Resource {
     fn cache(c: &Caches) -> &Cache<Self>;

@@ -19,7 +19,7 @@ use api::model::{
 };
 
 use super::{parse_time, pod_is_ready};
-use crate::controller::{changes_of, Action, Caches, Cx, ReconcileError, Singleton};
+use crate::controller::{changes_of, changes_of_while, Action, Caches, Cx, ReconcileError, Singleton};
 use crate::registry::{RegistryError, UpdateScope};
 
 /// How long an evicted pod may take to go before the budget stops counting it as disrupted.
@@ -223,11 +223,11 @@ impl Singleton for DisruptionController {
     fn wakers(c: &Caches) -> BoxStream<'static, ()> {
         futures::stream::select_all(vec![
             changes_of(&c.poddisruptionbudgets),
-            changes_of(&c.pods),
-            changes_of(&c.replicasets),
-            changes_of(&c.deployments),
-            changes_of(&c.replicationcontrollers),
-            changes_of(&c.statefulsets),
+            changes_of_while(&c.pods, &c.poddisruptionbudgets),
+            changes_of_while(&c.replicasets, &c.poddisruptionbudgets),
+            changes_of_while(&c.deployments, &c.poddisruptionbudgets),
+            changes_of_while(&c.replicationcontrollers, &c.poddisruptionbudgets),
+            changes_of_while(&c.statefulsets, &c.poddisruptionbudgets),
         ])
         .boxed()
     }

@@ -32,7 +32,7 @@ use api::model::{
 };
 use api::time::now_rfc3339;
 
-use crate::controller::{changes_of, Action, Caches, Cx, ReconcileError, Singleton};
+use crate::controller::{changes_of, changes_of_while, Action, Caches, Cx, ReconcileError, Singleton};
 use crate::registry::{Preconditions, RegistryError, UpdateScope};
 use matching::{claim_class, find_matching_volume, is_bound_to, unsatisfied};
 
@@ -62,7 +62,7 @@ impl Singleton for VolumeBinder {
             changes_of(&c.persistentvolumes),
             changes_of(&c.persistentvolumeclaims),
             changes_of(&c.storageclasses),
-            changes_of(&c.pods),
+            changes_of_while(&c.pods, &c.persistentvolumeclaims),
         ])
         .boxed()
     }
