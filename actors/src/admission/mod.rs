@@ -30,15 +30,13 @@ use crate::store::Store;
 pub mod allocation;
 pub mod outcome;
 pub mod namespace;
-pub mod scheduling_gates;
 pub mod storage;
 pub mod service_account;
 
 pub use allocation::ServiceAllocation;
 pub use outcome::{resource_name, AdmissionError, Reservation, Result};
 pub use namespace::{NamespaceLifecycle, NamespaceMirror};
-pub use scheduling_gates::SchedulingGates;
-pub use storage::{DefaultStorageClass, StorageUpdates};
+pub use storage::DefaultStorageClass;
 pub use service_account::ServiceAccountAdmission;
 
 /// An object of any kind, as plugins see it; [`Object::downcast_ref`] gives the typed view.
@@ -176,16 +174,15 @@ impl Chain {
 
     /// What shoal runs: namespace lifecycle, then a pod's default ServiceAccount, then
     /// Service address and port allocation (so that a create refused for its namespace
-    /// takes no address), then the pod scheduling-gates update rule, then the storage
-    /// plugins (default StorageClass of claims, immutable storage fields).
+    /// takes no address), then the default StorageClass of claims. Rules that compare an
+    /// update with the stored object (immutable fields, scheduling gates) are update
+    /// validation (`Validate::validate_update`), not plugins.
     pub fn standard(cfg: &Config) -> Self {
         Chain::empty()
             .with(NamespaceLifecycle::new(cfg.namespaces.clone()))
             .with(ServiceAccountAdmission)
             .with(ServiceAllocation::new(cfg.allocator.clone()))
-            .with(SchedulingGates)
             .with(DefaultStorageClass)
-            .with(StorageUpdates)
     }
 
     /// The chain with `plugin` appended.

@@ -2,18 +2,15 @@
 //! `plugin/pkg/admission/storage/storageclass/setdefault`) gives a claim that names no
 //! class (`storageClassName` absent; an explicit `""` means "no class" and is kept) the
 //! default StorageClass — the one annotated `storageclass.kubernetes.io/is-default-class:
-//! "true"`, the newest when several are (upstream picks the newest too). `StorageUpdates`
-//! refuses the updates upstream's update validation refuses: a StorageClass's
-//! provisioner, parameters, reclaimPolicy and volumeBindingMode, and a PersistentVolume's
-//! source and volumeMode.
+//! "true"`, the newest when several are (upstream picks the newest too). The immutable
+//! fields of classes and volumes are update validation (`api::validation`), not admission.
 
 use async_trait::async_trait;
 
 use api::codec;
-use api::model::{PersistentVolume, PersistentVolumeClaim, Resource, StorageClass};
-use api::validation::{validate_storage_class_update, FieldError, FieldErrorKind};
+use api::model::{PersistentVolumeClaim, Resource, StorageClass};
 
-use super::{Admission, AdmissionError, Context, Object, Result};
+use super::{Admission, Context, Object, Result};
 
 /// Sets the default class on claims that name none.
 pub struct DefaultStorageClass;
@@ -47,69 +44,6 @@ impl Admission for DefaultStorageClass {
         }
         if let Some(c) = default_class(&classes) {
             pvc.spec.storage_class_name = Some(c.metadata.name.clone());
-        }
-        Ok(())
-    }
-}
-
-/// Refuses changes to the fields upstream makes immutable after creation.
-pub struct StorageUpdates;
-
-fn invalid<T: Resource>(obj: &T, errors: Vec<FieldError>) -> AdmissionError {
-    AdmissionError::Invalid { kind: T::INFO.kind.to_string(), name: obj.meta().name.clone(), errors }
-}
-
-/// A PersistentVolume's source (every volume source field) and volumeMode may not change.
-pub fn validate_persistent_volume_update(new: &PersistentVolume, old: &PersistentVolume) -> Vec<FieldError> {
-    let mut errs = Vec::new();
-    let source = |pv: &PersistentVolume| {
-        let mut s = pv.spec.clone();
-        s.access_modes.clear();
-        s.capacity.clear();
-        s.claim_ref = None;
-        s.mount_options.clear();
-        s.node_affinity = None;
-        s.persistent_volume_reclaim_policy = None;
-        s.storage_class_name = None;
-        s.volume_attributes_class_name = None;
-        s.volume_mode = None;
-        s
-    };
-    if source(new) != source(old) {
-        errs.push(FieldError::new(
-            FieldErrorKind::Forbidden,
-            "spec.persistentvolumesource",
-            "",
-            "spec.persistentvolumesource is immutable after creation",
-        ));
-    }
-    if new.spec.volume_mode != old.spec.volume_mode {
-        errs.push(FieldError::invalid("volumeMode", new.spec.volume_mode.as_deref().unwrap_or(""), "field is immutable"));
-    }
-    if old.spec.node_affinity.is_some() && new.spec.node_affinity != old.spec.node_affinity {
-        errs.push(FieldError::invalid("nodeAffinity", "", "field is immutable"));
-    }
-    errs
-}
-
-#[async_trait]
-impl Admission for StorageUpdates {
-    fn name(&self) -> &'static str {
-        "StorageUpdates"
-    }
-
-    async fn admit_update(&self, _cx: Context<'_>, old: &dyn Object, new: &mut dyn Object) -> Result<()> {
-        if let (Some(o), Some(n)) = (old.downcast_ref::<StorageClass>(), new.downcast_ref::<StorageClass>()) {
-            let errs = validate_storage_class_update(n, o);
-            if !errs.is_empty() {
-                return Err(invalid(n, errs));
-            }
-        }
-        if let (Some(o), Some(n)) = (old.downcast_ref::<PersistentVolume>(), new.downcast_ref::<PersistentVolume>()) {
-            let errs = validate_persistent_volume_update(n, o);
-            if !errs.is_empty() {
-                return Err(invalid(n, errs));
-            }
         }
         Ok(())
     }
@@ -185,7 +119,7 @@ mod tests {
         fine.metadata.labels.insert("tier".into(), "gold".into());
         assert_eq!(answer(&r.update(fine, UpdateScope::Main).await).0, 200);
 
-        let pv: PersistentVolume = serde_json::from_value(json!({"metadata": {"name": "pv0"},
+        let pv: api::model::PersistentVolume = serde_json::from_value(json!({"metadata": {"name": "pv0"},
             "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/a"}}})).unwrap();
         let pv = r.create(pv).await.unwrap();
         let mut moved = pv.clone();

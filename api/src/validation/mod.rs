@@ -36,8 +36,8 @@ pub use event::{validate_event, validate_event_v1};
 pub use lease::validate_lease;
 pub use meta::validate_namespace;
 pub use node::validate_node;
-pub use persistent_volume::validate_persistent_volume;
-pub use pod::{validate_pod, validate_pod_spec, validate_pod_template};
+pub use persistent_volume::{validate_persistent_volume, validate_persistent_volume_update};
+pub use pod::{validate_pod, validate_pod_spec, validate_pod_template, validate_pod_update};
 pub use service::{validate_endpoints, validate_service};
 pub use storage::validate_persistent_volume_claim;
 pub use storage_class::{validate_storage_class, validate_storage_class_update};
@@ -75,10 +75,10 @@ validated! {
     Namespace => validate_namespace,
     Node => validate_node,
     PersistentVolumeClaim => validate_persistent_volume_claim,
-    PersistentVolume => validate_persistent_volume,
-    StorageClass => validate_storage_class,
+    PersistentVolume => validate_persistent_volume | validate_persistent_volume_update,
+    StorageClass => validate_storage_class | validate_storage_class_update,
     PodDisruptionBudget => validate_pod_disruption_budget,
-    Pod => validate_pod,
+    Pod => validate_pod | validate_pod_update,
     ReplicaSet => validate_replica_set,
     ReplicationController => validate_replication_controller,
     Service => validate_service,

@@ -218,6 +218,41 @@ fn validate_source(spec: &PersistentVolumeSpec, p: &str, has_affinity: bool, err
     }
 }
 
+/// An update: the create checks, and upstream's immutable fields (the volume source,
+/// volumeMode, and nodeAffinity once set).
+pub fn validate_persistent_volume_update(new: &PersistentVolume, old: &PersistentVolume) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let source = |pv: &PersistentVolume| {
+        let mut s = pv.spec.clone();
+        s.access_modes.clear();
+        s.capacity.clear();
+        s.claim_ref = None;
+        s.mount_options.clear();
+        s.node_affinity = None;
+        s.persistent_volume_reclaim_policy = None;
+        s.storage_class_name = None;
+        s.volume_attributes_class_name = None;
+        s.volume_mode = None;
+        s
+    };
+    if source(new) != source(old) {
+        errs.push(FieldError::new(
+            FieldErrorKind::Forbidden,
+            "spec.persistentvolumesource",
+            "",
+            "spec.persistentvolumesource is immutable after creation",
+        ));
+    }
+    if new.spec.volume_mode != old.spec.volume_mode {
+        errs.push(FieldError::invalid("volumeMode", new.spec.volume_mode.as_deref().unwrap_or(""), "field is immutable"));
+    }
+    if old.spec.node_affinity.is_some() && new.spec.node_affinity != old.spec.node_affinity {
+        errs.push(FieldError::invalid("nodeAffinity", "", "field is immutable"));
+    }
+    errs.extend(validate_persistent_volume(new));
+    errs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

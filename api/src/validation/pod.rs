@@ -26,6 +26,13 @@ pub fn validate_pod(pod: &Pod) -> Vec<FieldError> {
     errs
 }
 
+/// A pod update: the create checks, and scheduling gates may only be removed.
+pub fn validate_pod_update(new: &Pod, old: &Pod) -> Vec<FieldError> {
+    let mut errs = validate_pod(new);
+    errs.extend(super::scheduling::validate_scheduling_gates_update(&old.spec, &new.spec, "spec"));
+    errs
+}
+
 /// A pod template (`spec.template`): its labels and annotations, and its pod spec under
 /// `{path}.spec`.
 pub fn validate_pod_template(t: &PodTemplateSpec, path: &str) -> Vec<FieldError> {
@@ -495,6 +502,23 @@ mod tests {
 
     fn container(name: &str) -> Container {
         Container { name: name.into(), image: Some("hello:v1".into()), ..Default::default() }
+    }
+
+    #[test]
+    fn a_pod_update_may_remove_scheduling_gates_but_not_add_them() {
+        let gated = |names: &[&str]| {
+            let mut p = good_pod();
+            p.spec.scheduling_gates = names.iter().map(|n| PodSchedulingGate { name: n.to_string() }).collect();
+            p
+        };
+        assert!(gated(&[]).validate_update(&gated(&["example.com/a"])).is_empty());
+        let errs = gated(&["example.com/a", "example.com/b"]).validate_update(&gated(&["example.com/a"]));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].field, "spec.schedulingGates[1].name");
+        // The create checks still run on an update.
+        let mut bad = good_pod();
+        bad.spec.containers.clear();
+        assert!(!bad.validate_update(&good_pod()).is_empty());
     }
 
     pub(crate) fn good_pod() -> Pod {

@@ -77,6 +77,8 @@ fn validate_allowed_topologies(terms: &[TopologySelectorTerm], p: &str, errs: &m
 
 /// What an update may not change: provisioner, parameters, reclaimPolicy (forbidden) and
 /// volumeBindingMode (immutable).
+/// An update: the create checks, and upstream's immutable fields (provisioner,
+/// parameters, reclaimPolicy, volumeBindingMode).
 pub fn validate_storage_class_update(new: &StorageClass, old: &StorageClass) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let forbid = |f: &str| FieldError::new(FieldErrorKind::Forbidden, f, "", format!("updates to {f} are forbidden."));
@@ -96,6 +98,7 @@ pub fn validate_storage_class_update(new: &StorageClass, old: &StorageClass) -> 
             "field is immutable",
         ));
     }
+    errs.extend(validate_storage_class(new));
     errs
 }
 
