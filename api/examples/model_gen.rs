@@ -5,7 +5,8 @@
 //!
 //! `cargo run -p api --example model_gen -- io.k8s.api.core.v1.SecurityContext`
 //! prints that struct and, with `--deep`, every struct it refers to that shoal's model
-//! does not have yet (`--have Name,Name` adds names to treat as existing).
+//! does not have yet (shoal's names are read from its own schema; `--have Name,Name` adds
+//! more to treat as existing).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -204,7 +205,7 @@ impl Gen<'_> {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let deep = args.iter().any(|a| a == "--deep");
-    let mut have: BTreeSet<String> = EXISTING.split_whitespace().map(String::from).collect();
+    let mut have = existing();
     let mut roots = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -240,24 +241,16 @@ fn main() {
     }
 }
 
-/// Struct names shoal's model already has (refreshed by hand when it grows).
-const EXISTING: &str = "Job JobSpec JobStatus CronJob CronJobSpec JobTemplateSpec CronJobStatus Condition \
-ObjectReference DaemonSet DaemonSetSpec DaemonSetUpdateStrategy RollingUpdateDaemonSet DaemonSetStatus Event \
-EventSource EventSeries HorizontalPodAutoscaler HorizontalPodAutoscalerSpec CrossVersionObjectReference \
-MetricSpec MetricTarget MetricIdentifier ResourceMetricSource ContainerResourceMetricSource PodsMetricSource \
-ObjectMetricSource ExternalMetricSource HorizontalPodAutoscalerBehavior HPAScalingRules HPAScalingPolicy \
-HorizontalPodAutoscalerStatus MetricStatus MetricValueStatus ResourceMetricStatus ContainerResourceMetricStatus \
-PodsMetricStatus ObjectMetricStatus ExternalMetricStatus IntOrString Lease LeaseSpec ObjectMeta ManagedFieldsEntry \
-OwnerReference ListMeta Namespace NamespaceSpec NamespaceStatus Node NodeSpec Taint NodeStatus NodeAddress \
-NodeDaemonEndpoints DaemonEndpoint NodeSystemInfo Pod PodTemplateSpec PodSpec Container ContainerPort EnvVar \
-EnvVarSource ObjectFieldSelector ResourceFieldSelector ConfigMapKeySelector SecretKeySelector ResourceRequirements \
-VolumeMount Probe ExecAction HTTPGetAction HTTPHeader TCPSocketAction Volume EmptyDirVolumeSource \
-HostPathVolumeSource PersistentVolumeClaimVolumeSource KeyToPath ConfigMapVolumeSource SecretVolumeSource Affinity \
-NodeAffinity NodeSelector NodeSelectorTerm NodeSelectorRequirement PreferredSchedulingTerm Toleration PodStatus \
-PodIP ContainerStatus ContainerState ContainerStateWaiting ContainerStateRunning ContainerStateTerminated Quantity \
-LabelSelector LabelSelectorRequirement Service ServiceSpec ServicePort ServiceStatus LoadBalancerStatus \
-LoadBalancerIngress Endpoints EndpointSubset EndpointAddress EndpointPort StatefulSet StatefulSetSpec \
-StatefulSetUpdateStrategy RollingUpdateStatefulSetStrategy StatefulSetPersistentVolumeClaimRetentionPolicy \
-StatefulSetOrdinals StatefulSetStatus PersistentVolumeClaim PersistentVolumeClaimSpec VolumeResourceRequirements \
-PersistentVolumeClaimStatus ReplicationController ReplicationControllerSpec ReplicaSet ReplicaSetSpec \
-ReplicaSetStatus Deployment DeploymentSpec DeploymentStrategy RollingUpdateDeployment DeploymentStatus";
+/// The type names shoal's model already has: every definition its served kinds' schemas
+/// reach (schemars names them after the Rust types).
+fn existing() -> BTreeSet<String> {
+    struct Names(SchemaGenerator);
+    impl api::KindVisitor for Names {
+        fn visit<T: api::Resource>(&mut self) {
+            let _ = self.0.subschema_for::<T>();
+        }
+    }
+    let mut n = Names(SchemaGenerator::default());
+    api::for_each_kind(&mut n);
+    n.0.take_definitions(true).keys().cloned().collect()
+}
