@@ -1,6 +1,12 @@
-//! Node agent: runs the pods bound to this node. Real containers arrive with the
-//! data-plane issues; `simulate` runs fake nodes (like kwok) through the HTTP API.
+//! Node agent: runs the pods bound to this node — one supervised actor per pod owning its
+//! sandbox and containers (through `runtime`), its images (`image`), volumes (`volumes`)
+//! and network — plus the node's registration, lease and status. `simulate` runs fake
+//! nodes (like kwok) through the HTTP API.
 
+pub mod image;
+pub mod network;
+pub mod runtime;
 pub mod simulate;
+pub mod volumes;
 
 pub use simulate::{run_simulated, run_simulated_until, SimError, SimOptions};
