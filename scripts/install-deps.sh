@@ -4,6 +4,10 @@
 #      protobuf-compiler + libprotobuf-dev  etcd-client's build script runs protoc, which
 #                                            needs google/protobuf/*.proto (in -dev)
 #      etcd-server + etcd-client             the etcd backend's conformance suite and tests
+#      libseccomp-dev                        libcontainer's seccomp filters (linked by node-host)
+#      busybox-static                        the example images (examples/images/build.sh)
+#      crun                                  the reference runtime of the node-host benchmark
+#      iproute2                              `ip` for the node bridge, veth pairs and test namespaces
 #      python3 + python3-venv                the pinned client tools below (only if missing)
 #  - cargo-nextest from crates.io when missing (the test runner scripts/test.sh uses);
 #  - pinned client tools in .tools/venv (a Python venv in the repository, gitignored):
@@ -16,7 +20,7 @@ cd "$(dirname "$0")/.."
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
-packages=(protobuf-compiler libprotobuf-dev etcd-server etcd-client)
+packages=(protobuf-compiler libprotobuf-dev etcd-server etcd-client libseccomp-dev busybox-static crun iproute2)
 command -v python3 >/dev/null 2>&1 || packages+=(python3 python3-venv)
 missing=()
 for p in "${packages[@]}"; do
