@@ -3,6 +3,7 @@
 //! and network — plus the node's registration, lease and status. `simulate` runs fake
 //! nodes (like kwok) through the HTTP API.
 
+pub mod bundle;
 pub mod image;
 pub mod network;
 pub mod runtime;
