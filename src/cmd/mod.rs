@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod delete;
 pub mod get;
 pub mod node;
+pub mod privileges;
 pub mod kill;
 pub mod rollout;
 pub mod scale;

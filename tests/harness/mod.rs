@@ -14,6 +14,7 @@ use serde_json::Value;
 
 pub mod etcd;
 pub mod kubectl;
+pub mod netns;
 pub use etcd::Etcd;
 pub use kubectl::{kubectl_bin, Kubectl};
 
