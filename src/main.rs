@@ -53,7 +53,7 @@ impl ServeFlags {
             kubeconfig_out: self.kubeconfig_out.clone(),
             workers: self.workers,
             compact_interval: std::time::Duration::from_secs(self.compact_interval),
-            control: self.control.config(),
+            control: self.control.config()?,
             allocator: self.control.allocator()?,
             controllers: !self.control.no_controllers,
             simulated_nodes,
@@ -82,6 +82,12 @@ struct ControlFlags {
     /// Range NodePorts are allocated from.
     #[arg(long, default_value = actors::allocator::DEFAULT_NODE_PORTS)]
     service_node_port_range: String,
+    /// Range the nodes' pod CIDRs are allocated from.
+    #[arg(long, default_value = actors::controllers::nodeipam::DEFAULT_CLUSTER_CIDR)]
+    cluster_cidr: String,
+    /// Prefix length of each node's pod CIDR.
+    #[arg(long, default_value_t = actors::controllers::nodeipam::DEFAULT_NODE_CIDR_MASK)]
+    node_cidr_mask_size: u8,
     /// Serve the API only, without the controllers (e.g. to measure the gateway alone).
     #[arg(long)]
     no_controllers: bool,
@@ -93,16 +99,19 @@ impl ControlFlags {
             .map_err(|e| anyhow!("invalid service range: {e}"))
     }
 
-    fn config(&self) -> actors::controller::ControlConfig {
+    fn config(&self) -> Result<actors::controller::ControlConfig> {
         use std::time::Duration;
-        actors::controller::ControlConfig {
+        let node_ipam = actors::controllers::nodeipam::NodeIpamConfig::new(&self.cluster_cidr, self.node_cidr_mask_size)
+            .map_err(|e| anyhow!("invalid --cluster-cidr/--node-cidr-mask-size: {e}"))?;
+        Ok(actors::controller::ControlConfig {
             restart_limit: self.restart_limit,
             restart_window: Duration::from_secs(self.restart_window),
             node_grace: Duration::from_secs(self.node_grace),
             eviction_timeout: Duration::from_secs(self.eviction_timeout),
             // Known once the listener is bound (`cmd::cluster`).
             api_server: None,
-        }
+            node_ipam,
+        })
     }
 }
 

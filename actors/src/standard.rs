@@ -6,7 +6,7 @@ use crate::controller::{ControlLoop, Controller, Shared};
 use crate::allocator::repair::AllocationRepair;
 use crate::controllers::{DeploymentController, NamespaceController, ReplicaSetController, ReplicationControllerController};
 use crate::controllers::{DisruptionController, VolumeBinder};
-use crate::controllers::{KubernetesService, ServiceAccountsController};
+use crate::controllers::{KubernetesService, NodeIpam, ServiceAccountsController};
 use crate::events::EventTtl;
 use crate::gc::GarbageCollector;
 use crate::nodelifecycle::NodeLifecycle;
@@ -31,4 +31,5 @@ pub fn control_plane(shared: Arc<Shared>) -> ControlPlane<Shared> {
         .singleton(ControlLoop(DisruptionController::default()))
         .singleton(ControlLoop(ServiceAccountsController))
         .singleton(ControlLoop(KubernetesService))
+        .singleton(ControlLoop(NodeIpam::default()))
 }

@@ -43,6 +43,25 @@ impl Cidr {
         Ipv4Addr::from(self.base.wrapping_add(offset as u32))
     }
 
+    /// The prefix length (`12` in `10.96.0.0/12`).
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    /// The network address (`10.96.0.0` in `10.96.0.0/12`).
+    pub fn network(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.base)
+    }
+
+    /// The range of `prefix` bits starting at `ip` (host bits are cleared); `prefix` in 1..=32.
+    pub fn new(ip: Ipv4Addr, prefix: u8) -> Option<Self> {
+        if !(1..=32).contains(&prefix) {
+            return None;
+        }
+        let mask = if prefix == 32 { u32::MAX } else { u32::MAX << (32 - prefix) };
+        Some(Cidr { base: u32::from(ip) & mask, prefix })
+    }
+
     /// The first usable address (`10.96.0.1`), reserved for the `kubernetes` Service.
     pub fn first_usable(&self) -> Ipv4Addr {
         self.nth(1)

@@ -55,6 +55,9 @@ pub struct ControlConfig {
     pub eviction_timeout: Duration,
     /// Where the API server listens, for the `kubernetes` Service (None: no such Service).
     pub api_server: Option<std::net::SocketAddr>,
+    /// The cluster pod CIDR and the size of each node's share (`--cluster-cidr`,
+    /// `--node-cidr-mask-size`).
+    pub node_ipam: crate::controllers::nodeipam::NodeIpamConfig,
 }
 
 impl Default for ControlConfig {
@@ -65,6 +68,7 @@ impl Default for ControlConfig {
             node_grace: Duration::from_secs(defaults::NODE_GRACE_SECS),
             eviction_timeout: Duration::from_secs(defaults::EVICTION_TIMEOUT_SECS),
             api_server: None,
+            node_ipam: Default::default(),
         }
     }
 }
