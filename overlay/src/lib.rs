@@ -1,1 +1,13 @@
 //! Pod networking: node subnets, bridge + veth, the UDP overlay and Service NAT (data-plane issues).
+//!
+//! - [`ipam`]: pod addresses of a node's subnet (sans-I/O [`ipam::Pool`], one file per pod on disk);
+//! - [`netns`]: the node bridge and the per-pod veth pair (trait [`netns::Links`], rtnetlink, a fake);
+//! - [`node`]: the two together, one node's pod network ([`node::NodeNet`]);
+//! - [`dns`]: each pod's `/etc/hosts` and `/etc/resolv.conf`.
+
+pub mod dns;
+pub mod ipam;
+pub mod netns;
+pub mod node;
+
+pub use node::{Address, NodeNet, NodeNetConfig, NodeNetError};
