@@ -162,11 +162,11 @@ impl Netlink {
     }
 
     /// Creates a veth pair in one request: `host` on this socket's namespace, enslaved to
-    /// `master` and up; its peer `peer` created directly in the namespace of `peer_ns`, up.
+    /// `master` and up; its peer `peer` created directly in the namespace of `peer_ns` (down).
     pub fn add_veth(&mut self, host: &str, master: u32, peer: &str, peer_ns: &File, mtu: Option<u32>) -> io::Result<()> {
+        // The peer is brought up from inside its namespace: up at creation, it would be
+        // opened before the pair is linked, which veth refuses (ENOTCONN).
         let mut p = LinkMessage::default();
-        p.header.flags = LinkFlags::Up;
-        p.header.change_mask = LinkFlags::Up;
         p.attributes.push(LinkAttribute::IfName(peer.to_string()));
         p.attributes.push(LinkAttribute::NetNsFd(peer_ns.as_raw_fd()));
         let mut m = LinkMessage::default();
