@@ -7,6 +7,10 @@ use std::path::Path;
 
 use async_trait::async_trait;
 
+pub mod bridge;
+
+pub use bridge::{BridgeNetwork, BridgeOptions};
+
 /// A pod's address, as the sandbox got it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PodAddress {
