@@ -35,7 +35,7 @@ pub use discovery::{validate_endpoint_slice, validate_endpoint_slice_update};
 pub use event::{validate_event, validate_event_v1};
 pub use lease::validate_lease;
 pub use meta::validate_namespace;
-pub use node::validate_node;
+pub use node::{validate_node, validate_node_update};
 pub use persistent_volume::{validate_persistent_volume, validate_persistent_volume_update};
 pub use pod::{validate_pod, validate_pod_spec, validate_pod_template, validate_pod_update};
 pub use service::{validate_endpoints, validate_service};
@@ -73,7 +73,7 @@ validated! {
     Job => validate_job,
     Lease => validate_lease,
     Namespace => validate_namespace,
-    Node => validate_node,
+    Node => validate_node | validate_node_update,
     PersistentVolumeClaim => validate_persistent_volume_claim,
     PersistentVolume => validate_persistent_volume | validate_persistent_volume_update,
     StorageClass => validate_storage_class | validate_storage_class_update,

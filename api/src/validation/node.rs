@@ -54,6 +54,21 @@ pub fn validate_node(node: &Node) -> Vec<FieldError> {
     errs
 }
 
+/// Update rules (upstream's `ValidateNodeUpdate`): once a node has pod CIDRs they stay;
+/// only a node without any may get them (the control plane's node IPAM does).
+pub fn validate_node_update(new: &Node, old: &Node) -> Vec<FieldError> {
+    let mut errs = validate_node(new);
+    if !old.spec.pod_cidrs.is_empty() && new.spec.pod_cidrs != old.spec.pod_cidrs {
+        errs.push(FieldError::new(
+            super::FieldErrorKind::Forbidden,
+            "spec.podCIDRs",
+            "",
+            "node updates may not change podCIDR except from \"\" to valid",
+        ));
+    }
+    errs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +130,22 @@ mod tests {
         let mut n = node();
         n.metadata.namespace = Some("default".into());
         only(validate_node(&n), "metadata.namespace", FieldErrorKind::Forbidden);
+    }
+
+    #[test]
+    fn pod_cidrs_are_set_once() {
+        let old = node();
+        assert!(validate_node_update(&old.clone(), &old).is_empty());
+        let mut unset = old.clone();
+        unset.spec.pod_cidrs.clear();
+        unset.spec.pod_cidr = None;
+        let mut moved = old.clone();
+        moved.spec.pod_cidr = Some("10.244.2.0/24".into());
+        moved.spec.pod_cidrs = vec!["10.244.2.0/24".into()];
+        for (what, new) in [("cleared", unset.clone()), ("changed", moved)] {
+            let errs = validate_node_update(&new, &old);
+            assert!(errs.iter().any(|e| e.field == "spec.podCIDRs" && e.kind == FieldErrorKind::Forbidden), "{what}: {errs:?}");
+        }
+        assert!(validate_node_update(&old, &unset).is_empty(), "from none to one is allowed");
     }
 }
