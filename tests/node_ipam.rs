@@ -67,7 +67,10 @@ fn nodes_get_distinct_pod_cidrs_that_survive_a_restart_and_are_freed_on_delete()
         let evs = events_for(&api, "ipam-4");
         evs.iter()
             .find(|e| e["reason"] == "CIDRNotAvailable")
-            .map(|e| assert_eq!(e["message"], "Node ipam-4 status is now: CIDRNotAvailable"))
+            .map(|e| {
+                assert_eq!(e["message"], "Node ipam-4 status is now: CIDRNotAvailable");
+                assert_eq!(e["source"]["component"], "cidrAllocator");
+            })
             .ok_or_else(|| format!("{evs:?}"))
     });
     assert_eq!(cidrs(&api, "ipam-4").get("ipam-4"), Some(&None));

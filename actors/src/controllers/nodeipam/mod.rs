@@ -34,6 +34,8 @@ pub const REASON_CIDR_NOT_AVAILABLE: &str = "CIDRNotAvailable";
 pub const REASON_CIDR_ASSIGNMENT_FAILED: &str = "CIDRAssignmentFailed";
 
 const CONCURRENT_WRITES: usize = 32;
+/// The event source upstream's range allocator records as.
+pub const COMPONENT: &str = "cidrAllocator";
 
 /// Where node pod CIDRs come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +147,7 @@ impl NodeIpam {
             Err(e) => {
                 self.written.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
                 if let Some(n) = cx.caches().nodes.get(None, name) {
-                    cx.event(&*n, "Normal", REASON_CIDR_ASSIGNMENT_FAILED, format!("Node {name} status is now: {REASON_CIDR_ASSIGNMENT_FAILED}"));
+                    cx.event_from(COMPONENT, &*n, "Normal", REASON_CIDR_ASSIGNMENT_FAILED, format!("Node {name} status is now: {REASON_CIDR_ASSIGNMENT_FAILED}"));
                 }
                 Err(e.into())
             }
@@ -174,7 +176,7 @@ impl Singleton for NodeIpam {
             let Some(n) = cx.caches().nodes.get(None, name) else { continue };
             if self.warned.lock().unwrap_or_else(|p| p.into_inner()).insert(n.metadata.uid.clone()) {
                 tracing::warn!(node = %name, range = %config.cluster_cidr, "no pod CIDR left for the node");
-                cx.event(&*n, "Normal", REASON_CIDR_NOT_AVAILABLE, format!("Node {name} status is now: {REASON_CIDR_NOT_AVAILABLE}"));
+                cx.event_from(COMPONENT, &*n, "Normal", REASON_CIDR_NOT_AVAILABLE, format!("Node {name} status is now: {REASON_CIDR_NOT_AVAILABLE}"));
             }
         }
         let jobs: Vec<(String, String, Cidr)> = plan
