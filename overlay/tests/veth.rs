@@ -88,7 +88,7 @@ fn pods_on_the_node_bridge_reach_each_other_and_leave_nothing_behind() {
     let node = Netns::new("node");
     let (pa, pb) = (Netns::new("pa"), Netns::new("pb"));
     let config = NodeNetConfig::new(root.path());
-    let net = NodeNet::open(config.clone(), VethLinks::in_namespace(node.path())).unwrap();
+    let net = NodeNet::open(config.clone(), VethLinks::in_namespace(node.path()).unwrap()).unwrap();
     net.ensure_node("10.244.7.0/24").unwrap();
     net.ensure_node("10.244.7.0/24").expect("ensure_node twice is fine");
     assert!(node.ip(&["-4", "addr", "show", "shoal0"]).contains("10.244.7.1/24"), "{}", node.ip(&["addr"]));
@@ -114,7 +114,7 @@ fn pods_on_the_node_bridge_reach_each_other_and_leave_nothing_behind() {
 
     // A restarted agent: same addresses from disk, nothing handed out twice.
     drop(net);
-    let net = NodeNet::open(config, VethLinks::in_namespace(node.path())).unwrap();
+    let net = NodeNet::open(config, VethLinks::in_namespace(node.path()).unwrap()).unwrap();
     assert_eq!(net.address("pod-a"), Some(a));
     net.ensure_node("10.244.7.0/24").unwrap();
     assert_eq!(net.attach("pod-b", &pb.path()).unwrap(), b, "adopted: same address");
@@ -144,7 +144,7 @@ fn attach_takes_a_few_milliseconds() {
     let root = tempfile::tempdir().unwrap();
     let node = Netns::new("bench");
     let pods: Vec<Netns> = (0..N).map(|i| Netns::new(&format!("b{i}"))).collect();
-    let net = NodeNet::open(NodeNetConfig::new(root.path()), VethLinks::in_namespace(node.path())).unwrap();
+    let net = NodeNet::open(NodeNetConfig::new(root.path()), VethLinks::in_namespace(node.path()).unwrap()).unwrap();
     net.ensure_node("10.244.8.0/24").unwrap();
     let (mut attach, mut detach) = (Vec::new(), Vec::new());
     for (i, p) in pods.iter().enumerate() {

@@ -60,13 +60,15 @@ fn address(a: overlay::Address) -> PodAddress {
 }
 
 impl BridgeNetwork<VethLinks> {
-    /// The kernel's bridge and veths (in `node_netns`, or the agent's own namespace).
-    /// Reads the stored pod addresses at once.
+    /// The kernel's bridge and veths, in `node_netns`, or else in the network namespace
+    /// of the thread calling `new` (held open: later calls may run on any thread). Reads
+    /// the stored pod addresses at once.
     pub fn new(opts: BridgeOptions) -> Result<Self, NetworkError> {
         let links = match &opts.node_netns {
             Some(p) => VethLinks::in_namespace(p),
             None => VethLinks::new(),
         };
+        let links = links.map_err(|e| NetworkError::Setup(format!("opening the node's network namespace: {e}")))?;
         Self::with_links(opts, links)
     }
 }

@@ -22,18 +22,27 @@ use netlink_sys::{Socket, SocketAddr};
 /// `/proc/PID/ns/net` or `/run/netns/NAME`); the caller's own threads never move.
 pub fn in_netns<R: Send>(path: &Path, f: impl FnOnce() -> io::Result<R> + Send) -> io::Result<R> {
     let ns = File::open(path).map_err(|e| io::Error::new(e.kind(), format!("opening network namespace {}: {e}", path.display())))?;
+    in_netns_file(&ns, f).map_err(|e| io::Error::new(e.kind(), format!("in network namespace {}: {e}", path.display())))
+}
+
+/// As [`in_netns`], with the namespace as an open file.
+pub fn in_netns_file<R: Send>(ns: &File, f: impl FnOnce() -> io::Result<R> + Send) -> io::Result<R> {
     std::thread::scope(|s| {
         s.spawn(move || {
             // SAFETY: setns on this thread only, with a valid open namespace fd.
             if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                let e = io::Error::last_os_error();
-                return Err(io::Error::new(e.kind(), format!("entering network namespace {}: {e}", path.display())));
+                return Err(io::Error::last_os_error());
             }
             f()
         })
         .join()
         .map_err(|_| io::Error::other("network namespace thread panicked"))?
     })
+}
+
+/// The calling thread's own network namespace, as a file that keeps naming it.
+pub fn current_netns() -> io::Result<File> {
+    File::open("/proc/thread-self/ns/net")
 }
 
 /// A link as the kernel reports it.
@@ -73,12 +82,9 @@ impl Netlink {
         Ok(Netlink { socket, seq: 0, buf: vec![0; 64 * 1024] })
     }
 
-    /// A socket in the network namespace at `path` (None: the caller's own).
-    pub fn open_in(path: Option<&Path>) -> io::Result<Self> {
-        match path {
-            None => Self::open(),
-            Some(p) => in_netns(p, Self::open),
-        }
+    /// A socket in the network namespace `ns`.
+    pub fn open_in(ns: &File) -> io::Result<Self> {
+        in_netns_file(ns, Self::open)
     }
 
     /// Sends one request and collects the replies (all parts of a dump), failing with the

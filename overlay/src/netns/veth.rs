@@ -1,38 +1,43 @@
 //! [`Links`] over rtnetlink: a Linux bridge per node and a veth pair per pod, created in
 //! one request with the pod end born inside the pod's namespace (no move, no rename).
 //!
-//! The node side lives in the agent's own network namespace, or in the one named by
-//! `node_netns` (tests, and nodes that run inside a namespace of their own).
+//! The node side lives in the network namespace the links were made in (the agent's), or
+//! in the one named by a file (tests, and nodes that run inside a namespace of their
+//! own); it is held open, so any thread may use the links later.
 
 use std::fs::File;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
-use super::netlink::{in_netns, is_exists, Netlink};
+use super::netlink::{current_netns, in_netns, in_netns_file, is_exists, Netlink};
 use super::{sysctl, BridgeSpec, LinkError, Links, VethSpec};
 
 pub struct VethLinks {
-    node_netns: Option<PathBuf>,
+    /// The node's network namespace, held open from the start.
+    node_ns: File,
     /// The node-side socket, opened once.
     node: Mutex<Option<Netlink>>,
 }
 
 impl VethLinks {
-    /// Links of the caller's own network namespace.
-    pub fn new() -> Self {
-        VethLinks { node_netns: None, node: Mutex::new(None) }
+    /// Links of the network namespace the calling thread is in now (the node's), kept
+    /// whatever thread later uses them.
+    pub fn new() -> io::Result<Self> {
+        Ok(VethLinks { node_ns: current_netns()?, node: Mutex::new(None) })
     }
 
     /// Links of the node whose network namespace is the file `node_netns`.
-    pub fn in_namespace(node_netns: impl Into<PathBuf>) -> Self {
-        VethLinks { node_netns: Some(node_netns.into()), node: Mutex::new(None) }
+    pub fn in_namespace(node_netns: impl AsRef<Path>) -> io::Result<Self> {
+        let p = node_netns.as_ref();
+        let node_ns = File::open(p).map_err(|e| io::Error::new(e.kind(), format!("opening the node's network namespace {}: {e}", p.display())))?;
+        Ok(VethLinks { node_ns, node: Mutex::new(None) })
     }
 
     fn with_node<R>(&self, f: impl FnOnce(&mut Netlink) -> io::Result<R>) -> Result<io::Result<R>, LinkError> {
         let mut guard = self.node.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
-            *guard = Some(Netlink::open_in(self.node_netns.as_deref()).map_err(LinkError::Socket)?);
+            *guard = Some(Netlink::open_in(&self.node_ns).map_err(LinkError::Socket)?);
         }
         let nl = guard.as_mut().expect("opened above");
         let res = f(nl);
@@ -44,16 +49,7 @@ impl VethLinks {
     }
 
     fn in_node_ns<R: Send>(&self, f: impl FnOnce() -> io::Result<R> + Send) -> io::Result<R> {
-        match &self.node_netns {
-            None => f(),
-            Some(p) => in_netns(p, f),
-        }
-    }
-}
-
-impl Default for VethLinks {
-    fn default() -> Self {
-        Self::new()
+        in_netns_file(&self.node_ns, f)
     }
 }
 
