@@ -64,10 +64,8 @@ pub enum NodeNetError {
 
 struct State {
     pool: Option<Pool>,
-    /// What the disk held at start, until `ensure_node` knows the subnet.
+    /// The stored records (mirroring the pool once `ensure_node` knows the subnet).
     records: HashMap<String, Record>,
-    /// The namespace each attached pod was wired into (this run only).
-    netns: HashMap<String, PathBuf>,
 }
 
 pub struct NodeNet<L: Links> {
@@ -85,7 +83,7 @@ impl<L: Links> NodeNet<L> {
         for path in bad {
             tracing::warn!(path = %path.display(), "ignoring an unreadable pod address file");
         }
-        let state = State { pool: None, records: records.into_iter().collect(), netns: HashMap::new() };
+        let state = State { pool: None, records: records.into_iter().collect() };
         Ok(NodeNet { config, links, store, state: Mutex::new(state) })
     }
 
@@ -169,15 +167,15 @@ impl<L: Links> NodeNet<L> {
             (addr, lease.fresh)
         };
         let spec = self.spec(uid, netns, addr);
-        if !fresh && self.links.is_attached(&spec)? && self.lock().netns.get(uid).is_none_or(|p| p == netns) {
-            self.lock().netns.insert(uid.to_string(), netns.to_path_buf());
+        if !fresh && self.links.is_attached(&spec)? {
             return Ok(addr);
         }
+        if !fresh {
+            // Wired into another (older) sandbox, or half-wired: start over.
+            self.links.detach(&spec.host_name)?;
+        }
         match self.links.attach(&spec) {
-            Ok(()) => {
-                self.lock().netns.insert(uid.to_string(), netns.to_path_buf());
-                Ok(addr)
-            }
+            Ok(()) => Ok(addr),
             Err(e) => {
                 if fresh {
                     self.forget(uid)?;
@@ -191,7 +189,6 @@ impl<L: Links> NodeNet<L> {
         self.store.remove(uid)?;
         let mut st = self.lock();
         st.records.remove(uid);
-        st.netns.remove(uid);
         if let Some(p) = st.pool.as_mut() {
             p.release(uid);
         }

@@ -120,6 +120,12 @@ fn pods_on_the_node_bridge_reach_each_other_and_leave_nothing_behind() {
     assert_eq!(net.attach("pod-b", &pb.path()).unwrap(), b, "adopted: same address");
     assert!(pa.ping(b.ip), "still connected after the restart");
 
+    // A new sandbox of pod b (the old one still alive): the address moves to it.
+    let pb2 = Netns::new("pb2");
+    assert_eq!(net.attach("pod-b", &pb2.path()).unwrap(), b);
+    assert!(!links_of(&pb).contains(&"eth0".to_string()), "the old sandbox lost its end");
+    assert!(pb2.ping(a.ip), "the new sandbox reaches pod a");
+
     net.detach("pod-a").unwrap();
     assert!(!links_of(&node).contains(&host_veth_name("pod-a")), "{:?}", links_of(&node));
     assert!(!links_of(&pa).contains(&"eth0".to_string()), "the pod end went with it");
@@ -130,8 +136,8 @@ fn pods_on_the_node_bridge_reach_each_other_and_leave_nothing_behind() {
     assert_eq!(links_of(&node), ["lo", "shoal0"]);
     assert_eq!(std::fs::read_dir(root.path().join("network/ipam")).unwrap().count(), 0);
 
-    let names = [node.name.clone(), pa.name.clone(), pb.name.clone()];
-    drop((node, pa, pb));
+    let names = [node.name.clone(), pa.name.clone(), pb.name.clone(), pb2.name.clone()];
+    drop((node, pa, pb, pb2));
     let list = String::from_utf8_lossy(&Command::new("ip").args(["netns", "list"]).output().unwrap().stdout).into_owned();
     for n in names {
         assert!(!list.contains(&n), "{n} left behind: {list}");

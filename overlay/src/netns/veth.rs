@@ -123,11 +123,26 @@ impl Links for VethLinks {
     }
 
     fn is_attached(&self, v: &VethSpec) -> Result<bool, LinkError> {
-        self.with_node(|nl| {
-            let Some(bridge) = nl.link(&v.bridge)? else { return Ok(false) };
-            Ok(nl.link(&v.host_name)?.is_some_and(|h| h.master == Some(bridge.index)))
-        })?
-        .map_err(|source| LinkError::Veth { host: v.host_name.clone(), netns: v.netns.clone(), source })
+        let on_bridge = self
+            .with_node(|nl| {
+                let Some(bridge) = nl.link(&v.bridge)? else { return Ok(false) };
+                Ok(nl.link(&v.host_name)?.is_some_and(|h| h.master == Some(bridge.index)))
+            })?
+            .map_err(|source| LinkError::Veth { host: v.host_name.clone(), netns: v.netns.clone(), source })?;
+        if !on_bridge {
+            return Ok(false);
+        }
+        // The host end could belong to an older sandbox of the pod: look inside this one.
+        let inside = in_netns(&v.netns, || {
+            let mut nl = Netlink::open()?;
+            let Some(eth) = nl.link(&v.pod_name)? else { return Ok(false) };
+            Ok(eth.up && nl.addresses(eth.index)?.contains(&(v.ip, v.prefix_len)))
+        });
+        match inside {
+            Ok(b) => Ok(b),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(source) => Err(LinkError::PodSide { name: v.pod_name.clone(), netns: v.netns.clone(), source }),
+        }
     }
 
     fn detach(&self, host_name: &str) -> Result<bool, LinkError> {
