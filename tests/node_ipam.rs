@@ -99,12 +99,12 @@ fn nodes_get_distinct_pod_cidrs_that_survive_a_restart_and_are_freed_on_delete()
 #[test]
 fn simulated_nodes_registering_at_once_each_get_a_pod_cidr() {
     let mut cluster = Cluster::embedded();
-    cluster.add_simulated_nodes("many", 40);
+    cluster.add_simulated_nodes("many", 100);
     let api = cluster.api();
-    let got = wait_all_assigned(&api, "many-", 40);
+    let got = wait_all_assigned(&api, "many-", 100);
     let mut distinct: Vec<&String> = got.values().collect();
     distinct.sort();
     distinct.dedup();
-    assert_eq!(distinct.len(), 40, "{got:?}");
+    assert_eq!(distinct.len(), 100, "{got:?}");
     assert!(got.values().all(|c| c.starts_with("10.244.") && c.ends_with(".0/24")), "{got:?}");
 }
