@@ -55,3 +55,5 @@ pub trait ImageService: Send + Sync + 'static {
     /// layers below, `upper` and `work` for the container's writes).
     fn mount_rootfs(&self, image: &LocalImage, target: &std::path::Path, upper: &std::path::Path, work: &std::path::Path) -> std::io::Result<()>;
 }
+
+pub mod fake;

@@ -41,3 +41,5 @@ pub trait PodNetwork: Send + Sync + 'static {
     /// The address a pod holds (e.g. after an agent restart), if any.
     fn address(&self, pod_uid: &str) -> Option<PodAddress>;
 }
+
+pub mod fake;

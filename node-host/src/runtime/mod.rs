@@ -171,3 +171,5 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     /// Exits as they happen.
     fn events(&self) -> broadcast::Receiver<RuntimeEvent>;
 }
+
+pub mod fake;
