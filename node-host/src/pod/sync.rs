@@ -159,6 +159,7 @@ pub async fn sync(cx: &PodCx, pod: Arc<Pod>) -> Result<Action, String> {
     let old_phase = pod.status.as_ref().and_then(|s| s.phase.clone());
     if matches!(old_phase.as_deref(), Some("Succeeded" | "Failed")) {
         stop_pod(agent, &pod, &rt, grace(agent, &pod)).await;
+        remove_sandbox(agent, &pod).await;
         let (rt, _) = observe(agent, &pod).await?;
         write_status(cx, &pod, &rt, false, true).await?;
         return Ok(Action::await_change());
@@ -183,6 +184,7 @@ pub async fn sync(cx: &PodCx, pod: Arc<Pod>) -> Result<Action, String> {
     if plan.pod_failed {
         let (rt, _) = observe(agent, &pod).await?;
         stop_pod(agent, &pod, &rt, grace(agent, &pod)).await;
+        remove_sandbox(agent, &pod).await;
         let (rt, _) = observe(agent, &pod).await?;
         write_status(cx, &pod, &rt, false, true).await?;
         return Ok(Action::await_change());
@@ -450,6 +452,8 @@ async fn wait_exit(agent: &Agent, id: &str, within: Duration) -> bool {
 /// Stops a running container as kubelet does: `Killing` event, preStop hook, SIGTERM,
 /// SIGKILL once `grace` has passed.
 async fn kill_container(agent: &Agent, pod: &Pod, id: &str, name: &str, message: &str, grace: Duration) {
+    // Upstream's minimumGracePeriodInSeconds.
+    let grace = grace.max(Duration::from_secs(2));
     let start = Instant::now();
     if !matches!(agent.runtime.status(id).await, Ok(ContainerStatus::Running { .. })) {
         lock(&agent.probers).remove(id);
@@ -475,7 +479,7 @@ async fn kill_container(agent: &Agent, pod: &Pod, id: &str, name: &str, message:
 }
 
 /// Stops every running container in order: app containers together, then sidecars in
-/// reverse order, then anything else; removes the sandbox and frees the address.
+/// reverse order, then anything else.
 async fn stop_pod(agent: &Agent, pod: &Pod, rt: &PodRuntime, grace: Duration) {
     let running = |name: &str| rt.latest(name).filter(|o| o.state.is_running()).map(|o| o.id.clone());
     let stop = |id: String, name: String| async move { kill_container(agent, pod, &id, &name, &format!("Stopping container {name}"), grace).await };
@@ -489,6 +493,10 @@ async fn stop_pod(agent: &Agent, pod: &Pod, rt: &PodRuntime, grace: Duration) {
     for o in rt.containers.iter().filter(|o| o.state.is_running()) {
         stop(o.id.clone(), o.name.clone()).await;
     }
+}
+
+/// Removes the sandbox and frees the pod's address.
+async fn remove_sandbox(agent: &Agent, pod: &Pod) {
     let _ = agent.runtime.remove_sandbox(&sandbox_id(&pod.metadata.uid)).await;
     let _ = agent.network.detach(&pod.metadata.uid).await;
 }
@@ -503,6 +511,7 @@ async fn terminate(agent: &Agent, pod: &Pod, rt: &PodRuntime) -> Result<(), Stri
             Err(e) => return Err(format!("removing container {}: {e}", o.id)),
         }
     }
+    remove_sandbox(agent, pod).await;
     match tokio::fs::remove_dir_all(agent.pod_dir(&pod.metadata.uid)).await {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(format!("removing the pod's directory: {e}")),
         _ => {}

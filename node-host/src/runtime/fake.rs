@@ -73,6 +73,8 @@ struct State {
     /// (container name, argv[0]) → exit code of exec; the default is 0.
     exec_codes: HashMap<(String, String), i32>,
     next_pid: u32,
+    /// When each container (by spec name) was started.
+    start_log: Vec<(String, std::time::Instant)>,
     gone_sandboxes: HashSet<String>,
 }
 
@@ -102,6 +104,11 @@ impl FakeRuntime {
     /// Every call so far, in order.
     pub fn calls(&self) -> Vec<Call> {
         self.lock().calls.clone()
+    }
+
+    /// When containers named `name` were started, in order.
+    pub fn start_times(&self, name: &str) -> Vec<std::time::Instant> {
+        self.lock().start_log.iter().filter(|(n, _)| n == name).map(|(_, t)| *t).collect()
     }
 
     /// Sets how containers named `name` behave from their next start on.
@@ -229,6 +236,7 @@ impl ContainerRuntime for FakeRuntime {
                 return Err(RuntimeError::Start(format!("container {id} is not in the created state")));
             }
             e.status = ContainerStatus::Running { pid, started_at: SystemTime::now() };
+            s.start_log.push((name.clone(), std::time::Instant::now()));
             let exit = b.exit.filter(|_| b.exit_times.is_none_or(|t| n <= t)).map(|(code, after)| (code, after, b.oom));
             (pid, exit)
         };
