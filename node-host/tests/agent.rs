@@ -501,3 +501,92 @@ async fn a_new_image_restarts_the_container() {
     assert_eq!(phase(&p), "Running");
     e.wait_event("img", "Killing", "Container a definition changed, will be restarted").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_is_written_only_when_it_changes() {
+    let e = env();
+    e.create(pod("calm", vec![container("a")])).await;
+    let p = e.wait_pod("calm", "Running and Ready", |p| phase(p) == "Running" && cond(p, "Ready") == "True").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let later = e.pods().get("calm").await.unwrap();
+    assert_eq!(later.metadata.resource_version, p.metadata.resource_version, "no writes while nothing changes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_startup_probe_gates_readiness_and_liveness() {
+    let e = env();
+    e.fakes.runtime.set_exec_code("slow", "boot", 1);
+    let mut c = container("slow");
+    c.startup_probe = exec_probe("boot", 1, 30);
+    c.readiness_probe = exec_probe("check", 1, 1);
+    e.create(pod("starting", vec![c])).await;
+    e.wait_event("starting", "Unhealthy", "Startup probe failed: ").await;
+    let p = e.pods().get("starting").await.unwrap();
+    let s = cstatus(&p, "slow").unwrap();
+    assert_eq!((s.started, s.ready), (Some(false), false));
+    let readiness_runs = |f: &Fakes| f.runtime.calls().iter().filter(|c| matches!(c, Call::Exec { argv, .. } if argv[0] == "check")).count();
+    assert_eq!(readiness_runs(&e.fakes), 0, "readiness waits for the startup probe");
+    e.fakes.runtime.set_exec_code("slow", "boot", 0);
+    let p = e.wait_pod("starting", "started and ready", |p| cond(p, "Ready") == "True").await;
+    assert_eq!(cstatus(&p, "slow").unwrap().started, Some(true));
+    assert!(readiness_runs(&e.fakes) > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_post_start_hook_kills_and_restarts_the_container() {
+    let e = env();
+    e.fakes.runtime.set_exec_code("hooked", "hook", 1);
+    let mut c = container("hooked");
+    c.lifecycle = Some(Box::new(Lifecycle { post_start: Some(LifecycleHandler { exec: Some(ExecAction { command: vec!["hook".into()] }), ..Default::default() }), ..Default::default() }));
+    e.create(pod("hook", vec![c])).await;
+    let ev = e.wait_event("hook", "FailedPostStartHook", "Exec lifecycle hook ([hook]) for Container \"hooked\" in Pod \"hook_default(").await;
+    assert_eq!(ev.type_.as_deref(), Some("Warning"));
+    e.wait_pod("hook", "restarted", |p| cstatus(p, "hooked").is_some_and(|c| c.restart_count >= 1)).await;
+    assert!(e.fakes.runtime.calls().iter().any(|c| matches!(c, Call::Signal { name, signal: 15, .. } if name == "hooked")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oom_kills_mount_and_config_errors_and_a_lost_sandbox_are_reported() {
+    let e = env();
+    e.fakes.runtime.set_behaviour("hog", Behaviour { exit: Some((137, Duration::from_millis(20))), oom: true, ..Default::default() });
+    let mut oom = pod("oom", vec![container("hog")]);
+    oom.spec.restart_policy = Some("Never".into());
+    e.create(oom).await;
+
+    let mut mount = pod("mount", vec![container("a")]);
+    mount.spec.volumes = vec![api::model::Volume {
+        name: "cfg".into(),
+        config_map: Some(api::model::ConfigMapVolumeSource { name: Some("missing".into()), ..Default::default() }),
+        ..Default::default()
+    }];
+    e.create(mount).await;
+
+    let mut env_pod = container("a");
+    env_pod.env = vec![api::model::EnvVar {
+        name: "PASSWORD".into(),
+        value_from: Some(Box::new(api::model::EnvVarSource {
+            secret_key_ref: Some(api::model::KeySelector { name: "missing".into(), key: "k".into(), optional: None }),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }];
+    e.create(pod("config", vec![env_pod])).await;
+    e.create(pod("phoenix", vec![container("a")])).await;
+
+    let p = e.wait_pod("oom", "Failed", |p| phase(p) == "Failed").await;
+    let t = cstatus(&p, "hog").unwrap().state.clone().unwrap().terminated.unwrap();
+    assert_eq!((t.exit_code, t.reason.as_deref()), (137, Some("OOMKilled")));
+
+    e.wait_event("mount", "FailedMount", "MountVolume.SetUp failed for volume \"cfg\"").await;
+    let p = e.wait_pod("mount", "waiting in ContainerCreating", |p| waiting_reason(p, "a") == "ContainerCreating").await;
+    assert_eq!(phase(&p), "Pending");
+
+    e.wait_pod("config", "CreateContainerConfigError", |p| waiting_reason(p, "a") == "CreateContainerConfigError").await;
+
+    let p = e.wait_pod("phoenix", "Running", |p| phase(p) == "Running").await;
+    let ip = p.status.as_ref().unwrap().pod_ip.clone();
+    e.fakes.runtime.kill_sandbox(&format!("sb-{}", p.metadata.uid));
+    e.fakes.stats.pods(); // the node server's view stays readable meanwhile
+    let p = e.wait_pod("phoenix", "restarted in a new sandbox", |p| cstatus(p, "a").is_some_and(|c| c.restart_count == 1 && c.ready)).await;
+    assert_eq!(p.status.as_ref().unwrap().pod_ip, ip, "the pod keeps its address");
+}

@@ -179,7 +179,7 @@ pub async fn run_handler(t: &Target, h: &LifecycleHandler, deadline: Duration, p
     if let Some(e) = &h.exec {
         return match exec(t, e, deadline).await {
             Outcome::Success => Ok(()),
-            Outcome::Failure(m) => Err(format!("Exec lifecycle hook ({:?}) for {who} failed - error: command '{}' exited with non-zero status, message: {m:?}", e.command, e.command.join(" "))),
+            Outcome::Failure(m) => Err(format!("Exec lifecycle hook ([{}]) for {who} failed - error: command '{}' exited with non-zero status, message: {m:?}", e.command.join(" "), e.command.join(" "))),
         };
     }
     if let Some(g) = &h.http_get {

@@ -245,8 +245,12 @@ pub async fn sync(cx: &PodCx, pod: Arc<Pod>) -> Result<Action, String> {
     ensure_probers(cx, &pod, &rt, pod_ip);
     publish(agent, &pod, &rt, pod_ip);
     write_status(cx, &pod, &rt, true, false).await?;
-    Ok(requeue.map(Action::requeue).unwrap_or_else(Action::await_change))
+    // A periodic resync besides the wake-ups (exits, probe verdicts, pod changes), as kubelet's.
+    Ok(Action::requeue(requeue.map_or(RESYNC, |r| r.min(RESYNC))))
 }
+
+/// How often a pod is synced when nothing wakes it.
+const RESYNC: Duration = Duration::from_secs(10);
 
 fn probe_grace(pod: &Pod, name: &str, probe: impl Fn(&Container) -> &Option<Box<api::model::Probe>>) -> Option<Duration> {
     let c = spec_of(pod, name)?;
@@ -428,7 +432,7 @@ async fn start_container(
         let t = Target { runtime: agent.runtime.clone(), container_id: id.clone(), container: c.clone(), pod_ip };
         if let Err(msg) = probe::run_handler(&t, h, grace(agent, pod), pod, "PostStart").await {
             agent.recorder.record(pod, Some(&c.name), WARNING, "FailedPostStartHook", &msg).await;
-            kill_container(agent, pod, &id, &c.name, &format!("FailedPostStartHook: {msg}"), grace(agent, pod)).await;
+            kill_container(agent, pod, &id, &c.name, "FailedPostStartHook", grace(agent, pod)).await;
             return Err(retry);
         }
     }
