@@ -1,5 +1,5 @@
 //! Probes and lifecycle hooks: one action (exec through the runtime, HTTP GET to the pod
-//! IP, TCP connect, sleep; gRPC is reported as not supported yet), and the prober — one
+//! IP, TCP connect, gRPC health over HTTP/2, sleep), and the prober — one
 //! task per probed container running its startup, liveness and readiness probes with
 //! upstream's timings and thresholds, recording `Unhealthy` events and waking the pod's
 //! actor whenever a verdict changes.
@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use api::model::{Container, ExecAction, HttpGetAction, IntOrString, LifecycleHandler, Pod, Probe};
+use api::model::{Container, ExecAction, GrpcAction, HttpGetAction, IntOrString, LifecycleHandler, Pod, Probe};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::events::{Recorder, WARNING};
@@ -155,6 +155,153 @@ pub async fn tcp(t: &Target, host_given: &Option<String>, p: &IntOrString, timeo
     }
 }
 
+/// gRPC health checking (`grpc.health.v1.Health/Check` over HTTP/2 without TLS, as
+/// upstream's prober): SERVING is success.
+pub async fn grpc(t: &Target, action: &GrpcAction, timeout: Duration) -> Outcome {
+    let ip = match host(t, &None) {
+        Ok(ip) => ip,
+        Err(e) => return Outcome::Failure(e),
+    };
+    let Ok(port) = u16::try_from(action.port) else { return Outcome::Failure(format!("invalid port number: {}", action.port)) };
+    let addr = format!("{ip}:{port}");
+    let service = action.service.clone().unwrap_or_default();
+    let secs = go_secs(timeout);
+    let run = async {
+        let tcp = tokio::net::TcpStream::connect((ip, port)).await.map_err(|e| format!("timeout: failed to connect service {addr:?} within {secs}: {}", plain(&e)))?;
+        let (client, conn) = h2::client::handshake(tcp).await.map_err(|e| format!("timeout: failed to connect service {addr:?} within {secs}: {e}"))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let rpc_err = |e: h2::Error| format!("error: health rpc probe failed: {e}");
+        let mut client = client.ready().await.map_err(rpc_err)?;
+        let req = http::Request::builder()
+            .method("POST")
+            .uri(format!("http://{addr}/grpc.health.v1.Health/Check"))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .header("user-agent", "kube-probe/1.37")
+            .body(())
+            .map_err(|e| e.to_string())?;
+        let (resp, mut send) = client.send_request(req, false).map_err(rpc_err)?;
+        // HealthCheckRequest { service = 1 }, in a gRPC length-prefixed frame.
+        let mut msg = Vec::new();
+        if !service.is_empty() {
+            msg.push(0x0a);
+            msg.extend(varint(service.len() as u64));
+            msg.extend(service.as_bytes());
+        }
+        let mut frame = vec![0u8];
+        frame.extend((msg.len() as u32).to_be_bytes());
+        frame.extend(msg);
+        send.send_data(bytes::Bytes::from(frame), true).map_err(rpc_err)?;
+        let resp = resp.await.map_err(rpc_err)?;
+        if resp.status() != http::StatusCode::OK {
+            return Err(format!("error: health rpc probe failed: HTTP status {}", resp.status()));
+        }
+        let header_status = resp.headers().get("grpc-status").and_then(|v| v.to_str().ok()).map(String::from);
+        let mut body = resp.into_body();
+        let mut data = Vec::new();
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk.map_err(rpc_err)?;
+            let _ = body.flow_control().release_capacity(chunk.len());
+            data.extend_from_slice(&chunk);
+        }
+        let trailers = body.trailers().await.map_err(rpc_err)?;
+        let get = |k: &str| trailers.as_ref().and_then(|t| t.get(k)).and_then(|v| v.to_str().ok()).map(String::from);
+        let code = get("grpc-status").or(header_status).unwrap_or_else(|| "0".into());
+        if code != "0" {
+            let desc = get("grpc-message").unwrap_or_default();
+            return Err(format!("error: health rpc probe failed: rpc error: code = {} desc = {desc}", grpc_code(&code)));
+        }
+        let status = data.get(5..).map(health_status).unwrap_or(0);
+        match status {
+            1 => Ok(()),
+            s => Err(format!("service unhealthy (responded with {:?})", serving_name(s))),
+        }
+    };
+    match tokio::time::timeout(timeout, run).await {
+        Err(_) => Outcome::Failure(format!("timeout: health rpc did not complete within {secs}")),
+        Ok(Err(e)) => Outcome::Failure(e),
+        Ok(Ok(())) => Outcome::Success,
+    }
+}
+
+fn go_secs(d: Duration) -> String {
+    super::backoff::go_duration(d)
+}
+
+fn varint(mut v: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return out;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+/// `HealthCheckResponse.status` (field 1, varint) of an encoded message; 0 when absent.
+fn health_status(msg: &[u8]) -> u64 {
+    let mut i = 0;
+    while i < msg.len() {
+        let tag = msg[i];
+        i += 1;
+        let (field, wire) = (tag >> 3, tag & 7);
+        let mut read_varint = || {
+            let (mut v, mut shift) = (0u64, 0);
+            while i < msg.len() {
+                let b = msg[i];
+                i += 1;
+                v |= ((b & 0x7f) as u64) << shift;
+                if b & 0x80 == 0 {
+                    break;
+                }
+                shift += 7;
+            }
+            v
+        };
+        match wire {
+            0 => {
+                let v = read_varint();
+                if field == 1 {
+                    return v;
+                }
+            }
+            2 => {
+                let len = read_varint() as usize;
+                i += len;
+            }
+            _ => return 0,
+        }
+    }
+    0
+}
+
+fn serving_name(s: u64) -> &'static str {
+    match s {
+        1 => "SERVING",
+        2 => "NOT_SERVING",
+        3 => "SERVICE_UNKNOWN",
+        _ => "UNKNOWN",
+    }
+}
+
+fn grpc_code(code: &str) -> &str {
+    match code {
+        "1" => "Canceled",
+        "2" => "Unknown",
+        "4" => "DeadlineExceeded",
+        "5" => "NotFound",
+        "12" => "Unimplemented",
+        "13" => "Internal",
+        "14" => "Unavailable",
+        other => other,
+    }
+}
+
 /// One run of a probe.
 pub async fn run_probe(t: &Target, p: &Probe) -> Outcome {
     let timeout = Duration::from_secs(p.timeout_seconds.unwrap_or(1).max(1) as u64);
@@ -164,8 +311,8 @@ pub async fn run_probe(t: &Target, p: &Probe) -> Outcome {
         http_get(t, h, timeout).await
     } else if let Some(s) = &p.tcp_socket {
         tcp(t, &s.host, &s.port, timeout).await
-    } else if p.grpc.is_some() {
-        Outcome::Failure("grpc probes not supported yet".into())
+    } else if let Some(g) = &p.grpc {
+        grpc(t, g, timeout).await
     } else {
         Outcome::Failure("probe has no handler".into())
     }
@@ -406,6 +553,46 @@ mod tests {
         }
     }
 
+    /// A gRPC health server answering `status` (1 SERVING, 2 NOT_SERVING) for every service.
+    async fn health_server(status: u8) -> u16 {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((c, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let mut conn = h2::server::handshake(c).await.unwrap();
+                    while let Some(Ok((req, mut respond))) = conn.accept().await {
+                        assert_eq!(req.uri().path(), "/grpc.health.v1.Health/Check");
+                        let resp = http::Response::builder().status(200).header("content-type", "application/grpc").body(()).unwrap();
+                        let mut send = respond.send_response(resp, false).unwrap();
+                        send.send_data(bytes::Bytes::from(vec![0, 0, 0, 0, 2, 0x08, status]), false).unwrap();
+                        let mut trailers = http::HeaderMap::new();
+                        trailers.insert("grpc-status", "0".parse().unwrap());
+                        send.send_trailers(trailers).unwrap();
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn grpc_health_checks_report_serving_and_not_serving() {
+        let t = target(Arc::new(FakeRuntime::new()));
+        let ok = GrpcAction { port: health_server(1).await as i32, ..Default::default() };
+        assert_eq!(grpc(&t, &ok, Duration::from_secs(2)).await, Outcome::Success);
+        let bad = GrpcAction { port: health_server(2).await as i32, service: Some("web".into()), ..Default::default() };
+        assert_eq!(grpc(&t, &bad, Duration::from_secs(2)).await, Outcome::Failure("service unhealthy (responded with \"NOT_SERVING\")".into()));
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        let none = GrpcAction { port: port as i32, ..Default::default() };
+        let out = grpc(&t, &none, Duration::from_secs(1)).await;
+        assert_eq!(out, Outcome::Failure(format!("timeout: failed to connect service \"127.0.0.1:{port}\" within 1s: connection refused")));
+        assert_eq!(health_status(&[0x08, 0x02]), 2);
+        assert_eq!(varint(300), [0xac, 0x02]);
+    }
+
     #[tokio::test]
     async fn tcp_and_http_report_refused_connections_as_upstream() {
         let t = target(Arc::new(FakeRuntime::new()));
@@ -418,7 +605,5 @@ mod tests {
         let action = HttpGetAction { port: IntOrString::Int(port as i32), ..Default::default() };
         let out = http_get(&t, &action, Duration::from_secs(1)).await;
         assert_eq!(out, Outcome::Failure(format!("Get \"http://127.0.0.1:{port}/\": dial tcp 127.0.0.1:{port}: connect: connection refused")));
-        let grpc = Probe { grpc: Some(Default::default()), ..Default::default() };
-        assert_eq!(run_probe(&t, &grpc).await, Outcome::Failure("grpc probes not supported yet".into()));
     }
 }
