@@ -219,6 +219,8 @@ pub struct Agent {
     pub pull_backoff: Mutex<Backoff>,
     /// Per pod uid: what the runtime does not keep (waiting reasons, start failures).
     pub memory: Mutex<HashMap<String, crate::pod::PodMemory>>,
+    /// Uids of pods removed from the API that are being torn down.
+    pub removing: Mutex<std::collections::HashSet<String>>,
     /// Per container id.
     pub probers: Mutex<HashMap<String, Prober>>,
     pub stats: Arc<NodeStats>,
@@ -282,6 +284,7 @@ pub async fn run_agent(opts: AgentOptions, parts: AgentParts, stop: impl Future<
         pull_backoff: Mutex::new(Backoff::new(opts.pull_backoff)),
         memory: Mutex::new(HashMap::new()),
         probers: Mutex::new(HashMap::new()),
+        removing: Mutex::new(Default::default()),
         stats: parts.stats.clone(),
         runtime: parts.runtime.clone(),
         images: parts.images.clone(),
@@ -290,6 +293,20 @@ pub async fn run_agent(opts: AgentOptions, parts: AgentParts, stop: impl Future<
         pods: pods.clone(),
         api: api.clone(),
         opts: opts.clone(),
+    });
+    // A pod removed from the API while it runs is stopped from its last known spec.
+    let mut changes = pods.cache.subscribe();
+    let a = agent.clone();
+    let removals = tokio::spawn(async move {
+        loop {
+            match changes.recv().await {
+                Ok(client::Change::Deleted(old)) => {
+                    tokio::spawn(crate::pod::terminate_removed(a.clone(), old));
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return,
+            }
+        }
     });
     // A container's exit wakes its pod's actor.
     let mut events = agent.runtime.events();
@@ -320,6 +337,7 @@ pub async fn run_agent(opts: AgentOptions, parts: AgentParts, stop: impl Future<
     tracing::info!(node = %opts.node_name, %cidr, "node agent running");
     stop.await;
     exits.abort();
+    removals.abort();
     usage.abort();
     watcher.abort();
     lock(&agent.probers).clear();

@@ -590,3 +590,27 @@ async fn oom_kills_mount_and_config_errors_and_a_lost_sandbox_are_reported() {
     let p = e.wait_pod("phoenix", "restarted in a new sandbox", |p| cstatus(p, "a").is_some_and(|c| c.restart_count == 1 && c.ready)).await;
     assert_eq!(p.status.as_ref().unwrap().pod_ip, ip, "the pod keeps its address");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_removed_from_the_api_is_still_stopped_gracefully() {
+    let e = env();
+    let mut c = container("web");
+    c.lifecycle = Some(Box::new(Lifecycle { pre_stop: Some(LifecycleHandler { exec: Some(ExecAction { command: vec!["drain".into()] }), ..Default::default() }), ..Default::default() }));
+    let created = e.create(pod("gone", vec![c])).await;
+    e.wait_pod("gone", "Running", |p| phase(p) == "Running").await;
+    e.pods().delete("gone", &DeleteParams::now()).await.unwrap();
+    let uid = created.metadata.uid.clone();
+    wait_for("the pod torn down", Duration::from_secs(20), async || {
+        if e.fakes.network.calls().contains(&format!("detach {uid}")) && e.fakes.runtime.running().is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{:?}", e.fakes.network.calls()))
+        }
+    })
+    .await;
+    let calls = e.fakes.runtime.calls();
+    let pre_stop = calls.iter().position(|c| matches!(c, Call::Exec { argv, .. } if argv == &["drain".to_string()])).expect("preStop ran");
+    let term = calls.iter().position(|c| matches!(c, Call::Signal { signal: 15, .. })).expect("SIGTERM sent");
+    assert!(pre_stop < term, "{calls:?}");
+    assert!(!e.root.join("pods").join(&uid).exists());
+}

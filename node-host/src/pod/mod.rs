@@ -10,6 +10,8 @@ pub mod probe;
 pub mod status;
 mod sync;
 
+pub use sync::terminate_removed;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -610,10 +610,32 @@ async fn write_status(cx: &PodCx, pod: &Pod, rt: &PodRuntime, sandbox_ready: boo
     }
 }
 
+/// A pod removed from the API while its containers run (force-deleted, or deleted without
+/// a grace period): stopped as kubelet stops it, from the last version the agent saw —
+/// preStop hooks, SIGTERM, its grace period, SIGKILL — then everything of it removed.
+pub async fn terminate_removed(agent: Arc<Agent>, pod: Arc<Pod>) {
+    let uid = pod.metadata.uid.clone();
+    if !lock(&agent.removing).insert(uid.clone()) {
+        return;
+    }
+    match observe(&agent, &pod).await {
+        Ok((rt, _)) if !rt.containers.is_empty() || rt.sandbox => {
+            tracing::info!(pod = %key(&pod), "pod removed from the API: stopping its containers");
+            if let Err(e) = terminate(&agent, &pod, &rt).await {
+                tracing::warn!(pod = %key(&pod), error = %e, "tearing down a removed pod; housekeeping will finish it");
+            }
+        }
+        _ => {}
+    }
+    forget(&agent, &pod);
+    lock(&agent.removing).remove(&uid);
+}
+
 /// Removes runtime state of pods that are no longer bound to this node.
 pub async fn housekeeping(agent: &Agent) -> Result<(), String> {
     use supervision::Source as _;
-    let live: BTreeSet<String> = agent.pods.list(None).iter().map(|p| p.metadata.uid.clone()).collect();
+    let mut live: BTreeSet<String> = agent.pods.list(None).iter().map(|p| p.metadata.uid.clone()).collect();
+    live.extend(lock(&agent.removing).iter().cloned());
     let records = agent.runtime.list().await.map_err(err)?;
     let mut gone: BTreeSet<String> = BTreeSet::new();
     for r in &records {
