@@ -221,6 +221,11 @@ pub struct Agent {
     pub memory: Mutex<HashMap<String, crate::pod::PodMemory>>,
     /// Uids of pods removed from the API that are being torn down.
     pub removing: Mutex<std::collections::HashSet<String>>,
+    /// Set once `run_agent` returns: the actors (which live until their actix System stops)
+    /// do nothing more.
+    pub stopped: std::sync::atomic::AtomicBool,
+    /// Pod uids housekeeping found gone, and when it first did.
+    pub suspects: Mutex<HashMap<String, std::time::Instant>>,
     /// Per container id.
     pub probers: Mutex<HashMap<String, Prober>>,
     pub stats: Arc<NodeStats>,
@@ -235,6 +240,10 @@ impl Agent {
     /// The directory of a pod's state.
     pub fn pod_dir(&self, uid: &str) -> PathBuf {
         self.opts.root_dir.join("pods").join(uid)
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn log_path(&self, pod: &Pod, container: &str, attempt: u32) -> PathBuf {
@@ -285,6 +294,8 @@ pub async fn run_agent(opts: AgentOptions, parts: AgentParts, stop: impl Future<
         memory: Mutex::new(HashMap::new()),
         probers: Mutex::new(HashMap::new()),
         removing: Mutex::new(Default::default()),
+        suspects: Mutex::new(HashMap::new()),
+        stopped: Default::default(),
         stats: parts.stats.clone(),
         runtime: parts.runtime.clone(),
         images: parts.images.clone(),
@@ -301,6 +312,9 @@ pub async fn run_agent(opts: AgentOptions, parts: AgentParts, stop: impl Future<
         loop {
             match changes.recv().await {
                 Ok(client::Change::Deleted(old)) => {
+                    if !lock(&a.removing).insert(old.metadata.uid.clone()) {
+                        continue;
+                    }
                     tokio::spawn(crate::pod::terminate_removed(a.clone(), old));
                 }
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
@@ -336,6 +350,7 @@ pub async fn run_agent(opts: AgentOptions, parts: AgentParts, stop: impl Future<
         .start();
     tracing::info!(node = %opts.node_name, %cidr, "node agent running");
     stop.await;
+    agent.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
     exits.abort();
     removals.abort();
     usage.abort();

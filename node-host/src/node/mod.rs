@@ -286,7 +286,10 @@ impl Loop for LeaseLoop {
     fn wakers(_: &NodeWorld) -> BoxStream<'static, ()> {
         Box::pin(futures::stream::pending())
     }
-    async fn run_once(&self, _cx: &PodCx) -> Result<Action, String> {
+    async fn run_once(&self, cx: &PodCx) -> Result<Action, String> {
+        if cx.agent.is_stopped() {
+            return Ok(Action::await_change());
+        }
         self.0.renew_lease(&self.1).await.map_err(|e| format!("renewing the lease: {e}"))?;
         Ok(Action::requeue(self.0.opts.renew_interval()))
     }
@@ -304,7 +307,10 @@ impl Loop for StatusLoop {
     fn wakers(_: &NodeWorld) -> BoxStream<'static, ()> {
         Box::pin(futures::stream::pending())
     }
-    async fn run_once(&self, _cx: &PodCx) -> Result<Action, String> {
+    async fn run_once(&self, cx: &PodCx) -> Result<Action, String> {
+        if cx.agent.is_stopped() {
+            return Ok(Action::await_change());
+        }
         self.0.post_status(&self.1).await.map_err(|e| format!("posting the node status: {e}"))?;
         Ok(Action::requeue(self.0.opts.status_interval))
     }

@@ -50,6 +50,9 @@ impl Reconcile for PodWorker {
         None
     }
     async fn reconcile(&self, pod: Arc<Pod>, cx: &PodCx) -> Result<Action, String> {
+        if cx.agent.is_stopped() {
+            return Ok(Action::await_change());
+        }
         sync::sync(cx, pod).await
     }
 }
@@ -65,7 +68,10 @@ impl Loop for Housekeeping {
     const NAME: &'static str = "housekeeping";
     const MIN_INTERVAL: Duration = Duration::from_millis(500);
     async fn run_once(&self, cx: &PodCx) -> Result<Action, String> {
+        if cx.agent.is_stopped() {
+            return Ok(Action::await_change());
+        }
         sync::housekeeping(&cx.agent).await?;
-        Ok(Action::requeue(Duration::from_secs(10)))
+        Ok(Action::requeue(Duration::from_secs(2)))
     }
 }

@@ -613,11 +613,9 @@ async fn write_status(cx: &PodCx, pod: &Pod, rt: &PodRuntime, sandbox_ready: boo
 /// A pod removed from the API while its containers run (force-deleted, or deleted without
 /// a grace period): stopped as kubelet stops it, from the last version the agent saw —
 /// preStop hooks, SIGTERM, its grace period, SIGKILL — then everything of it removed.
+/// The caller has put the pod's uid in `agent.removing` (so that housekeeping leaves it be).
 pub async fn terminate_removed(agent: Arc<Agent>, pod: Arc<Pod>) {
     let uid = pod.metadata.uid.clone();
-    if !lock(&agent.removing).insert(uid.clone()) {
-        return;
-    }
     match observe(&agent, &pod).await {
         Ok((rt, _)) if !rt.containers.is_empty() || rt.sandbox => {
             tracing::info!(pod = %key(&pod), "pod removed from the API: stopping its containers");
@@ -637,9 +635,21 @@ pub async fn housekeeping(agent: &Agent) -> Result<(), String> {
     let mut live: BTreeSet<String> = agent.pods.list(None).iter().map(|p| p.metadata.uid.clone()).collect();
     live.extend(lock(&agent.removing).iter().cloned());
     let records = agent.runtime.list().await.map_err(err)?;
+    // A pod is reaped on a pass after the one that first found it gone, so that a removal
+    // being handled gracefully (`terminate_removed`) wins the race.
+    let now = Instant::now();
+    let ripe: BTreeSet<String> = {
+        let mut suspects = lock(&agent.suspects);
+        let gone_now: BTreeSet<&String> = records.iter().map(|r| &r.meta.pod_uid).filter(|u| !live.contains(*u)).collect();
+        suspects.retain(|u, _| gone_now.contains(u));
+        for u in gone_now {
+            suspects.entry(u.clone()).or_insert(now);
+        }
+        suspects.iter().filter(|(_, t)| now.duration_since(**t) >= Duration::from_secs(1)).map(|(u, _)| u.clone()).collect()
+    };
     let mut gone: BTreeSet<String> = BTreeSet::new();
     for r in &records {
-        if live.contains(&r.meta.pod_uid) {
+        if live.contains(&r.meta.pod_uid) || !ripe.contains(&r.meta.pod_uid) {
             continue;
         }
         gone.insert(r.meta.pod_uid.clone());
@@ -659,6 +669,7 @@ pub async fn housekeeping(agent: &Agent) -> Result<(), String> {
         let _ = agent.network.detach(&uid).await;
         let _ = tokio::fs::remove_dir_all(agent.pod_dir(&uid)).await;
         lock(&agent.memory).remove(&uid);
+        lock(&agent.suspects).remove(&uid);
     }
     Ok(())
 }
