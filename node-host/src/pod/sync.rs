@@ -161,6 +161,8 @@ pub async fn sync(cx: &PodCx, pod: Arc<Pod>) -> Result<Action, String> {
         stop_pod(agent, &pod, &rt, grace(agent, &pod)).await;
         remove_sandbox(agent, &pod).await;
         let (rt, _) = observe(agent, &pod).await?;
+        lock(&agent.probers).retain(|id, _| !rt.containers.iter().any(|c| &c.id == id));
+        publish(agent, &pod, &rt, None);
         write_status(cx, &pod, &rt, false, true).await?;
         return Ok(Action::await_change());
     }
