@@ -161,7 +161,7 @@ impl Env {
         let pods = self.pods();
         wait_for(what, Duration::from_secs(20), async || match pods.get_opt(name).await {
             Ok(Some(p)) if check(&p) => Ok(p),
-            Ok(p) => Err(format!("{}", serde_json::to_string(&p.and_then(|p| p.status)).unwrap())),
+            Ok(p) => Err(serde_json::to_string(&p.and_then(|p| p.status)).unwrap()),
             Err(e) => Err(e.to_string()),
         })
         .await

@@ -14,11 +14,14 @@ use serde_json::json;
 pub const NORMAL: &str = "Normal";
 pub const WARNING: &str = "Warning";
 
+/// (pod uid, fieldPath, reason, message).
+type EventKey = (String, String, String, String);
+
 pub struct Recorder {
     api: client::Client,
     node: String,
     /// (pod uid, fieldPath, reason, message) → (namespace, event name, count).
-    seen: Mutex<HashMap<(String, String, String, String), (String, String, i32)>>,
+    seen: Mutex<HashMap<EventKey, (String, String, i32)>>,
 }
 
 /// `spec.containers{name}` or `spec.initContainers{name}`.

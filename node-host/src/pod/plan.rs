@@ -338,6 +338,7 @@ impl Planner<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)]
 mod tests {
     use super::*;
     use crate::pod::backoff::BackoffConfig;

@@ -254,7 +254,7 @@ pub fn pod_status(i: &StatusInput<'_>) -> PodStatus {
             if is_sidecar(c) {
                 !(st.running.is_some() && s.started == Some(true))
             } else {
-                !initialized_before && !st.terminated.as_ref().is_some_and(|t| t.exit_code == 0)
+                !initialized_before && st.terminated.as_ref().is_none_or(|t| t.exit_code != 0)
             }
         })
         .map(|(c, _)| c.name.as_str())
@@ -319,6 +319,7 @@ pub fn pod_status(i: &StatusInput<'_>) -> PodStatus {
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)]
 mod tests {
     use super::*;
     use crate::runtime::Role;
