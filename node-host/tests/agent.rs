@@ -87,8 +87,11 @@ fn options(url: &str, root: &std::path::Path) -> AgentOptions {
 }
 
 fn start_agent(url: &str, root: &std::path::Path, f: &Fakes) -> Agent {
+    start_agent_with(options(url, root), f)
+}
+
+fn start_agent_with(opts: AgentOptions, f: &Fakes) -> Agent {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let opts = options(url, root);
     let parts = AgentParts { runtime: f.runtime.clone(), images: f.images.clone(), network: f.network.clone(), lookup: None, stats: f.stats.clone() };
     let thread = std::thread::spawn(move || {
         actix_rt::System::new().block_on(async move {
@@ -613,4 +616,31 @@ async fn a_pod_removed_from_the_api_is_still_stopped_gracefully() {
     let pre_stop = calls.iter().position(|c| matches!(c, Call::Exec { argv, .. } if argv == &["drain".to_string()])).expect("preStop ran");
     let term = calls.iter().position(|c| matches!(c, Call::Signal { signal: 15, .. })).expect("SIGTERM sent");
     assert!(pre_stop < term, "{calls:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_given_pod_cidr_the_agent_waits_for_the_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = control_plane(dir.path());
+    let api = client::Client::new(&url).unwrap();
+    let fakes = Fakes::new();
+    let mut opts = options(&url, &dir.path().join("node"));
+    opts.pod_cidr = None;
+    let _agent = start_agent_with(opts, &fakes);
+    let nodes = api.api::<Node>(None);
+    wait_for("the Node registered", Duration::from_secs(20), async || match nodes.get_opt(NODE).await {
+        Ok(Some(_)) => Ok(()),
+        other => Err(format!("{other:?}")),
+    })
+    .await;
+    assert!(fakes.network.calls().is_empty(), "no network before the node has a pod CIDR");
+    nodes.patch(NODE, &PatchParams::default(), &Patch::Merge(json!({"spec": {"podCIDR": "10.244.9.0/24", "podCIDRs": ["10.244.9.0/24"]}}))).await.unwrap();
+    let pods = api.api::<Pod>(Some("default"));
+    pods.create(&pod("late", vec![container("a")])).await.unwrap();
+    wait_for("the pod Running on the allocated subnet", Duration::from_secs(20), async || match pods.get("late").await {
+        Ok(p) if p.status.as_ref().and_then(|s| s.pod_ip.as_deref()) == Some("10.244.9.2") => Ok(()),
+        other => Err(format!("{:?}", other.map(|p| p.status.and_then(|s| s.pod_ip)))),
+    })
+    .await;
+    assert_eq!(fakes.network.calls()[0], "ensure_node 10.244.9.0/24");
 }
