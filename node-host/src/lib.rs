@@ -4,6 +4,8 @@
 //! nodes (like kwok) through the HTTP API.
 
 pub mod bundle;
+pub mod logs;
+pub mod server;
 pub mod image;
 pub mod network;
 pub mod runtime;
