@@ -101,6 +101,13 @@ fn kubectl_logs_exec_cp_and_port_forward_through_the_node_server() {
     let err = k.fails(&["logs", "web", "-c", "nope"]);
     assert!(err.contains("container nope is not valid for pod web"), "{err}");
 
+    // shoal logs.
+    let out = cluster.shoal(&["logs", "web", "--tail", "2"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "second line\nan error\n");
+    let out = cluster.shoal(&["logs", "pod/web", "-c", "app", "--timestamps", "--since", "1h"]);
+    assert!(String::from_utf8_lossy(&out.stdout).lines().count() == 3, "{out:?}");
+
     // logs -f sees a line appended later, and ends when the container stops.
     let mut follow = k.stream(&["logs", "-f", "web"]);
     follow.until("the first line", DEADLINE, |l| l == "first line");
@@ -158,6 +165,27 @@ fn kubectl_logs_exec_cp_and_port_forward_through_the_node_server() {
     }
     drop(pf);
 
+    // attach: the container's output from now on.
+    let output = streams.output("default", "web", "app").unwrap();
+    let mut attach = k.stream(&["attach", "web", "-c", "app"]);
+    // Output sent before kubectl is attached is not seen: keep sending until a line arrives.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let feeder = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                n += 1;
+                let _ = output.send(logs::Chunk { stream: LogStream::Stdout, data: format!("attached {n}\n").into() });
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let line = attach.until("attached output", DEADLINE, |l| l.starts_with("attached "));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    feeder.join().unwrap();
+    assert!(line.starts_with("attached "), "{line}");
+    drop(attach);
     drop(follow);
     drop(rt);
 }
