@@ -202,6 +202,8 @@ enum Command {
         #[command(subcommand)]
         command: cmd::rollout::RolloutCommand,
     },
+    /// Print a container's logs (`shoal logs web -c app -f --tail 10`).
+    Logs(cmd::logs::LogsArgs),
     /// Set the replicas of a Deployment, ReplicaSet, ReplicationController or StatefulSet.
     Scale(cmd::scale::ScaleArgs),
     /// Change fields of objects (`set image`).
@@ -291,6 +293,7 @@ fn run(cli: Cli) -> Result<()> {
         },
         Command::Rollout { command } => cmd::rollout::run(&client()?, command),
         Command::Scale(args) => cmd::scale::run(&client()?, args),
+        Command::Logs(args) => cmd::logs::run(&client()?, args),
         Command::Set { command } => cmd::set_image::run(&client()?, command),
         Command::Kill { command } => cmd::kill::run(&client()?, command),
         Command::Run { scenario, namespace } => cmd::scenario::run(&client()?, scenario, namespace),

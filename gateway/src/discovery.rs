@@ -70,10 +70,21 @@ fn resource_list(group: &str, version: &str, kinds: &[&KindInfo]) -> Value {
             // What `kubectl drain` looks for before it evicts rather than deletes.
             resources.push(json!({"name": "pods/eviction", "singularName": "", "namespaced": true,
                 "group": "policy", "version": "v1", "kind": "Eviction", "verbs": ["create"]}));
+            for (sub, kind, verbs) in POD_STREAMS {
+                resources.push(json!({"name": format!("pods/{sub}"), "singularName": "", "namespaced": true, "kind": kind, "verbs": verbs}));
+            }
         }
     }
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
 }
+
+/// The pod subresources the node serves (`pod_proxy`), as upstream lists them.
+const POD_STREAMS: [(&str, &str, &[&str]); 4] = [
+    ("attach", "PodAttachOptions", &["create", "get"]),
+    ("exec", "PodExecOptions", &["create", "get"]),
+    ("log", "Pod", &["get"]),
+    ("portforward", "PodPortForwardOptions", &["create", "get"]),
+];
 
 /// Pods have the eviction subresource besides status.
 fn is_pod(k: &KindInfo) -> bool {
@@ -93,6 +104,9 @@ fn discovery_resources(kinds: &[&KindInfo]) -> Vec<Value> {
             }
             if is_pod(k) {
                 subs.push(json!({"subresource": "eviction", "responseKind": {"group": "policy", "version": "v1", "kind": "Eviction"}, "verbs": ["create"]}));
+                for (sub, kind, verbs) in POD_STREAMS {
+                    subs.push(json!({"subresource": sub, "responseKind": {"group": "", "version": "v1", "kind": kind}, "verbs": verbs}));
+                }
             }
             let mut r = json!({
                 "resource": k.plural,

@@ -17,6 +17,7 @@ pub mod negotiate;
 pub mod openapi;
 pub mod pagination;
 pub mod patch;
+pub mod pod_proxy;
 pub mod protobuf;
 pub mod request;
 pub mod response;

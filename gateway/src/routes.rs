@@ -81,5 +81,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::openapi::configure(cfg);
     api::for_each_kind(&mut KindRoutes(cfg));
     cfg.route("/api/v1/namespaces/{ns}/pods/{name}/eviction", web::post().to(crate::eviction::evict));
+    let pods = "/api/v1/namespaces/{ns}/pods/{name}";
+    cfg.route(&format!("{pods}/log"), web::get().to(crate::pod_proxy::log));
+    for (sub, handler) in [("exec", 0), ("attach", 1), ("portforward", 2)] {
+        let r = web::resource(format!("{pods}/{sub}"));
+        let r = match handler {
+            0 => r.route(web::get().to(crate::pod_proxy::exec)).route(web::post().to(crate::pod_proxy::exec)),
+            1 => r.route(web::get().to(crate::pod_proxy::attach)).route(web::post().to(crate::pod_proxy::attach)),
+            _ => r.route(web::get().to(crate::pod_proxy::portforward)).route(web::post().to(crate::pod_proxy::portforward)),
+        };
+        cfg.service(r.default_service(web::to(method_not_allowed)));
+    }
     cfg.default_service(web::to(not_found));
 }

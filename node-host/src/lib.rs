@@ -6,6 +6,8 @@
 
 pub mod agent;
 pub mod bundle;
+pub mod logs;
+pub mod server;
 pub mod image;
 pub mod network;
 pub mod node;

@@ -7,6 +7,7 @@ pub mod get;
 pub mod node;
 pub mod privileges;
 pub mod kill;
+pub mod logs;
 pub mod rollout;
 pub mod scale;
 pub mod scenario;
