@@ -57,6 +57,10 @@ pub struct AgentOptions {
     pub restart_budget: BudgetSpec,
     /// Grace period when a pod names none.
     pub default_grace: Duration,
+    /// Container log size cap and rotation.
+    pub logs: crate::logs::LogOptions,
+    /// Serve the node's server (logs, exec, attach, port-forward) on `node_ip:kubelet_port`.
+    pub serve: bool,
 }
 
 impl AgentOptions {
@@ -78,6 +82,8 @@ impl AgentOptions {
             labels: BTreeMap::new(),
             restart_budget: BudgetSpec { limit: 5, window: Duration::from_secs(10) },
             default_grace: Duration::from_secs(30),
+            logs: crate::logs::LogOptions::default(),
+            serve: false,
         }
     }
 
@@ -198,6 +204,12 @@ pub enum AgentError {
         #[source]
         source: client::Error,
     },
+    #[error("serving the node server on {addr}")]
+    Serve {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("setting up the pod network for {cidr}")]
     Network {
         cidr: String,
@@ -230,6 +242,8 @@ pub struct Agent {
     pub probers: Mutex<HashMap<String, Prober>>,
     pub stats: Arc<NodeStats>,
     pub pods: Arc<PodSource>,
+    /// The log pump of every running container.
+    pub pumps: crate::pod::pumps::Pumps,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -297,6 +311,7 @@ pub async fn run_agent(opts: AgentOptions, parts: AgentParts, stop: impl Future<
         suspects: Mutex::new(HashMap::new()),
         stopped: Default::default(),
         stats: parts.stats.clone(),
+        pumps: crate::pod::pumps::Pumps::new(opts.logs),
         runtime: parts.runtime.clone(),
         images: parts.images.clone(),
         network: parts.network.clone(),
@@ -348,8 +363,23 @@ pub async fn run_agent(opts: AgentOptions, parts: AgentParts, stop: impl Future<
         .singleton(crate::node::LeaseLoop(node.clone(), api.clone()))
         .singleton(crate::node::StatusLoop(node, api.clone()))
         .start();
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = if opts.serve {
+        let addr = std::net::SocketAddr::from((opts.node_ip, opts.kubelet_port));
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| AgentError::Serve { addr, source })?;
+        let streams: Arc<dyn crate::server::Streams> = Arc::new(crate::streams::AgentStreams(agent.clone()));
+        Some(tokio::spawn(crate::server::serve(listener, streams, async move {
+            let _ = server_stopped.await;
+        })))
+    } else {
+        None
+    };
     tracing::info!(node = %opts.node_name, %cidr, "node agent running");
     stop.await;
+    let _ = stop_server.send(());
+    if let Some(s) = server {
+        s.abort();
+    }
     agent.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
     exits.abort();
     removals.abort();

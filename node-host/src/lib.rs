@@ -14,6 +14,7 @@ pub mod node;
 pub mod pod;
 pub mod runtime;
 pub mod simulate;
+pub mod streams;
 pub mod volumes;
 pub mod world;
 

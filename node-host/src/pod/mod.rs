@@ -7,6 +7,7 @@ pub mod backoff;
 pub mod events;
 pub mod plan;
 pub mod probe;
+pub mod pumps;
 pub mod status;
 mod sync;
 

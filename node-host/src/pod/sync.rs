@@ -17,6 +17,7 @@ use super::plan::{self, backoff_key, is_sidecar, Observed, PodRuntime, ProbeView
 use super::probe::{self, ProberCx, Target};
 use super::status::{pod_status, StatusInput};
 use super::PodMemory;
+use crate::pod::pumps::Pumps;
 use crate::agent::{lock, Agent, ContainerInfo, PodInfo};
 use crate::bundle::{self, BundleInput};
 use crate::runtime::{ContainerConfig, ContainerMeta, ContainerStatus, Role, RuntimeError, Sandbox, SandboxConfig};
@@ -376,21 +377,21 @@ async fn start_container(
     };
     let dir = agent.pod_dir(uid).join("containers").join(&c.name).join(attempt.to_string());
     let term = termination_file(agent, uid, &c.name, attempt);
-    let log = agent.log_path(pod, &c.name, attempt);
     let prepared = async {
         tokio::fs::create_dir_all(&dir).await?;
         tokio::fs::write(&term, b"").await?;
-        if let Some(parent) = log.parent() {
-            tokio::fs::create_dir_all(parent).await?;
-        }
-        tokio::fs::OpenOptions::new().create(true).append(true).open(&log).await?;
-        agent.images.mount_rootfs(&image, &dir.join("rootfs"), &dir.join("upper"), &dir.join("work"))
+        let logs = Pumps::files(&agent.opts.root_dir, pod, &c.name, attempt)?;
+        agent.images.mount_rootfs(&image, &dir.join("rootfs"), &dir.join("upper"), &dir.join("work"))?;
+        Ok::<_, std::io::Error>(logs)
     };
-    if let Err(e) = prepared.await {
-        config_error(agent, "CreateContainerError", e.to_string());
-        agent.recorder.record(pod, Some(&c.name), WARNING, "Failed", &format!("Error: {e}")).await;
-        return Err(retry);
-    }
+    let logs = match prepared.await {
+        Ok(l) => l,
+        Err(e) => {
+            config_error(agent, "CreateContainerError", e.to_string());
+            agent.recorder.record(pod, Some(&c.name), WARNING, "Failed", &format!("Error: {e}")).await;
+            return Err(retry);
+        }
+    };
     let dest = c.termination_message_path.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| "/dev/termination-log".into());
     mounts.push(MountSpec { destination: dest.into(), source: term, kind: MountKind::Bind, read_only: false });
     let cgroups_path = format!("pod{uid}/{}", container_id(uid, &c.name, attempt));
@@ -413,12 +414,13 @@ async fn start_container(
         attempt,
         spec_hash: plan::spec_hash(c),
     };
-    let cfg = ContainerConfig { id: id.clone(), meta, bundle: dir.clone(), spec, stdout: log.clone(), stderr: log };
+    let cfg = ContainerConfig { id: id.clone(), meta, bundle: dir.clone(), spec, stdout: logs.stdout_fifo.clone(), stderr: logs.stderr_fifo.clone() };
     if let Err(e) = agent.runtime.create(sandbox, cfg).await {
         config_error(agent, "CreateContainerError", e.to_string());
         agent.recorder.record(pod, Some(&c.name), WARNING, "Failed", &format!("Error: {e}")).await;
         return Err(retry);
     }
+    agent.pumps.ensure(&id, &logs);
     agent.recorder.record(pod, Some(&c.name), NORMAL, "Created", &format!("Created container: {}", c.name)).await;
     if let Err(e) = agent.runtime.start(&id).await {
         with_memory(agent, uid, |m| {
@@ -555,8 +557,24 @@ fn ensure_probers(cx: &PodCx, pod: &Arc<Pod>, rt: &PodRuntime, pod_ip: Option<st
     }
 }
 
+/// Log pumps for the running containers (adopted ones too), finished for exited ones.
+fn pump_logs(agent: &Agent, pod: &Pod, rt: &PodRuntime) {
+    for o in &rt.containers {
+        let running = o.state.is_running();
+        if running && !agent.pumps.has(&o.id) {
+            match Pumps::files(&agent.opts.root_dir, pod, &o.name, o.attempt) {
+                Ok(logs) => agent.pumps.ensure(&o.id, &logs),
+                Err(e) => tracing::warn!(container = %o.id, error = %e, "opening a container's log FIFOs failed"),
+            }
+        } else if !running && agent.pumps.has(&o.id) {
+            agent.pumps.finish(&o.id, Pumps::files(&agent.opts.root_dir, pod, &o.name, o.attempt).ok());
+        }
+    }
+}
+
 /// What the node server reads of the pod.
 fn publish(agent: &Agent, pod: &Pod, rt: &PodRuntime, ip: Option<std::net::Ipv4Addr>) {
+    pump_logs(agent, pod, rt);
     let mut containers: Vec<ContainerInfo> = rt
         .containers
         .iter()
