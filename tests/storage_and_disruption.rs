@@ -46,9 +46,11 @@ fn volume(name: &str, size: &str, extra: Value) -> Value {
     v
 }
 
+/// A claim of no class (`storageClassName: ""`: the control plane's default class would
+/// otherwise be filled in); `extra` may name one, or `null` to get the default.
 fn claim(name: &str, size: &str, extra: Value) -> Value {
     let mut v = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name, "namespace": "default"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}});
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}, "storageClassName": ""}});
     merge(&mut v, extra);
     v
 }
@@ -150,7 +152,7 @@ fn storage_classes_and_volumes_with_kubectl() {
     assert!(!r.success() && r.text().contains("updates to provisioner are forbidden"), "{}", r.text());
 
     // The DefaultStorageClass admission fills the class of a claim that names none.
-    create(&api, PVCS, &claim("uses-default", "1Gi", json!({})));
+    create(&api, PVCS, &claim("uses-default", "1Gi", json!({"spec": {"storageClassName": null}})));
     assert_eq!(get(&api, &format!("{PVCS}/uses-default"))["spec"]["storageClassName"], "local");
 
     assert!(k.ok(&["delete", "pv", "pv-a"]).contains("deleted"));

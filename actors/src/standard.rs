@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::controller::{ControlLoop, Controller, Shared};
 use crate::allocator::repair::AllocationRepair;
 use crate::controllers::{DeploymentController, NamespaceController, ReplicaSetController, ReplicationControllerController};
-use crate::controllers::{DisruptionController, VolumeBinder};
+use crate::controllers::{DisruptionController, LocalPathProvisioner, VolumeBinder};
 use crate::controllers::{KubernetesService, NodeIpam, ServiceAccountsController};
 use crate::events::EventTtl;
 use crate::gc::GarbageCollector;
@@ -28,6 +28,7 @@ pub fn control_plane(shared: Arc<Shared>) -> ControlPlane<Shared> {
         .singleton(ControlLoop(AllocationRepair::default()))
         .singleton(ControlLoop(EventTtl::default()))
         .singleton(ControlLoop(VolumeBinder::default()))
+        .singleton(ControlLoop(LocalPathProvisioner))
         .singleton(ControlLoop(DisruptionController::default()))
         .singleton(ControlLoop(ServiceAccountsController))
         .singleton(ControlLoop(KubernetesService))

@@ -59,6 +59,8 @@ pub struct AgentOptions {
     pub default_grace: Duration,
     /// Container log size cap and rotation.
     pub logs: crate::logs::LogOptions,
+    /// Where local-path volumes live on this node (None: volumes' default).
+    pub local_path_base: Option<PathBuf>,
     /// Serve the node's server (logs, exec, attach, port-forward) on `node_ip:kubelet_port`.
     pub serve: bool,
 }
@@ -84,6 +86,7 @@ impl AgentOptions {
             default_grace: Duration::from_secs(30),
             logs: crate::logs::LogOptions::default(),
             serve: false,
+            local_path_base: None,
         }
     }
 
@@ -244,6 +247,8 @@ pub struct Agent {
     pub pods: Arc<PodSource>,
     /// The log pump of every running container.
     pub pumps: crate::pod::pumps::Pumps,
+    /// The node's allocatable (what a container without limits reads as its limits).
+    pub allocatable: BTreeMap<String, api::model::Quantity>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -283,6 +288,9 @@ impl ObjectLookup for ApiLookup {
     async fn pv(&self, name: &str) -> Result<Option<api::model::PersistentVolume>, client::Error> {
         self.0.api(None).get_opt(name).await
     }
+    async fn services(&self, ns: &str) -> Result<Vec<api::model::Service>, client::Error> {
+        Ok(self.0.api(Some(ns)).list(&ListParams::default()).await?.items)
+    }
 }
 
 /// Runs the node agent until `stop` resolves. Must run inside an actix `System` (the
@@ -312,6 +320,10 @@ pub async fn run_agent(opts: AgentOptions, parts: AgentParts, stop: impl Future<
         stopped: Default::default(),
         stats: parts.stats.clone(),
         pumps: crate::pod::pumps::Pumps::new(opts.logs),
+        allocatable: crate::node::allocatable(
+            &crate::node::capacity(&crate::node::machine::read_machine(&opts.root_dir), opts.max_pods),
+            &opts.reserved,
+        ),
         runtime: parts.runtime.clone(),
         images: parts.images.clone(),
         network: parts.network.clone(),

@@ -19,6 +19,7 @@ pub use nodeipam::NodeIpam;
 pub use replicaset::{ReplicaSetController, ReplicationControllerController};
 pub use kubernetes_service::KubernetesService;
 pub use serviceaccounts::ServiceAccountsController;
+pub use volume::local_path::LocalPathProvisioner;
 pub use volume::VolumeBinder;
 
 use chrono::{DateTime, Utc};

@@ -193,6 +193,7 @@ pub enum Unfit {
     PodAffinity,
     PodAntiAffinity,
     ExistingAntiAffinity,
+    VolumeNodeAffinity,
 }
 
 impl Unfit {
@@ -226,6 +227,7 @@ impl std::fmt::Display for Unfit {
             Unfit::PodAffinity => write!(f, "node(s) didn't match pod affinity rules"),
             Unfit::PodAntiAffinity => write!(f, "node(s) didn't match pod anti-affinity rules"),
             Unfit::ExistingAntiAffinity => write!(f, "node(s) didn't satisfy existing pods anti-affinity rules"),
+            Unfit::VolumeNodeAffinity => write!(f, "node(s) had volume node affinity conflict"),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod bind;
 pub mod fit;
 pub mod plan;
 pub mod spread;
+pub mod volumes;
 
 use std::time::Duration;
 
@@ -33,7 +34,13 @@ impl Singleton for Scheduler {
 
     /// A pass reads pods and nodes only (not, say, the leases nodes renew every few seconds).
     fn wakers(caches: &Caches) -> BoxStream<'static, ()> {
-        futures::stream::select(changes_of(&caches.pods), changes_of(&caches.nodes)).boxed()
+        futures::stream::select_all(vec![
+            changes_of(&caches.pods),
+            changes_of(&caches.nodes),
+            changes_of(&caches.persistentvolumeclaims),
+            changes_of(&caches.persistentvolumes),
+        ])
+        .boxed()
     }
 
     async fn run_once(&self, cx: &Cx) -> Result<Action, ReconcileError> {
@@ -42,7 +49,8 @@ impl Singleton for Scheduler {
         let pods = cx.caches().pods.list(None);
         let nodes = cx.caches().nodes.list(None);
         let namespaces = cx.caches().namespaces.list(None);
-        let decisions = plan::plan(&pods, &nodes, &namespaces);
+        let caches = cx.caches();
+        let decisions = plan::plan_with_volumes(&pods, &nodes, &namespaces, |p| volumes::from_caches(p, caches));
         if decisions.is_empty() {
             return Ok(Action::await_change());
         }

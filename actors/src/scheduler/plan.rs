@@ -13,6 +13,7 @@ use std::sync::Arc;
 use super::affinity::{self, NamespaceLabels, Placed, PodTerms};
 use super::fit::{self, NodeState, Unfit};
 use super::spread;
+use super::volumes::VolumeReq;
 use api::model::{find_condition, Namespace, Node, Pod};
 
 pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
@@ -61,6 +62,16 @@ fn needs_pod_lists(pod: &Pod, terms: Option<&PodTerms>) -> bool {
 /// Places every pending pod (highest priority, then oldest, first), counting the pods it
 /// places against the nodes as it goes. Gated pods are left alone (reported once).
 pub fn plan(pods: &[Arc<Pod>], nodes: &[Arc<Node>], namespaces: &[Arc<Namespace>]) -> Vec<Decision> {
+    plan_with_volumes(pods, nodes, namespaces, |_| VolumeReq::Nodes(Vec::new()))
+}
+
+/// [`plan`], with what each pod's claims ask of its node (`volumes::requirements`).
+pub fn plan_with_volumes(
+    pods: &[Arc<Pod>],
+    nodes: &[Arc<Node>],
+    namespaces: &[Arc<Namespace>],
+    volumes: impl Fn(&Pod) -> VolumeReq,
+) -> Vec<Decision> {
     let mut states: Vec<NodeState> = nodes.iter().cloned().map(NodeState::new).collect();
     states.sort_by(|a, b| a.name().cmp(b.name()));
     let index: HashMap<String, usize> = states.iter().enumerate().map(|(i, s)| (s.name().to_string(), i)).collect();
@@ -105,10 +116,23 @@ pub fn plan(pods: &[Arc<Pod>], nodes: &[Arc<Node>], namespaces: &[Arc<Namespace>
     let ns: NamespaceLabels = namespaces.iter().map(|n| (n.metadata.name.as_str(), &n.metadata.labels)).collect();
 
     for (pod, terms) in pending {
+        let node_selectors = match volumes(&pod) {
+            VolumeReq::Nodes(s) => s,
+            VolumeReq::Unschedulable(why) => {
+                let n = states.len();
+                let message = if n == 0 {
+                    fit::NO_NODES_MESSAGE.to_string()
+                } else {
+                    format!("0/{n} nodes are available: {why}. preemption: 0/{n} nodes are available: {n} Preemption is not helpful for scheduling.")
+                };
+                out.push(Decision::Unschedulable { pod, message });
+                continue;
+            }
+        };
         let (best, reasons) = {
             let sview = spread::View { nodes: &states, pods_on: &pods_on };
             let aview = affinity::View { node_labels: &node_labels, pods_on: &pods_on, with_affinity: &with_affinity, namespaces: &ns };
-            place(&pod, terms.as_ref(), &sview, &aview)
+            place(&pod, terms.as_ref(), &node_selectors, &sview, &aview)
         };
         match best {
             Some(i) => {
@@ -132,7 +156,13 @@ pub fn plan(pods: &[Arc<Pod>], nodes: &[Arc<Node>], namespaces: &[Arc<Namespace>
 
 /// Filters and scores every node for one pod: the best node (the first of the highest
 /// total score), or each node's reasons when none fits.
-fn place(pod: &Pod, terms: Option<&PodTerms>, sview: &spread::View, aview: &affinity::View) -> (Option<usize>, Vec<Vec<Unfit>>) {
+fn place(
+    pod: &Pod,
+    terms: Option<&PodTerms>,
+    volume_nodes: &[api::model::NodeSelector],
+    sview: &spread::View,
+    aview: &affinity::View,
+) -> (Option<usize>, Vec<Vec<Unfit>>) {
     let req = fit::pod_requests(&pod.spec);
     let spread_filter = spread::Filter::new(pod, sview);
     let aff = affinity::State::new(pod, terms, aview);
@@ -140,6 +170,9 @@ fn place(pod: &Pod, terms: Option<&PodTerms>, sview: &spread::View, aview: &affi
     let mut reasons = Vec::new();
     for (i, n) in sview.nodes.iter().enumerate() {
         let mut unfit = fit::check(pod, &req, n);
+        if unfit.is_empty() && !volume_nodes.iter().all(|s| fit::node_selector_matches(s, &n.node)) {
+            unfit.push(Unfit::VolumeNodeAffinity);
+        }
         if unfit.is_empty() {
             unfit.extend(spread_filter.as_ref().and_then(|f| f.check(n)));
         }

@@ -210,7 +210,16 @@ pub async fn sync(cx: &PodCx, pod: Arc<Pod>) -> Result<Action, String> {
         write_status(cx, &pod, &rt, false, false).await?;
         return Ok(Action::await_change());
     };
-    let vols = match volumes::prepare(&pod, &agent.pod_dir(&pod.metadata.uid), agent.lookup.as_ref()).await {
+    let facts = NodeFacts {
+        node_name: agent.opts.node_name.clone(),
+        host_ip: agent.opts.node_ip.to_string(),
+        pod_ip: pod_ip.map(|i| i.to_string()).unwrap_or_default(),
+        pod_ips: Vec::new(),
+        host_ips: vec![agent.opts.node_ip.to_string()],
+        allocatable: agent.allocatable.clone(),
+        local_path_base: agent.opts.local_path_base.clone(),
+    };
+    let vols = match volumes::prepare(&pod, &agent.pod_dir(&pod.metadata.uid), &facts, agent.lookup.as_ref()).await {
         Ok(v) => v,
         Err(e) => {
             agent.recorder.record(&pod, None, WARNING, "FailedMount", &e.to_string()).await;
@@ -225,7 +234,6 @@ pub async fn sync(cx: &PodCx, pod: Arc<Pod>) -> Result<Action, String> {
             agent.recorder.record(&pod, Some(name), WARNING, "BackOff", &format!("Back-off restarting failed container {name} in pod {}", pod_ref(&pod))).await;
         }
     }
-    let facts = NodeFacts { node_name: agent.opts.node_name.clone(), host_ip: agent.opts.node_ip.to_string(), pod_ip: pod_ip.map(|i| i.to_string()).unwrap_or_default() };
     for s in &plan.start {
         let Some(c) = spec_of(&pod, &s.name).cloned() else { continue };
         if s.reset_backoff {
@@ -365,11 +373,18 @@ async fn start_container(
     let config_error = |agent: &Agent, reason: &str, msg: String| {
         with_memory(agent, uid, |m| m.waiting.insert(c.name.clone(), (reason.to_string(), msg)));
     };
-    let env = volumes::resolve_env(pod, c, facts, agent.lookup.as_ref()).await;
-    let mounts = volumes::container_mounts(c, vols);
-    let (env, mut mounts) = match (env, mounts) {
-        (Ok(e), Ok(m)) => (e, m),
-        (Err(e), _) | (_, Err(e)) => {
+    let env = volumes::resolve_env(pod, c, facts, agent.lookup.as_ref()).await.and_then(|env| {
+        let mounts = volumes::container_mounts(c, vols, &env.vars)?;
+        Ok((env, mounts))
+    });
+    let (env, mut mounts) = match env {
+        Ok((env, m)) => {
+            for w in &env.warnings {
+                agent.recorder.record(pod, Some(&c.name), WARNING, &w.reason, &w.message).await;
+            }
+            (env.vars, m)
+        }
+        Err(e) => {
             config_error(agent, "CreateContainerConfigError", e.to_string());
             agent.recorder.record(pod, Some(&c.name), WARNING, "Failed", &format!("Error: {e}")).await;
             return Err(retry);

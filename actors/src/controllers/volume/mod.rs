@@ -13,9 +13,11 @@
 //! - A volume whose claim is gone is `Released`, then kept (`Retain`) or deleted
 //!   (`Delete`); `Recycle` is not supported and the volume is `Failed`.
 //!
-//! Dynamic provisioning is out of scope: a claim of a class with a provisioner waits (event
-//! `ExternalProvisioning`) for a volume to be created by hand.
+//! Dynamic provisioning is the provisioner's job: a claim of a class with a provisioner
+//! waits (event `ExternalProvisioning`) for a volume to be created — by
+//! [`local_path::LocalPathProvisioner`] for shoal's `local-path` class, by hand otherwise.
 
+pub mod local_path;
 pub mod matching;
 
 use std::collections::{BTreeSet, HashMap};
