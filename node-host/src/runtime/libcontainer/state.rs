@@ -167,12 +167,23 @@ pub fn status(dir: &Path) -> io::Result<ContainerStatus> {
         return Ok(exited(exit, proc.and_then(|p| p.started_at)));
     }
     let Some(p) = proc else { return Ok(ContainerStatus::Created) };
-    // A zombie still counts as running: its parent (a zygote) is about to record it.
-    if matches!(proc_stat(p.pid), Some((start, state)) if start == p.start_ticks && state != 'X') {
-        return Ok(match p.started_at {
-            Some(started_at) => ContainerStatus::Running { pid: p.pid, started_at },
-            None => ContainerStatus::Created,
-        });
+    match proc_stat(p.pid) {
+        Some((start, state)) if start == p.start_ticks && state != 'Z' && state != 'X' => {
+            return Ok(match p.started_at {
+                Some(started_at) => ContainerStatus::Running { pid: p.pid, started_at },
+                None => ContainerStatus::Created,
+            });
+        }
+        // A zombie: if a zygote is its parent it is writing the exit record right now.
+        Some((start, _)) if start == p.start_ticks => {
+            for _ in 0..10 {
+                if let Some(exit) = read_json::<ExitRecord>(&dir.join(EXIT))? {
+                    return Ok(exited(exit, p.started_at));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        }
+        _ => {}
     }
     // Gone: read the exit record again, the zygote may have written it meanwhile.
     Ok(match read_json::<ExitRecord>(&dir.join(EXIT))? {
