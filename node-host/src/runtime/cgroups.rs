@@ -38,6 +38,9 @@ pub struct Layout {
     pub version: Version,
     /// The agent's own cgroup (absolute within each hierarchy), below which everything goes.
     pub base: String,
+    /// v1: the agent's own cgroup in each controller's hierarchy (where it is not `base`,
+    /// the directories between it and `base` are the runtime's to create and remove).
+    pub own: Vec<(String, String)>,
 }
 
 impl Layout {
@@ -45,7 +48,7 @@ impl Layout {
     pub fn detect() -> io::Result<Layout> {
         let version = if Path::new(ROOT).join("cgroup.controllers").exists() { Version::Unified } else { Version::V1 };
         let own = fs::read_to_string("/proc/self/cgroup")?;
-        Ok(Layout { version, base: base_from_proc(&own, version) })
+        Ok(Layout { version, base: base_from_proc(&own, version), own: own_paths(&own) })
     }
 
     /// The absolute cgroup path (as `linux.cgroupsPath` takes it) of `rel` below the base.
@@ -106,24 +109,33 @@ impl Layout {
         fs::read_to_string(file).ok().and_then(|s| stat_value(&s, key)).is_some_and(|n| n > 0)
     }
 
-    /// Removes the empty directories of `path` and of its ancestors up to (not including)
-    /// `stop`, in every hierarchy; a directory still in use is left (and reported false).
-    pub fn remove_up_to(&self, path: &str, stop: &str) -> bool {
-        let mut all = true;
-        let mut cur = path.trim_end_matches('/').to_string();
-        let stop = stop.trim_end_matches('/');
-        while cur.len() > stop.len() && cur.starts_with(stop) {
-            for d in self.dirs(&cur) {
+    /// Removes the empty directories of `path` and of its ancestors, in every hierarchy,
+    /// up to (not including) the agent's own cgroup in that hierarchy (an ancestor still
+    /// in use stays); false when `path` itself is still there.
+    pub fn remove_up(&self, path: &str) -> bool {
+        let hierarchies: Vec<(PathBuf, String)> = match self.version {
+            Version::Unified => vec![(PathBuf::from(ROOT), self.base.clone())],
+            Version::V1 => V1_CONTROLLERS
+                .iter()
+                .map(|c| (Path::new(ROOT).join(c), self.own.iter().find(|(n, _)| n == c).map(|(_, p)| p.clone()).unwrap_or_else(|| "/".into())))
+                .filter(|(m, _)| m.exists())
+                .collect(),
+        };
+        for (mount, stop) in hierarchies {
+            let stop = stop.trim_end_matches('/');
+            let mut cur = path.trim_end_matches('/').to_string();
+            while cur.len() > stop.len() && cur.starts_with(stop) {
+                let d = mount.join(cur.trim_start_matches('/'));
                 if d.exists() && fs::remove_dir(&d).is_err() {
-                    all = false;
+                    break;
+                }
+                match cur.rfind('/') {
+                    Some(i) => cur.truncate(i),
+                    None => break,
                 }
             }
-            match cur.rfind('/') {
-                Some(i) => cur.truncate(i),
-                None => break,
-            }
         }
-        all
+        !self.exists(path)
     }
 
     /// Whether any hierarchy still has a directory for `path`.
@@ -148,6 +160,19 @@ pub fn base_from_proc(proc_cgroup: &str, version: Version) -> String {
         }
     }
     best
+}
+
+/// v1: each controller's own path from `/proc/self/cgroup`.
+pub fn own_paths(proc_cgroup: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in proc_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        for c in ctrls.split(',').filter(|c| !c.is_empty()) {
+            out.push((c.to_string(), path.to_string()));
+        }
+    }
+    out
 }
 
 fn join(a: &str, b: &str) -> String {
@@ -187,10 +212,11 @@ mod tests {
 
     #[test]
     fn relative_paths_resolve_below_the_base() {
-        let l = Layout { version: Version::V1, base: "/process_api/abc".into() };
+        let l = Layout { version: Version::V1, base: "/process_api/abc".into(), own: own_paths("4:memory:/process_api/abc\n1:cpu:/\n") };
+        assert_eq!(l.own, vec![("memory".to_string(), "/process_api/abc".to_string()), ("cpu".to_string(), "/".to_string())]);
         assert_eq!(l.resolve("shoal/pod1/c1"), "/process_api/abc/shoal/pod1/c1");
         assert_eq!(l.resolve("/abs"), "/abs");
-        let root = Layout { version: Version::Unified, base: "/".into() };
+        let root = Layout { version: Version::Unified, base: "/".into(), own: vec![] };
         assert_eq!(root.resolve("shoal/p"), "/shoal/p");
     }
 

@@ -112,7 +112,7 @@ impl LibcontainerRuntime {
     /// Removes `cgroup_root`'s (empty) directories and those of its ancestors that the
     /// runtime created below the agent's cgroup: on shutdown, and in tests.
     pub fn remove_cgroup_root(&self) -> bool {
-        self.inner.layout.remove_up_to(&self.inner.cgroup_root, &self.inner.layout.base)
+        self.inner.layout.remove_up(&self.inner.cgroup_root)
     }
 
     async fn call(&self, op: Op, fds: [Option<OwnedFd>; 3]) -> Result<Reply, RuntimeError> {

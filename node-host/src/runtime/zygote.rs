@@ -340,6 +340,8 @@ impl Zyg {
             let msg = match socket::recvmsg::<()>(self.sock.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC) {
                 Ok(m) => m,
                 Err(Errno::EINTR) | Err(Errno::EAGAIN) => return Ok(true),
+                // The agent is gone.
+                Err(Errno::ECONNRESET) | Err(Errno::ENOTCONN) => return Ok(false),
                 Err(e) => return Err(e.into()),
             };
             let mut fds: Vec<OwnedFd> = Vec::new();
