@@ -47,9 +47,14 @@ impl World {
 
     /// A runtime with a fresh zygote.
     fn runtime(&self) -> LibcontainerRuntime {
+        self.runtime_and_zygote().0
+    }
+
+    fn runtime_and_zygote(&self) -> (LibcontainerRuntime, u32) {
         let (z, _child) = zygote::spawn_command(Command::new(env!("CARGO_BIN_EXE_shoal-zygote"))).unwrap();
+        let pid = z.pid();
         let _g = self.tokio.enter();
-        LibcontainerRuntime::new(z, self.opts()).unwrap()
+        (LibcontainerRuntime::new(z, self.opts()).unwrap(), pid)
     }
 
     fn sandbox_cfg(&self, id: &str, hostname: &str) -> SandboxConfig {
@@ -276,11 +281,18 @@ fn containers_outlive_the_runtime_and_a_new_one_adopts_them() {
     let w = World::new("adopt");
     let sb_cfg = w.sandbox_cfg("sb", "pod-adopt");
     let (sb, pid) = {
-        let rt = w.runtime();
+        let (rt, zygote_pid) = w.runtime_and_zygote();
         w.tokio.block_on(async {
             let sb = rt.run_sandbox(&sb_cfg).await.unwrap();
             rt.create(&sb, w.container(&sb_cfg, &sb, "c1", &["sleep", "1000"])).await.unwrap();
             let pid = rt.start("c1").await.unwrap();
+            // The agent and its zygote die (kill -9).
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(zygote_pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::fs::read_to_string(format!("/proc/{zygote_pid}/stat")).is_ok_and(|s| !s.contains(") Z ")) {
+                assert!(Instant::now() < deadline, "zygote {zygote_pid} did not die");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
             (sb, pid)
         })
     };
