@@ -19,7 +19,7 @@ use std::path::Path;
 
 use oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDevice, LinuxDeviceCgroupBuilder, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType,
-    LinuxSeccomp, Mount, MountBuilder, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, UserBuilder,
+    LinuxSeccomp, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, UserBuilder,
 };
 
 use crate::image::ImageConfig;
@@ -225,7 +225,6 @@ pub fn container_spec(i: &BundleInput<'_>) -> Result<Spec, BundleError> {
         .ambient(oci_spec::runtime::Capabilities::new())
         .build()
         .map_err(spec_err)?;
-    let nofile = PosixRlimitBuilder::default().typ(PosixRlimitType::RlimitNofile).hard(1_048_576u64).soft(1_048_576u64).build().map_err(spec_err)?;
     let process = ProcessBuilder::default()
         .args(args)
         .env(env)
@@ -234,7 +233,8 @@ pub fn container_spec(i: &BundleInput<'_>) -> Result<Spec, BundleError> {
         .capabilities(linux_caps)
         .no_new_privileges(security::no_new_privileges(sc, &caps))
         .oom_score_adj(resources::oom_score_adj(i.pod, i.container, i.node.node_memory))
-        .rlimits(vec![nofile])
+        // No rlimits: the process inherits the runtime's, as under containerd's CRI.
+        .rlimits(vec![])
         .terminal(false)
         .build()
         .map_err(spec_err)?;

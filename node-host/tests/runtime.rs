@@ -8,7 +8,7 @@
 //! multi-threaded, so a zygote is never forked from it.
 
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,9 @@ use node_host::runtime::cgroups::Layout;
 use node_host::runtime::{
     zygote, ContainerConfig, ContainerMeta, ContainerRuntime, ContainerStatus, ExecRequest, LibcontainerRuntime, Role, RuntimeOptions, Sandbox, SandboxConfig,
 };
-use oci_spec::runtime::{LinuxBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, ProcessBuilder, RootBuilder, Spec};
+use node_host::bundle::{self, BundleInput, NodeInputs};
+use node_host::image::ImageConfig;
+use oci_spec::runtime::{LinuxMemoryBuilder, LinuxResourcesBuilder, RootBuilder, Spec};
 
 fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
@@ -162,35 +164,19 @@ fn meta(pod: &str, name: &str, role: Role) -> ContainerMeta {
     ContainerMeta { pod_uid: format!("uid-{pod}"), pod_namespace: "default".into(), pod_name: pod.into(), container_name: name.into(), role, attempt: 0, spec_hash: 0 }
 }
 
+/// The spec `bundle` makes for a one-container pod running `args` (the hardened default).
 fn spec(rootfs: &Path, args: &[&str], sb: &Sandbox, cgroup: &str) -> Spec {
-    let mut spec = Spec::default();
-    spec.set_hostname(None);
-    let process = ProcessBuilder::default()
-        .args(args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .env(vec!["PATH=/bin".to_string()])
-        .cwd("/")
-        .build()
-        .unwrap();
-    spec.set_process(Some(process));
-    spec.set_root(Some(RootBuilder::default().path(rootfs).readonly(false).build().unwrap()));
-    let ns = |t, p: Option<&PathBuf>| {
-        let mut b = LinuxNamespaceBuilder::default().typ(t);
-        if let Some(p) = p {
-            b = b.path(p);
-        }
-        b.build().unwrap()
-    };
-    let mut linux = spec.linux().clone().unwrap_or_else(|| LinuxBuilder::default().build().unwrap());
-    linux.set_namespaces(Some(vec![
-        ns(LinuxNamespaceType::Pid, None),
-        ns(LinuxNamespaceType::Mount, None),
-        ns(LinuxNamespaceType::Network, Some(&sb.netns)),
-        ns(LinuxNamespaceType::Ipc, Some(&sb.ipcns)),
-        ns(LinuxNamespaceType::Uts, Some(&sb.utsns)),
-    ]));
-    linux.set_cgroups_path(Some(cgroup.into()));
-    spec.set_linux(Some(linux));
-    spec
+    let c = api::model::Container { name: "c".into(), command: args.iter().map(|s| s.to_string()).collect(), ..Default::default() };
+    spec_for(rootfs, c, None, sb, cgroup, NodeInputs::default())
+}
+
+fn spec_for(rootfs: &Path, c: api::model::Container, psc: Option<api::model::PodSecurityContext>, sb: &Sandbox, cgroup: &str, node: NodeInputs<'_>) -> Spec {
+    let mut pod = api::model::Pod::default();
+    pod.spec.containers = vec![c.clone()];
+    pod.spec.security_context = psc.map(Box::new);
+    let image = ImageConfig { env: vec!["PATH=/bin".into()], ..Default::default() };
+    let input = BundleInput { pod: &pod, container: &c, image: &image, rootfs, env: &[], mounts: &[], sandbox: sb, cgroups_path: cgroup, node };
+    bundle::container_spec(&input).unwrap()
 }
 
 fn with_memory_limit(mut spec: Spec, bytes: i64) -> Spec {
@@ -311,6 +297,68 @@ fn containers_outlive_the_runtime_and_a_new_one_adopts_them() {
         rt.remove("c1").await.unwrap();
         rt.remove_sandbox("sb").await.unwrap();
         assert_clean(&w, &sb_cfg, &[pid, sb.pid]);
+        assert!(rt.remove_cgroup_root());
+    });
+}
+
+#[test]
+fn the_hardened_spec_runs_as_its_user_without_privileges() {
+    if !is_root() {
+        return eprintln!("skipped: needs root");
+    }
+    let w = World::new("hard");
+    let rt = w.runtime();
+    std::fs::write(w.path().join("hosts"), "127.0.0.1 localhost\n10.0.0.7 pod-hard\n").unwrap();
+    // Made world-writable by whoever creates it, as the kubelet does.
+    std::fs::write(w.path().join("termination-log"), "").unwrap();
+    std::fs::set_permissions(w.path().join("termination-log"), std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    w.tokio.block_on(async {
+        let sb_cfg = w.sandbox_cfg("sb", "pod-hard");
+        let sb = rt.run_sandbox(&sb_cfg).await.unwrap();
+        let script = "id -u; id -G; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; touch /x 2>/dev/null || echo read-only; \
+                      unshare -n true 2>/dev/null || echo no-unshare; cat /etc/hosts; echo bye > /dev/termination-log; cat /proc/kcore 2>/dev/null | wc -c";
+        let c = api::model::Container {
+            name: "c".into(),
+            command: vec!["sh".into(), "-c".into(), script.into()],
+            security_context: Some(Box::new(api::model::SecurityContext {
+                read_only_root_filesystem: Some(true),
+                capabilities: Some(api::model::Capabilities { drop: vec!["ALL".into()], add: vec![] }),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let psc = api::model::PodSecurityContext { run_as_user: Some(1000), run_as_group: Some(3000), supplemental_groups: vec![4000], ..Default::default() };
+        let hosts = w.path().join("hosts");
+        let tlog = w.path().join("termination-log");
+        let node = NodeInputs { hosts: Some(&hosts), termination_log: Some(&tlog), ..Default::default() };
+        let mut cfg = w.container(&sb_cfg, &sb, "hard", &["true"]);
+        cfg.spec = spec_for(&w.path().join("rootfs"), c, Some(psc), &sb, &format!("{}/hard", sb_cfg.cgroup_parent), node);
+        rt.create(&sb, cfg).await.unwrap();
+        rt.start("hard").await.unwrap();
+        let s = wait_status(&rt, "hard", "exit", exited).await;
+        assert!(matches!(s, ContainerStatus::Exited { exit_code: 0, .. }), "{s:?}: {}", std::fs::read_to_string(w.path().join("hard.err")).unwrap_or_default());
+        let out = w.output("hard");
+        let lines: Vec<&str> = out.lines().map(|l| l.trim()).collect();
+        assert_eq!(
+            lines,
+            [
+                "1000",
+                "3000 4000",
+                "CapEff:\t0000000000000000",
+                "NoNewPrivs:\t1",
+                "Seccomp:\t2",
+                "read-only",
+                "no-unshare",
+                "127.0.0.1 localhost",
+                "10.0.0.7 pod-hard",
+                "0",
+            ],
+            "{out}"
+        );
+        assert_eq!(std::fs::read_to_string(&tlog).unwrap(), "bye\n");
+        rt.remove("hard").await.unwrap();
+        rt.remove_sandbox("sb").await.unwrap();
+        assert_clean(&w, &sb_cfg, &[]);
         assert!(rt.remove_cgroup_root());
     });
 }
@@ -502,3 +550,4 @@ fn measure_container_start_against_crun() {
     println!("container `crun run --detach` of the same spec, {N} sequential: {}", stats(&mut theirs));
     rt.remove_cgroup_root();
 }
+
