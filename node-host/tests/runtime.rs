@@ -316,7 +316,7 @@ fn the_hardened_spec_runs_as_its_user_without_privileges() {
         let sb_cfg = w.sandbox_cfg("sb", "pod-hard");
         let sb = rt.run_sandbox(&sb_cfg).await.unwrap();
         let script = "id -u; id -G; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; touch /x 2>/dev/null || echo read-only; \
-                      unshare -n true 2>/dev/null || echo no-unshare; cat /etc/hosts; echo bye > /dev/termination-log; cat /proc/kcore 2>/dev/null | wc -c";
+                      unshare -n true 2>/dev/null || echo no-unshare; cat /etc/hosts; echo bye > /dev/termination-log; cat /proc/kcore 2>/dev/null | wc -c; cat /proc/self/oom_score_adj";
         let c = api::model::Container {
             name: "c".into(),
             command: vec!["sh".into(), "-c".into(), script.into()],
@@ -352,10 +352,13 @@ fn the_hardened_spec_runs_as_its_user_without_privileges() {
                 "127.0.0.1 localhost",
                 "10.0.0.7 pod-hard",
                 "0",
+                "1000",
             ],
             "{out}"
         );
         assert_eq!(std::fs::read_to_string(&tlog).unwrap(), "bye\n");
+        // libcontainer set the score in its operation child, not in this process.
+        assert_ne!(std::fs::read_to_string("/proc/self/oom_score_adj").unwrap().trim(), "1000");
         rt.remove("hard").await.unwrap();
         rt.remove_sandbox("sb").await.unwrap();
         assert_clean(&w, &sb_cfg, &[]);

@@ -7,7 +7,11 @@
 //!   every controller's mount point, so the base is the most specific of those paths (on
 //!   this machine the memory controller's `/process_api/<id>`, the others are `/`); in the
 //!   hierarchies where the agent sits higher, the same path is created and removed by us.
-//! - cgroup v2 (unified): the agent's own `0::` path.
+//! - cgroup v2 (unified): the agent's own `0::` path. cgroup v2's "no internal
+//!   processes" rule means that cgroup must be delegated with its controllers enabled
+//!   for children while the agent itself sits in a leaf (systemd `Delegate=yes`, as
+//!   containerd and the kubelet expect); that setup is not done here (not testable on
+//!   this v1 machine).
 //!
 //! `usage` reads CPU time and the memory working set; `oom_killed` reads the kernel's
 //! OOM-kill counter of a container's memory cgroup (v1 `memory.oom_control`, v2
