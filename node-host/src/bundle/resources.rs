@@ -124,7 +124,7 @@ pub fn linux_resources(c: &Container, pids_limit: Option<i64>) -> Result<LinuxRe
         let m = milli(q)?;
         if m > 0 {
             // At least 1 ms per period, as the kubelet's MinQuotaPeriod.
-            let quota = ((m as i128 * CPU_PERIOD_US as i128) / 1000).max(1000) as i64;
+            let quota = ((m * CPU_PERIOD_US as i128) / 1000).max(1000) as i64;
             cpu = cpu.quota(quota).period(CPU_PERIOD_US);
         }
     }
@@ -197,7 +197,7 @@ mod tests {
         let r = linux_resources(&c, Some(1024)).unwrap();
         let cpu = r.cpu().clone().unwrap();
         assert_eq!((cpu.shares(), cpu.quota(), cpu.period()), (Some(102), Some(25_000), Some(CPU_PERIOD_US)));
-        let mem = r.memory().clone().unwrap();
+        let mem = r.memory().unwrap();
         assert_eq!((mem.limit(), mem.swap()), (Some(16 << 20), Some(16 << 20)));
         assert_eq!(r.pids().as_ref().map(|p| p.limit()), Some(1024));
         let none = linux_resources(&Container::default(), None).unwrap();

@@ -226,7 +226,8 @@ mod tests {
     #[test]
     fn users_resolve_as_runc_does() {
         let user_sc = |u: i64| Some(SecurityContext { run_as_user: Some(u), ..Default::default() });
-        let cases: Vec<(Option<PodSecurityContext>, Option<SecurityContext>, Option<&str>, Result<(u32, u32, Vec<u32>), &str>)> = vec![
+        type Case<'a> = (Option<PodSecurityContext>, Option<SecurityContext>, Option<&'a str>, Result<(u32, u32, Vec<u32>), &'a str>);
+        let cases: Vec<Case> = vec![
             (None, None, None, Ok((0, 0, vec![]))),
             (None, None, Some("www"), Ok((33, 33, vec![50]))),
             (None, None, Some("33"), Ok((33, 33, vec![50]))),

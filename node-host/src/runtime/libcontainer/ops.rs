@@ -35,7 +35,7 @@ pub fn run(op: Op, mask: [bool; 3], fds: Vec<OwnedFd>, notes: Notes) -> Reply {
 
 fn open_log(p: &Path) -> Result<File, String> {
     // Read-write and appending: a FIFO opened so never blocks, and never gives SIGPIPE.
-    OpenOptions::new().read(true).write(true).append(true).create(true).mode(0o640).open(p).map_err(|e| format!("open {}: {e}", p.display()))
+    OpenOptions::new().read(true).append(true).create(true).mode(0o640).open(p).map_err(|e| format!("open {}: {e}", p.display()))
 }
 
 fn dev_null() -> Result<File, String> {
