@@ -237,13 +237,22 @@ fn kind(name: &str) -> Result<&'static api::model::KindInfo> {
 
 fn main() {
     let cli = Cli::parse();
-    if let Err(e) = run(cli) {
+    // The container runtime's helper is forked first, while this process has one thread
+    // (node_host::runtime::zygote says why); a no-op unless root.
+    let zygote = match &cli.command {
+        Command::Up { .. } | Command::Node { simulate: false, .. } => node_host::runtime::zygote::spawn_if_needed(),
+        _ => None,
+    };
+    if let Err(e) = run(cli, zygote) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli, zygote: Option<node_host::runtime::Zygote>) -> Result<()> {
+    // Held for the life of the process; `shoal up` and `shoal node` hand it to
+    // `node_host::runtime::LibcontainerRuntime::new` when they run real containers.
+    let _zygote = zygote;
     let client = || Client::new(&cli.server).context("setting up the API client");
     match &cli.command {
         Command::Up { data_dir, serve, simulated_nodes } => {

@@ -410,7 +410,7 @@ async fn start_container(
     let dest = c.termination_message_path.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| "/dev/termination-log".into());
     mounts.push(MountSpec { destination: dest.into(), source: term, kind: MountKind::Bind, read_only: false });
     let cgroups_path = format!("pod{uid}/{}", container_id(uid, &c.name, attempt));
-    let input = BundleInput { pod, container: c, image: &image.config, rootfs: &dir.join("rootfs"), env: &env, mounts: &mounts, sandbox, cgroups_path: &cgroups_path };
+    let input = BundleInput { pod, container: c, image: &image.config, rootfs: &dir.join("rootfs"), env: &env, mounts: &mounts, sandbox, cgroups_path: &cgroups_path, node: Default::default() };
     let spec = match bundle::container_spec(&input) {
         Ok(s) => s,
         Err(e) => {

@@ -6,6 +6,14 @@
 //! disk beside it, so that a restarted agent can list what runs ([`ContainerRuntime::list`])
 //! and adopt it instead of starting it again.
 
+pub mod cgroups;
+pub mod libcontainer;
+pub mod sandbox;
+pub mod zygote;
+
+pub use self::libcontainer::{LibcontainerRuntime, RuntimeOptions};
+pub use self::zygote::Zygote;
+
 use std::path::PathBuf;
 use std::time::SystemTime;
 
