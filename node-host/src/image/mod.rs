@@ -4,6 +4,15 @@
 
 use std::path::PathBuf;
 
+pub mod import;
+pub mod mount;
+pub mod pull;
+pub mod store;
+pub mod unpack;
+
+pub use pull::ClusterImages;
+pub use store::ImageStore;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -55,3 +64,6 @@ pub trait ImageService: Send + Sync + 'static {
     /// layers below, `upper` and `work` for the container's writes).
     fn mount_rootfs(&self, image: &LocalImage, target: &std::path::Path, upper: &std::path::Path, work: &std::path::Path) -> std::io::Result<()>;
 }
+
+#[cfg(test)]
+mod tests;
