@@ -205,6 +205,11 @@ enum Command {
         #[command(subcommand)]
         command: cmd::kill::KillCommand,
     },
+    /// Images without a registry: `image import FILE…`, `image ls`.
+    Image {
+        #[command(subcommand)]
+        command: cmd::image::ImageCommand,
+    },
     /// Run a scenario file: operations, faults, waits and assertions, with a timeline.
     Run {
         scenario: PathBuf,
@@ -284,6 +289,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Scale(args) => cmd::scale::run(&client()?, args),
         Command::Set { command } => cmd::set_image::run(&client()?, command),
         Command::Kill { command } => cmd::kill::run(&client()?, command),
+        Command::Image { command } => cmd::image::run(&client()?, command),
         Command::Run { scenario, namespace } => cmd::scenario::run(&client()?, scenario, namespace),
     }
 }
