@@ -45,6 +45,18 @@ pub fn mount_overlay(layers: &[PathBuf], target: &Path, upper: &Path, work: &Pat
     }
 }
 
+/// Unmounts `target` (lazily: `MNT_DETACH`); not mounted counts as done.
+pub fn unmount(target: &Path) -> io::Result<()> {
+    let c = CString::new(target.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: a valid NUL-terminated path.
+    let rc = unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    let e = io::Error::last_os_error();
+    match (rc, e.raw_os_error()) {
+        (0, _) | (_, Some(libc::EINVAL)) | (_, Some(libc::ENOENT)) => Ok(()),
+        _ => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
