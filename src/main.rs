@@ -216,6 +216,11 @@ enum Command {
         #[command(subcommand)]
         command: cmd::kill::KillCommand,
     },
+    /// Images without a registry: `image import FILE…`, `image ls`.
+    Image {
+        #[command(subcommand)]
+        command: cmd::image::ImageCommand,
+    },
     /// Run a scenario file: operations, faults, waits and assertions, with a timeline.
     Run {
         scenario: PathBuf,
@@ -305,6 +310,7 @@ fn run(cli: Cli, zygote: Option<node_host::runtime::Zygote>) -> Result<()> {
         Command::Logs(args) => cmd::logs::run(&client()?, args),
         Command::Set { command } => cmd::set_image::run(&client()?, command),
         Command::Kill { command } => cmd::kill::run(&client()?, command),
+        Command::Image { command } => cmd::image::run(&client()?, command),
         Command::Run { scenario, namespace } => cmd::scenario::run(&client()?, scenario, namespace),
     }
 }

@@ -9,6 +9,7 @@
 pub mod codec;
 pub mod defaults;
 pub mod field;
+pub mod image;
 pub mod inert;
 pub mod kinds;
 pub mod model;

@@ -163,6 +163,20 @@ impl Client {
         serde_json::from_slice(&bytes).map_err(|source| Error::Decode { method, path: path.to_string(), source })
     }
 
+    /// Sends a request with no overall deadline and hands back a 2xx answer unread (a
+    /// download); any other answer is an [`Error::Api`].
+    pub async fn raw_stream(&self, req: Request) -> Result<reqwest::Response, Error> {
+        let req = req.timeout(None);
+        let (method, path) = (req.method, req.path.clone());
+        let resp = self.build(&req).send().await.map_err(|source| Error::Send { method, path: path.clone(), source })?;
+        let code = resp.status().as_u16();
+        if !(200..300).contains(&code) {
+            let body = resp.bytes().await.unwrap_or_default();
+            return Err(Error::Api { method, path, status: Box::new(Status::from_response(code, &body)) });
+        }
+        Ok(resp)
+    }
+
     /// Opens a stream (a watch): a non-2xx answer is an [`Error::Api`]; the lines of a
     /// 2xx answer are read one at a time, each within `idle`. The request has no overall
     /// deadline.

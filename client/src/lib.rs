@@ -7,6 +7,7 @@ pub mod blocking;
 pub mod cache;
 pub mod error;
 pub mod http;
+pub mod images;
 pub mod path;
 pub mod status;
 pub mod watch;

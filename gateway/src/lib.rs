@@ -12,6 +12,7 @@ pub mod eviction;
 pub mod fields;
 pub mod freshness;
 pub mod health;
+pub mod images;
 pub mod metrics;
 pub mod negotiate;
 pub mod openapi;

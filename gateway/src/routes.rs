@@ -79,6 +79,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::debug::configure(cfg);
     crate::discovery::configure(cfg);
     crate::openapi::configure(cfg);
+    crate::images::configure(cfg);
     api::for_each_kind(&mut KindRoutes(cfg));
     cfg.route("/api/v1/namespaces/{ns}/pods/{name}/eviction", web::post().to(crate::eviction::evict));
     let pods = "/api/v1/namespaces/{ns}/pods/{name}";

@@ -4,6 +4,7 @@ pub mod apply;
 pub mod cluster;
 pub mod delete;
 pub mod get;
+pub mod image;
 pub mod node;
 pub mod privileges;
 pub mod kill;

@@ -4,6 +4,15 @@
 
 use std::path::PathBuf;
 
+pub mod import;
+pub mod mount;
+pub mod pull;
+pub mod store;
+pub mod unpack;
+
+pub use pull::ClusterImages;
+pub use store::ImageStore;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -57,3 +66,5 @@ pub trait ImageService: Send + Sync + 'static {
 }
 
 pub mod fake;
+#[cfg(test)]
+mod tests;
