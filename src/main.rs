@@ -57,6 +57,8 @@ impl ServeFlags {
             allocator: self.control.allocator()?,
             controllers: !self.control.no_controllers,
             simulated_nodes,
+            node: None,
+            import_images: None,
         })
     }
 }
@@ -126,6 +128,21 @@ enum Command {
         /// Also run this many simulated nodes (pods go Running without containers).
         #[arg(long, default_value_t = 0)]
         simulated_nodes: usize,
+        /// Run no real node (only the control plane, and simulated nodes if asked).
+        #[arg(long)]
+        no_node: bool,
+        /// The real node's name (default: this machine's hostname).
+        #[arg(long)]
+        node_name: Option<String>,
+        /// Where the real node keeps its state (default: DATA_DIR/node).
+        #[arg(long)]
+        node_root: Option<PathBuf>,
+        /// The real node's server port (logs, exec, attach, port-forward).
+        #[arg(long, default_value_t = 10250)]
+        kubelet_port: u16,
+        /// Import the image archives (*.tar) in this directory when the cluster holds none.
+        #[arg(long)]
+        import_images: Option<PathBuf>,
     },
     /// Run the control plane only, on etcd (--store) or on the embedded store (--data-dir).
     Server {
@@ -163,6 +180,12 @@ enum Command {
         /// Node label KEY=VALUE (repeatable).
         #[arg(long = "label")]
         labels: Vec<String>,
+        /// Where a real node keeps its state (default /var/lib/shoal/NAME).
+        #[arg(long)]
+        root_dir: Option<PathBuf>,
+        /// The port of a real node's server (logs, exec, attach, port-forward).
+        #[arg(long, default_value_t = 10250)]
+        kubelet_port: u16,
     },
     /// Create or update the objects in a file or directory.
     Apply {
@@ -240,12 +263,41 @@ fn kind(name: &str) -> Result<&'static api::model::KindInfo> {
         .ok_or_else(|| anyhow!("the server doesn't have a resource type {name:?}"))
 }
 
+/// The real node of `shoal up`, when this machine can run containers; otherwise says
+/// what it lacks and goes on with the control plane alone.
+fn local_node(
+    data_dir: &std::path::Path,
+    name: Option<&str>,
+    root: Option<&PathBuf>,
+    kubelet_port: u16,
+    zygote: Option<node_host::runtime::Zygote>,
+) -> Option<cmd::cluster::LocalNode> {
+    let ready = cmd::node::check_privileges().and_then(|()| zygote.ok_or_else(|| anyhow!("the container runtime's helper did not start")));
+    match ready {
+        Ok(zygote) => Some(cmd::cluster::LocalNode {
+            name: name.map(str::to_string).unwrap_or_else(default_node_name),
+            root_dir: root.cloned().unwrap_or_else(|| data_dir.join("node")),
+            kubelet_port,
+            zygote,
+        }),
+        Err(e) => {
+            println!("no node runs in this cluster: {e:#}; pods stay Pending (run as root, or use --simulated-nodes N for nodes without containers)");
+            None
+        }
+    }
+}
+
+/// This machine's hostname, as a node name (lower case, as the kubelet does).
+fn default_node_name() -> String {
+    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).map(|h| h.to_lowercase()).filter(|h| !h.is_empty()).unwrap_or_else(|| "node".into())
+}
+
 fn main() {
     let cli = Cli::parse();
     // The container runtime's helper is forked first, while this process has one thread
     // (node_host::runtime::zygote says why); a no-op unless root.
     let zygote = match &cli.command {
-        Command::Up { .. } | Command::Node { simulate: false, .. } => node_host::runtime::zygote::spawn_if_needed(),
+        Command::Up { no_node: false, .. } | Command::Node { simulate: false, .. } => node_host::runtime::zygote::spawn_if_needed(),
         _ => None,
     };
     if let Err(e) = run(cli, zygote) {
@@ -255,14 +307,16 @@ fn main() {
 }
 
 fn run(cli: Cli, zygote: Option<node_host::runtime::Zygote>) -> Result<()> {
-    // Held for the life of the process; `shoal up` and `shoal node` hand it to
-    // `node_host::runtime::LibcontainerRuntime::new` when they run real containers.
-    let _zygote = zygote;
     let client = || Client::new(&cli.server).context("setting up the API client");
     match &cli.command {
-        Command::Up { data_dir, serve, simulated_nodes } => {
+        Command::Up { data_dir, serve, simulated_nodes, no_node, node_name, node_root, kubelet_port, import_images } => {
             init_logging();
-            cmd::cluster::run(serve.options(StoreChoice::Embedded(data_dir.clone()), *simulated_nodes)?)
+            let mut opts = serve.options(StoreChoice::Embedded(data_dir.clone()), *simulated_nodes)?;
+            opts.import_images = import_images.clone();
+            if !*no_node {
+                opts.node = local_node(data_dir, node_name.as_deref(), node_root.as_ref(), *kubelet_port, zygote);
+            }
+            cmd::cluster::run(opts)
         }
         Command::Server { store, data_dir, serve } => {
             init_logging();
@@ -273,9 +327,10 @@ fn run(cli: Cli, zygote: Option<node_host::runtime::Zygote>) -> Result<()> {
             };
             cmd::cluster::run(serve.options(store, 0)?)
         }
-        Command::Node { name, node_ip, simulate, count, lease_seconds, cpu, memory, pods, labels } => {
+        Command::Node { name, node_ip, simulate, count, lease_seconds, cpu, memory, pods, labels, root_dir, kubelet_port } => {
             init_logging();
-            cmd::node::run(cmd::node::NodeOptions {
+            cmd::node::run(
+                cmd::node::NodeOptions {
                 server: &cli.server,
                 name,
                 node_ip: *node_ip,
@@ -286,7 +341,11 @@ fn run(cli: Cli, zygote: Option<node_host::runtime::Zygote>) -> Result<()> {
                 memory,
                 pods,
                 labels,
-            })
+                root_dir: root_dir.clone(),
+                kubelet_port: *kubelet_port,
+            },
+                zygote,
+            )
         }
         Command::Apply { file, namespace } => cmd::apply::run(&client()?, file, namespace),
         Command::Get { kind: k, name, namespace, all_namespaces, output, selector } => cmd::get::run(

@@ -63,6 +63,8 @@ pub struct AgentOptions {
     pub local_path_base: Option<PathBuf>,
     /// Serve the node's server (logs, exec, attach, port-forward) on `node_ip:kubelet_port`.
     pub serve: bool,
+    /// The cluster's DNS address and domain, for the pods' resolv.conf and hosts files.
+    pub cluster_dns: overlay::dns::ClusterDns,
 }
 
 impl AgentOptions {
@@ -87,6 +89,7 @@ impl AgentOptions {
             logs: crate::logs::LogOptions::default(),
             serve: false,
             local_path_base: None,
+            cluster_dns: overlay::dns::ClusterDns::default(),
         }
     }
 
@@ -249,6 +252,8 @@ pub struct Agent {
     pub pumps: crate::pod::pumps::Pumps,
     /// The node's allocatable (what a container without limits reads as its limits).
     pub allocatable: BTreeMap<String, api::model::Quantity>,
+    /// The machine's memory in bytes (Burstable containers' OOM score).
+    pub node_memory: u64,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -320,6 +325,7 @@ pub async fn run_agent(opts: AgentOptions, parts: AgentParts, stop: impl Future<
         stopped: Default::default(),
         stats: parts.stats.clone(),
         pumps: crate::pod::pumps::Pumps::new(opts.logs),
+        node_memory: crate::node::machine::read_machine(&opts.root_dir).memory_bytes,
         allocatable: crate::node::allocatable(
             &crate::node::capacity(&crate::node::machine::read_machine(&opts.root_dir), opts.max_pods),
             &opts.reserved,

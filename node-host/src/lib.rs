@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod bundle;
+pub mod host;
 pub mod logs;
 pub mod server;
 pub mod image;
@@ -19,4 +20,5 @@ pub mod volumes;
 pub mod world;
 
 pub use agent::{run_agent, AgentError, AgentOptions, AgentParts, ContainerInfo, NodeStats, PodInfo};
+pub use host::{run_host, HostError, HostOptions};
 pub use simulate::{run_simulated, run_simulated_until, SimError, SimOptions};

@@ -42,9 +42,20 @@ pub struct ServeOptions {
     pub controllers: bool,
     /// Service ClusterIP and NodePort ranges.
     pub allocator: actors::allocator::AllocatorConfig,
-    /// Simulated nodes to run in this process (`shoal up` only; real nodes come with the
-    /// data plane).
+    /// Simulated nodes to run in this process (`shoal up` only).
     pub simulated_nodes: usize,
+    /// A real node to run in this process (`shoal up` as root).
+    pub node: Option<LocalNode>,
+    /// A directory of image archives to import when the cluster holds no image yet.
+    pub import_images: Option<PathBuf>,
+}
+
+/// The node `shoal up` runs beside its control plane.
+pub struct LocalNode {
+    pub name: String,
+    pub root_dir: PathBuf,
+    pub kubelet_port: u16,
+    pub zygote: node_host::runtime::Zygote,
 }
 
 /// Runs the control plane until SIGINT or SIGTERM.
@@ -115,15 +126,55 @@ async fn serve(opts: ServeOptions) -> Result<()> {
             })
             .context("starting the simulated nodes")?;
     }
+    // The real node runs on a thread of its own, in an actix System of its own.
+    let (stop_node, node_stopped) = tokio::sync::oneshot::channel::<()>();
+    let node_thread = match opts.node {
+        Some(node) => Some(super::node::spawn_local(node, &url, addr.ip(), node_stopped)?),
+        None => None,
+    };
+    if let Some(dir) = opts.import_images.clone() {
+        let url = url.clone();
+        actix_rt::spawn(async move {
+            if let Err(e) = import_if_fresh(&url, &dir).await {
+                tracing::warn!(error = %format!("{e:#}"), dir = %dir.display(), "importing the example images");
+            }
+        });
+    }
     println!("shoal API server listening on {url}");
     tracing::info!(%url, "API server listening");
     gateway::serve(listener, state, opts.workers, shutdown_signal()).await.context("serving the API")?;
     let _ = stop_nodes.send(());
+    let _ = stop_node.send(());
+    if let Some(t) = node_thread {
+        let _ = t.join();
+    }
     tracing::info!("API server stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Imports every `*.tar` in `dir` when the cluster holds no image yet (a fresh cluster).
+async fn import_if_fresh(url: &str, dir: &Path) -> Result<()> {
+    let api = client::Client::new(url).context("building the API client")?;
+    if !api.list_images().await.context("listing images")?.items.is_empty() {
+        return Ok(());
+    }
+    let mut archives: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "tar"))
+        .collect();
+    archives.sort();
+    for a in archives {
+        let bytes = tokio::fs::read(&a).await.with_context(|| format!("reading {}", a.display()))?;
+        let done = api.import_images(bytes).await.with_context(|| format!("importing {}", a.display()))?;
+        for line in super::image::import_lines(&done) {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut term) = signal(SignalKind::terminate()) else {
         let _ = tokio::signal::ctrl_c().await;

@@ -15,6 +15,7 @@ use serde_json::Value;
 pub mod etcd;
 pub mod kubectl;
 pub mod netns;
+pub mod real;
 pub use etcd::Etcd;
 pub use kubectl::{kubectl_bin, Kubectl};
 
@@ -72,9 +73,24 @@ impl Cluster {
 
     /// A cluster whose server runs with extra flags (e.g. `--node-grace 3`).
     pub fn with_args(backend: Backend, args: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("creating a temporary directory");
+        Self::build(backend, args, false)
+    }
+
+    /// `shoal up` with its real node (`real::RealCluster` puts it in a namespace first).
+    pub fn with_real_node(args: &[&str]) -> Self {
+        Self::build(Backend::Embedded, args, true)
+    }
+
+    fn build(backend: Backend, args: &[&str], real_node: bool) -> Self {
+        let dir = tempfile::Builder::new().prefix("shoal-e2e-").tempdir_in("/var/tmp").expect("creating a temporary directory");
         let (etcd, backend_args) = match backend {
-            Backend::Embedded => (None, vec!["up".to_string(), "--data-dir".into(), dir.path().join("data").display().to_string()]),
+            Backend::Embedded => {
+                let mut a = vec!["up".to_string(), "--data-dir".into(), dir.path().join("data").display().to_string()];
+                if !real_node {
+                    a.push("--no-node".into());
+                }
+                (None, a)
+            }
             Backend::Etcd => {
                 let etcd = Etcd::start(&dir.path().join("etcd"));
                 let a = vec!["server".to_string(), "--store".into(), format!("etcd://{}", etcd.client_addr)];

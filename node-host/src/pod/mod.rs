@@ -4,6 +4,7 @@
 //! [`Housekeeping`] loop removes what the runtime holds of pods no longer bound here.
 
 pub mod backoff;
+pub mod etc_files;
 pub mod events;
 pub mod plan;
 pub mod probe;

@@ -19,9 +19,10 @@ use super::status::{pod_status, StatusInput};
 use super::PodMemory;
 use crate::pod::pumps::Pumps;
 use crate::agent::{lock, Agent, ContainerInfo, PodInfo};
-use crate::bundle::{self, BundleInput};
+use crate::bundle::{self, BundleInput, NodeInputs};
+use crate::pod::etc_files;
 use crate::runtime::{ContainerConfig, ContainerMeta, ContainerStatus, Role, RuntimeError, Sandbox, SandboxConfig};
-use crate::volumes::{self, MountKind, MountSpec, NodeFacts, PodVolumes};
+use crate::volumes::{self, NodeFacts, PodVolumes};
 use crate::world::PodCx;
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -277,7 +278,7 @@ async fn create_sandbox(agent: &Agent, pod: &Pod) -> Result<Sandbox, String> {
     }
     let pod_dir = agent.pod_dir(uid);
     tokio::fs::create_dir_all(&pod_dir).await.map_err(err)?;
-    let hostname = pod.spec.hostname.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| pod.metadata.name.clone());
+    let hostname = overlay::dns::pod_hostname(pod, &agent.opts.cluster_dns.domain).map_err(err)?.0;
     let meta = ContainerMeta {
         pod_uid: uid.clone(),
         pod_namespace: pod.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
@@ -289,7 +290,11 @@ async fn create_sandbox(agent: &Agent, pod: &Pod) -> Result<Sandbox, String> {
     };
     let cfg = SandboxConfig { id, meta, hostname, pod_dir, cgroup_parent: format!("pod{uid}") };
     let sb = agent.runtime.run_sandbox(&cfg).await.map_err(err)?;
-    agent.network.attach(uid, &sb.netns).await.map_err(err)?;
+    let addr = agent.network.attach(uid, &sb.netns).await.map_err(err)?;
+    let files = etc_files::write(&agent.pod_dir(uid), pod, Some(addr.ip), &agent.opts.cluster_dns).map_err(err)?;
+    for w in &files.warnings {
+        agent.recorder.record(pod, None, WARNING, "DNSConfigForming", w).await;
+    }
     Ok(sb)
 }
 
@@ -377,7 +382,7 @@ async fn start_container(
         let mounts = volumes::container_mounts(c, vols, &env.vars)?;
         Ok((env, mounts))
     });
-    let (env, mut mounts) = match env {
+    let (env, mounts) = match env {
         Ok((env, m)) => {
             for w in &env.warnings {
                 agent.recorder.record(pod, Some(&c.name), WARNING, &w.reason, &w.message).await;
@@ -407,10 +412,28 @@ async fn start_container(
             return Err(retry);
         }
     };
-    let dest = c.termination_message_path.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| "/dev/termination-log".into());
-    mounts.push(MountSpec { destination: dest.into(), source: term, kind: MountKind::Bind, read_only: false });
+    let files = etc_files::paths(&agent.pod_dir(uid));
+    if !files.hosts.exists() {
+        if let Err(e) = etc_files::write(&agent.pod_dir(uid), pod, pod_ip, &agent.opts.cluster_dns) {
+            config_error(agent, "CreateContainerError", e.to_string());
+            return Err(retry);
+        }
+    }
+    let rootfs = dir.join("rootfs");
+    let etc_passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).ok();
+    let etc_group = std::fs::read_to_string(rootfs.join("etc/group")).ok();
+    let node = NodeInputs {
+        hosts: Some(&files.hosts),
+        resolv_conf: Some(&files.resolv_conf),
+        hostname: Some(&files.hostname),
+        termination_log: Some(&term),
+        etc_passwd: etc_passwd.as_deref(),
+        etc_group: etc_group.as_deref(),
+        node_memory: agent.node_memory,
+        ..Default::default()
+    };
     let cgroups_path = format!("pod{uid}/{}", container_id(uid, &c.name, attempt));
-    let input = BundleInput { pod, container: c, image: &image.config, rootfs: &dir.join("rootfs"), env: &env, mounts: &mounts, sandbox, cgroups_path: &cgroups_path, node: Default::default() };
+    let input = BundleInput { pod, container: c, image: &image.config, rootfs: &rootfs, env: &env, mounts: &mounts, sandbox, cgroups_path: &cgroups_path, node };
     let spec = match bundle::container_spec(&input) {
         Ok(s) => s,
         Err(e) => {
