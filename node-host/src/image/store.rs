@@ -234,7 +234,7 @@ impl ImageStore {
         for (d, i) in st.images.iter_mut() {
             i.names = by_manifest.get(d).cloned().unwrap_or_default();
         }
-        Ok(st.images.get(digest).cloned().unwrap_or_else(|| unreachable_image(digest)))
+        Ok(with_repo_digest(st.images.get(digest).cloned().unwrap_or_else(|| unreachable_image(digest))))
     }
 
     fn manifest_and_config(&self, digest: &str) -> Result<(Manifest, ImageConfiguration), StoreError> {

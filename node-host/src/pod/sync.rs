@@ -558,11 +558,28 @@ async fn terminate(agent: &Agent, pod: &Pod, rt: &PodRuntime) -> Result<(), Stri
         }
     }
     remove_sandbox(agent, pod).await;
-    match tokio::fs::remove_dir_all(agent.pod_dir(&pod.metadata.uid)).await {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(format!("removing the pod's directory: {e}")),
-        _ => {}
+    remove_pod_dir(&agent.pod_dir(&pod.metadata.uid)).map_err(|e| format!("removing the pod's directory: {e}"))
+}
+
+/// Removes a pod's directory: volumes released (unmounted) first, then whatever else is
+/// still mounted below it (a container's root filesystem); never removes through a mount,
+/// which would delete a volume's data.
+fn remove_pod_dir(dir: &std::path::Path) -> Result<(), String> {
+    if !dir.exists() {
+        return Ok(());
     }
-    Ok(())
+    volumes::release(dir).map_err(|e| e.to_string())?;
+    let mounted = volumes::teardown::mounts_below(dir).map_err(|e| e.to_string())?;
+    for m in &mounted {
+        volumes::teardown::unmount(m).map_err(|e| format!("unmounting {}: {e}", m.display()))?;
+    }
+    if let Some(m) = volumes::teardown::mounts_below(dir).map_err(|e| e.to_string())?.first() {
+        return Err(format!("{} is still mounted", m.display()));
+    }
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.to_string()),
+        _ => Ok(()),
+    }
 }
 
 fn forget(agent: &Agent, pod: &Pod) {
@@ -725,7 +742,9 @@ pub async fn housekeeping(agent: &Agent) -> Result<(), String> {
         tracing::info!(pod_uid = %uid, "removing what is left of a pod that is gone");
         let _ = agent.runtime.remove_sandbox(&sandbox_id(&uid)).await;
         let _ = agent.network.detach(&uid).await;
-        let _ = tokio::fs::remove_dir_all(agent.pod_dir(&uid)).await;
+        if let Err(e) = remove_pod_dir(&agent.pod_dir(&uid)) {
+            tracing::warn!(pod_uid = %uid, error = %e, "removing the directory of a pod that is gone");
+        }
         lock(&agent.memory).remove(&uid);
         lock(&agent.suspects).remove(&uid);
     }
