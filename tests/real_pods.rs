@@ -30,9 +30,13 @@ metadata:
   name: duo
 spec:
   hostname: duo-host
+  terminationGracePeriodSeconds: 2
   containers:
   - name: web
     image: hello:v1
+    env:
+    - name: POD_IP
+      valueFrom: {fieldRef: {fieldPath: status.podIP}}
     readinessProbe:
       httpGet: {path: /, port: 8080}
       periodSeconds: 1
