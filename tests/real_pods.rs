@@ -101,3 +101,188 @@ fn containers_of_a_pod_share_localhost_hostname_and_an_empty_dir() {
         if left.is_empty() { Ok(()) } else { Err(format!("{left:?} still exist")) }
     });
 }
+
+fn apply(rc: &RealCluster, manifest: &str) {
+    let r = rc.cluster.kubectl().run_with_stdin(&["apply", "-f", "-"], Some(manifest));
+    assert!(r.success(), "{}", r.text());
+}
+
+/// The status of container `name` (app or init) of the pod.
+fn container(p: &Value, name: &str) -> Value {
+    ["containerStatuses", "initContainerStatuses"]
+        .iter()
+        .filter_map(|k| p["status"][k].as_array())
+        .flatten()
+        .find(|c| c["name"] == name)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn wait_container(rc: &RealCluster, pod: &str, name: &str, what: &str, within: Duration, f: impl Fn(&Value) -> bool) -> Value {
+    wait_for(&format!("{pod}/{name}: {what}"), within, || {
+        let c = container(&pod_status(rc, pod), name);
+        if f(&c) { Ok(c) } else { Err(c.to_string()) }
+    })
+}
+
+fn events_of(rc: &RealCluster, pod: &str) -> Vec<(String, String)> {
+    let (_, list) = rc.cluster.api().get(&format!("/api/v1/namespaces/default/events?fieldSelector=involvedObject.name={pod}")).unwrap_or_default();
+    list["items"].as_array().into_iter().flatten().map(|e| (e["reason"].as_str().unwrap_or("").to_string(), e["message"].as_str().unwrap_or("").to_string())).collect()
+}
+
+const LIFECYCLE: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: oom}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: hog
+    image: busybox:latest
+    command: ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]
+    resources: {limits: {memory: 16Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: crash}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: fails
+    image: busybox:latest
+    command: ["sh", "-c", "echo giving up; exit 3"]
+    terminationMessagePolicy: FallbackToLogsOnError
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: probes}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: unready
+    image: hello:v1
+    readinessProbe:
+      httpGet: {path: /, port: 9999}
+      periodSeconds: 1
+  - name: unlive
+    image: busybox:latest
+    command: ["sleep", "3600"]
+    livenessProbe:
+      exec: {command: ["cat", "/nonexistent"]}
+      periodSeconds: 1
+      failureThreshold: 1
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: fds}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: lister
+    image: busybox:latest
+    command: ["sh", "-c", "ls /proc/$$/fd; echo end; exec sleep 3600"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: ports}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: first
+    image: hello:v1
+  - name: second
+    image: hello:v1
+    terminationMessagePolicy: FallbackToLogsOnError
+"#;
+
+#[test]
+fn oom_kills_crash_loops_probes_and_port_clashes_are_reported_as_upstream() {
+    if !can_run_containers() {
+        eprintln!("skipped: running containers needs root");
+        return;
+    }
+    let rc = RealCluster::start("life");
+    apply(&rc, LIFECYCLE);
+    let long = Duration::from_secs(90);
+
+    // Over its memory limit: OOMKilled, exit code 137, and the pod Failed (restartPolicy Never).
+    let hog = wait_container(&rc, "oom", "hog", "terminated", long, |c| !c["state"]["terminated"].is_null());
+    assert_eq!(hog["state"]["terminated"]["reason"], "OOMKilled", "{hog}");
+    assert_eq!(hog["state"]["terminated"]["exitCode"], 137, "{hog}");
+    wait_for("pod oom to be Failed", long, || {
+        let p = pod_status(&rc, "oom");
+        if p["status"]["phase"] == "Failed" { Ok(()) } else { Err(p["status"].to_string()) }
+    });
+
+    // A crashing container: CrashLoopBackOff, a growing restart count, the last exit kept.
+    let c = wait_container(&rc, "crash", "fails", "CrashLoopBackOff after two restarts", long, |c| {
+        c["restartCount"].as_u64().unwrap_or(0) >= 2 && c["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    });
+    assert_eq!(c["lastState"]["terminated"]["exitCode"], 3, "{c}");
+    assert_eq!(c["lastState"]["terminated"]["reason"], "Error", "{c}");
+    assert!(c["lastState"]["terminated"]["message"].as_str().unwrap_or("").contains("giving up"), "{c}");
+    assert!(events_of(&rc, "crash").iter().any(|(r, _)| r == "BackOff"), "{:?}", events_of(&rc, "crash"));
+
+    // Failing readiness keeps the pod out of Ready; failing liveness restarts the container.
+    let unlive = wait_container(&rc, "probes", "unlive", "restarted by its liveness probe", long, |c| c["restartCount"].as_u64().unwrap_or(0) >= 1);
+    assert!(!unlive.is_null());
+    let p = pod_status(&rc, "probes");
+    assert_eq!(p["status"]["phase"], "Running", "{}", p["status"]);
+    assert_eq!(container(&p, "unready")["ready"], false, "{}", p["status"]);
+    let ready = p["status"]["conditions"].as_array().and_then(|cs| cs.iter().find(|c| c["type"] == "Ready").cloned()).unwrap_or_default();
+    assert_eq!(ready["status"], "False", "{}", p["status"]);
+    assert!(events_of(&rc, "probes").iter().any(|(r, m)| r == "Unhealthy" && m.contains("Liveness probe failed")), "{:?}", events_of(&rc, "probes"));
+
+    // A container finds only its own 0, 1 and 2: nothing of the agent leaks in.
+    let logs = wait_for("the fd listing", Duration::from_secs(30), || {
+        let r = rc.cluster.kubectl().run(&["logs", "fds"]);
+        if r.stdout.contains("end") { Ok(r.stdout) } else { Err(r.text()) }
+    });
+    let fds: Vec<&str> = logs.lines().take_while(|l| *l != "end").collect();
+    assert_eq!(fds, ["0", "1", "2"], "{logs}");
+
+    // Two containers binding one port: the second fails, restarts with back-off, and says why.
+    let second = wait_container(&rc, "ports", "second", "failing to bind", long, |c| c["restartCount"].as_u64().unwrap_or(0) >= 1 && !c["lastState"]["terminated"].is_null());
+    assert_ne!(second["lastState"]["terminated"]["exitCode"], 0, "{second}");
+    let why = second["lastState"]["terminated"]["message"].as_str().unwrap_or("").to_lowercase();
+    assert!(why.contains("address") && why.contains("in use"), "{second}");
+    assert_eq!(container(&pod_status(&rc, "ports"), "first")["restartCount"], 0);
+}
+
+const PRESTOP: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: polite}
+spec:
+  terminationGracePeriodSeconds: 10
+  containers:
+  - name: app
+    image: busybox:latest
+    command: ["sh", "-c", "trap 'echo TERM >> /data/log; exit 0' TERM; echo started >> /data/log; while true; do sleep 0.1; done"]
+    lifecycle:
+      preStop:
+        exec: {command: ["sh", "-c", "echo prestop >> /data/log"]}
+    volumeMounts:
+    - {name: data, mountPath: /data}
+  volumes:
+  - name: data
+    hostPath: {path: HOSTDIR, type: DirectoryOrCreate}
+"#;
+
+#[test]
+fn pre_stop_runs_before_sigterm_and_host_path_data_stays() {
+    if !can_run_containers() {
+        eprintln!("skipped: running containers needs root");
+        return;
+    }
+    let rc = RealCluster::start("stop");
+    let host = rc.path().join("prestop");
+    apply(&rc, &PRESTOP.replace("HOSTDIR", &host.display().to_string()));
+    wait_running(&rc, "polite", Duration::from_secs(60));
+    rc.cluster.kubectl().ok(&["delete", "pod", "polite", "--wait=false"]);
+    let log = wait_for("preStop, then SIGTERM, in the log", Duration::from_secs(30), || {
+        let l = std::fs::read_to_string(host.join("log")).unwrap_or_default();
+        if l.contains("TERM") { Ok(l) } else { Err(l) }
+    });
+    assert_eq!(log, "started\nprestop\nTERM\n");
+}
