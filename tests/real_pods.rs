@@ -286,3 +286,96 @@ fn pre_stop_runs_before_sigterm_and_host_path_data_stays() {
     });
     assert_eq!(log, "started\nprestop\nTERM\n");
 }
+
+const CONFIG: &str = r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {greeting: hello, mode: fast}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+stringData: {password: s3cret}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 10Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: reader}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: busybox:latest
+    command: ["sh", "-c", "echo $GREETING $PASSWORD > /data/first; exec sleep 3600"]
+    env:
+    - name: GREETING
+      valueFrom: {configMapKeyRef: {name: settings, key: greeting}}
+    - name: PASSWORD
+      valueFrom: {secretKeyRef: {name: creds, key: password}}
+    volumeMounts:
+    - {name: settings, mountPath: /etc/settings}
+    - {name: creds, mountPath: /etc/creds, readOnly: true}
+    - {name: data, mountPath: /data}
+  volumes:
+  - name: settings
+    configMap: {name: settings}
+  - name: creds
+    secret: {secretName: creds}
+  - name: data
+    persistentVolumeClaim: {claimName: data}
+"#;
+
+#[test]
+fn config_maps_and_secrets_reach_files_and_env_and_update_in_place_and_claims_keep_data() {
+    if !can_run_containers() {
+        eprintln!("skipped: running containers needs root");
+        return;
+    }
+    let rc = RealCluster::start("conf");
+    let k = rc.cluster.kubectl();
+    apply(&rc, CONFIG);
+    wait_running(&rc, "reader", Duration::from_secs(60));
+    let cat = |path: &str| k.ok(&["exec", "reader", "--", "cat", path]);
+    assert_eq!(cat("/etc/settings/greeting"), "hello");
+    assert_eq!(cat("/etc/settings/mode"), "fast");
+    assert_eq!(cat("/etc/creds/password"), "s3cret");
+    assert_eq!(
+        wait_for("the env line in the claim", Duration::from_secs(20), || {
+            let r = k.run(&["exec", "reader", "--", "cat", "/data/first"]);
+            if r.success() { Ok(r.stdout) } else { Err(r.text()) }
+        }),
+        "hello s3cret\n"
+    );
+
+    // Updated in place: the files change without a restart; the environment does not.
+    k.ok(&["patch", "configmap", "settings", "-p", r#"{"data":{"greeting":"bonjour"}}"#]);
+    k.ok(&["patch", "secret", "creds", "-p", r#"{"stringData":{"password":"n3w"}}"#]);
+    wait_for("the updated ConfigMap and Secret in the pod", Duration::from_secs(60), || {
+        let (g, p) = (cat("/etc/settings/greeting"), cat("/etc/creds/password"));
+        if g == "bonjour" && p == "n3w" { Ok(()) } else { Err(format!("{g} {p}")) }
+    });
+    assert_eq!(k.ok(&["exec", "reader", "--", "sh", "-c", "echo $GREETING"]).trim(), "hello");
+    assert_eq!(container(&pod_status(&rc, "reader"), "app")["restartCount"], 0);
+
+    // The claim's data outlives its pod: a new pod on the same claim reads it.
+    k.ok(&["delete", "pod", "reader"]);
+    wait_for("the pod to go", Duration::from_secs(30), || {
+        if pod_status(&rc, "reader")["kind"] == "Pod" { Err("still there".into()) } else { Ok(()) }
+    });
+    wait_for("the pod's mounts to go", Duration::from_secs(30), || {
+        let m = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let pods = rc.node_root().join("pods").display().to_string();
+        let left: Vec<&str> = m.lines().filter(|l| l.contains(&pods)).collect();
+        if left.is_empty() { Ok(()) } else { Err(format!("{left:?}")) }
+    });
+    apply(&rc, &CONFIG.replace("name: reader", "name: again").replace("echo $GREETING $PASSWORD > /data/first; ", ""));
+    wait_running(&rc, "again", Duration::from_secs(60));
+    assert_eq!(k.ok(&["exec", "again", "--", "cat", "/data/first"]), "hello s3cret\n");
+}

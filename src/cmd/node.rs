@@ -86,7 +86,10 @@ fn host_port(url: &str) -> Option<(String, u16)> {
 }
 
 fn agent_options(server: &str, name: &str, node_ip: Ipv4Addr, root_dir: PathBuf, kubelet_port: u16) -> node_host::AgentOptions {
-    let mut a = node_host::AgentOptions::new(server, name, node_ip, root_dir);
+    // Absolute: pod paths (volumes, logs) derive from it and outlive the working directory.
+    let root_dir = std::path::absolute(&root_dir).unwrap_or(root_dir);
+    let mut a = node_host::AgentOptions::new(server, name, node_ip, root_dir.clone());
+    a.local_path_base = Some(root_dir.join("local-path"));
     a.serve = true;
     a.kubelet_port = kubelet_port;
     a

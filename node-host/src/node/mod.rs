@@ -10,6 +10,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+/// The Node annotation naming the node's local-path directory (read by the control
+/// plane's local-path provisioner).
+pub const LOCAL_PATH_BASE_ANNOTATION: &str = "local-path.shoal.io/base-dir";
+
 use api::model::{
     now_micro_time, Condition, ContainerImage, DaemonEndpoint, Lease, Node, NodeAddress, NodeDaemonEndpoints, NodeStatus, NodeSystemInfo,
     OwnerReference, Quantity, Resource, NODE_LEASE_NAMESPACE,
@@ -154,7 +158,7 @@ impl NodeAgent {
         }
     }
 
-    /// Creates the Node (or updates its labels), posts its status and takes its Lease.
+    /// Creates the Node (or updates its labels and annotations), posts its status and takes its Lease.
     pub async fn register(&self, api: &client::Client) -> Result<(), client::Error> {
         let m = machine::read_machine(&self.opts.root_dir);
         let nodes = api.api::<Node>(None);
@@ -163,6 +167,11 @@ impl NodeAgent {
         node.metadata.name = self.opts.node_name.clone();
         node.metadata.labels = self.labels(&m);
         node.metadata.annotations = BTreeMap::from([("volumes.kubernetes.io/controller-managed-attach-detach".to_string(), "true".to_string())]);
+        // Where the control plane's local-path provisioner puts this node's volumes.
+        let local_path = self.opts.local_path_base.as_ref().map(|b| b.display().to_string());
+        if let Some(b) = &local_path {
+            node.metadata.annotations.insert(LOCAL_PATH_BASE_ANNOTATION.into(), b.clone());
+        }
         if let Some(c) = &self.opts.pod_cidr {
             node.spec.pod_cidr = Some(c.clone());
             node.spec.pod_cidrs = vec![c.clone()];
@@ -170,7 +179,10 @@ impl NodeAgent {
         let node = match nodes.create(&node).await {
             Ok(n) => n,
             Err(e) if e.is_conflict() => {
-                let patch = json!({"metadata": {"labels": self.labels(&m)}});
+                let patch = match &local_path {
+                    Some(b) => json!({"metadata": {"labels": self.labels(&m), "annotations": {LOCAL_PATH_BASE_ANNOTATION: b}}}),
+                    None => json!({"metadata": {"labels": self.labels(&m)}}),
+                };
                 nodes.patch(&self.opts.node_name, &PatchParams::default(), &Patch::Merge(patch)).await?
             }
             Err(e) => return Err(e),
