@@ -379,3 +379,58 @@ fn config_maps_and_secrets_reach_files_and_env_and_update_in_place_and_claims_ke
     wait_running(&rc, "again", Duration::from_secs(60));
     assert_eq!(k.ok(&["exec", "again", "--", "cat", "/data/first"]), "hello s3cret\n");
 }
+
+/// `GET /` of the hello server at `ip:8080`, from the test's namespace (where the node's
+/// bridge is).
+fn hello(ip: &str) -> Result<Value, String> {
+    use std::io::{Read, Write};
+    let addr: std::net::SocketAddr = format!("{ip}:8080").parse().map_err(|e| format!("{e}"))?;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).map_err(|e| e.to_string())?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).ok_or_else(|| format!("no body: {out}"))?;
+    serde_json::from_str(body.trim()).map_err(|e| format!("{e}: {body}"))
+}
+
+fn pod_ips(rc: &RealCluster, selector: &str) -> Vec<(String, String)> {
+    let (_, list) = rc.cluster.api().get(&format!("/api/v1/namespaces/default/pods?labelSelector={selector}")).unwrap_or_default();
+    list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null() && p["status"]["phase"] == "Running")
+        .filter_map(|p| Some((p["metadata"]["name"].as_str()?.to_string(), p["status"]["podIP"].as_str()?.to_string())))
+        .collect()
+}
+
+#[test]
+fn a_deployment_of_hello_serves_on_every_pod_ip_and_rolls_to_v2() {
+    if !can_run_containers() {
+        eprintln!("skipped: running containers needs root");
+        return;
+    }
+    let rc = RealCluster::start("deploy");
+    let k = rc.cluster.kubectl();
+    k.ok(&["create", "deployment", "web", "--image=hello:v1", "--replicas=3"]);
+    k.ok(&["rollout", "status", "deployment/web", "--timeout=90s"]);
+    let serving = |version: &str| {
+        wait_for(&format!("3 pods answering {version}"), Duration::from_secs(90), || {
+            let pods = pod_ips(&rc, "app=web");
+            let answers: Vec<Result<Value, String>> = pods.iter().map(|(_, ip)| hello(ip)).collect();
+            let good = pods.iter().zip(&answers).filter(|((name, ip), a)| {
+                a.as_ref().is_ok_and(|v| v["version"] == version && v["hostname"] == name.as_str() && v["podIP"] == ip.as_str())
+            });
+            if pods.len() == 3 && good.count() == 3 { Ok(pods) } else { Err(format!("{pods:?} {answers:?}")) }
+        })
+    };
+    let v1 = serving("v1");
+    let ips: std::collections::BTreeSet<&String> = v1.iter().map(|(_, ip)| ip).collect();
+    assert_eq!(ips.len(), 3, "three distinct pod IPs: {v1:?}");
+
+    k.ok(&["set", "image", "deployment/web", "hello=hello:v2"]);
+    k.ok(&["rollout", "status", "deployment/web", "--timeout=120s"]);
+    let v2 = serving("v2");
+    assert!(v2.iter().all(|(n, _)| !v1.iter().any(|(o, _)| o == n)), "new pods: {v1:?} → {v2:?}");
+}
