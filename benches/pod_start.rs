@@ -38,6 +38,19 @@ const SEQUENTIAL: usize = 100;
 const BURST: usize = 50;
 const RUNTIME_RUNS: usize = 30;
 
+/// What the node's bundle code makes for `sleep 3600` in busybox (the hardened default).
+/// A macro: the spec's type is oci-spec's, not a dependency of this package to name.
+macro_rules! spec {
+    ($rootfs:expr, $sb:expr, $cgroup:expr) => {{
+        let c = api::model::Container { name: "c".into(), command: vec!["sleep".into(), "3600".into()], ..Default::default() };
+        let mut pod = api::model::Pod::default();
+        pod.spec.containers = vec![c.clone()];
+        let image = ImageConfig { env: vec!["PATH=/bin".into()], ..Default::default() };
+        let input = BundleInput { pod: &pod, container: &c, image: &image, rootfs: $rootfs, env: &[], mounts: &[], sandbox: $sb, cgroups_path: $cgroup, node: NodeInputs::default() };
+        bundle::container_spec(&input).expect("the container's spec")
+    }};
+}
+
 fn main() {
     // Part 2 re-runs this binary as its zygote (a fresh single-threaded process).
     zygote::serve_from_env();
@@ -175,7 +188,7 @@ fn runtime_vs_crun(rc: &RealCluster) -> (Vec<f64>, Vec<f64>, f64) {
                 id: id.clone(),
                 meta: meta(&id, Role::App),
                 bundle: dir.join("bundles").join(&id),
-                spec: spec(&rootfs, &sb, &format!("pod-sb/{id}")),
+                spec: spec!(&rootfs, &sb, &format!("pod-sb/{id}")),
                 stdout: dir.join(format!("{id}.out")),
                 stderr: dir.join(format!("{id}.err")),
             };
@@ -199,7 +212,7 @@ fn runtime_vs_crun(rc: &RealCluster) -> (Vec<f64>, Vec<f64>, f64) {
         let id = format!("crun{i}");
         let bundle = dir.join("bundles").join(&id);
         std::fs::create_dir_all(&bundle).expect("a bundle directory");
-        spec(&rootfs, &sb, &layout.resolve(&format!("{cgroup_root}/pod-sb/{id}"))).save(bundle.join("config.json")).expect("writing config.json");
+        spec!(&rootfs, &sb, &layout.resolve(&format!("{cgroup_root}/pod-sb/{id}"))).save(bundle.join("config.json")).expect("writing config.json");
         script.push_str(&format!(
             "s=$(date +%s%N); {crun} run --detach --bundle {} {id} </dev/null >/dev/null || exit 1; e=$(date +%s%N); echo $((e - s)); {crun} delete --force {id}\n",
             bundle.display()
@@ -214,16 +227,6 @@ fn runtime_vs_crun(rc: &RealCluster) -> (Vec<f64>, Vec<f64>, f64) {
     tokio.block_on(rt.remove_sandbox("sb")).expect("removing the sandbox");
     rt.remove_cgroup_root();
     (ours, theirs, sandbox_ms)
-}
-
-/// What the node's bundle code makes for `sleep 3600` in busybox (the hardened default).
-fn spec(rootfs: &Path, sb: &Sandbox, cgroup: &str) -> oci_spec::runtime::Spec {
-    let c = api::model::Container { name: "c".into(), command: vec!["sleep".into(), "3600".into()], ..Default::default() };
-    let mut pod = api::model::Pod::default();
-    pod.spec.containers = vec![c.clone()];
-    let image = ImageConfig { env: vec!["PATH=/bin".into()], ..Default::default() };
-    let input = BundleInput { pod: &pod, container: &c, image: &image, rootfs, env: &[], mounts: &[], sandbox: sb, cgroups_path: cgroup, node: NodeInputs::default() };
-    bundle::container_spec(&input).expect("the container's spec")
 }
 
 fn meta(name: &str, role: Role) -> ContainerMeta {

@@ -434,3 +434,73 @@ fn a_deployment_of_hello_serves_on_every_pod_ip_and_rolls_to_v2() {
     let v2 = serving("v2");
     assert!(v2.iter().all(|(n, _)| !v1.iter().any(|(o, _)| o == n)), "new pods: {v1:?} → {v2:?}");
 }
+
+const ADOPT: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: keep}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: ticker
+    image: busybox:latest
+    command: ["sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: gone}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: sleeper
+    image: busybox:latest
+    command: ["sleep", "3600"]
+"#;
+
+/// The ticks in a log, in order.
+fn ticks(log: &str) -> Vec<u64> {
+    log.lines().filter_map(|l| l.strip_prefix("tick ")?.trim().parse().ok()).collect()
+}
+
+#[test]
+fn a_killed_node_host_leaves_containers_running_and_a_new_one_adopts_them() {
+    if !can_run_containers() {
+        eprintln!("skipped: running containers needs root");
+        return;
+    }
+    let mut rc = RealCluster::with_separate_node("adopt");
+    let k = rc.cluster.kubectl();
+    apply(&rc, ADOPT);
+    let keep = wait_running(&rc, "keep", Duration::from_secs(60));
+    let gone = wait_running(&rc, "gone", Duration::from_secs(60));
+    let before = container(&keep, "ticker");
+
+    rc.kill_node();
+    // Its containers run on without it.
+    let uid = |p: &Value| p["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+    assert!(!rc.cgroup_dirs(&format!("pod{}", uid(&keep))).is_empty());
+    // Meanwhile: one pod deleted, one created.
+    k.ok(&["delete", "pod", "gone", "--wait=false"]);
+    apply(&rc, &ADOPT.split("---").nth(1).unwrap_or_default().replace("name: gone", "name: fresh"));
+
+    rc.start_node();
+    wait_running(&rc, "fresh", Duration::from_secs(60));
+    wait_for("the deleted pod's cgroups to go", Duration::from_secs(30), || {
+        let left = rc.cgroup_dirs(&format!("pod{}", uid(&gone)));
+        if left.is_empty() { Ok(()) } else { Err(format!("{left:?}")) }
+    });
+    // The kept container was adopted: same container, same start, same address, no restart.
+    let after_pod = pod_status(&rc, "keep");
+    let after = container(&after_pod, "ticker");
+    assert_eq!(after["containerID"], before["containerID"], "{after}");
+    assert_eq!(after["state"]["running"]["startedAt"], before["state"]["running"]["startedAt"], "{after}");
+    assert_eq!(after["restartCount"], 0, "{after}");
+    assert_eq!(after_pod["status"]["podIP"], keep["status"]["podIP"]);
+    // Its log goes on where it was, nothing lost while nobody read it.
+    let seen = wait_for("the log to go on after the adoption", Duration::from_secs(30), || {
+        let r = k.run(&["logs", "keep"]);
+        let t = ticks(&r.stdout);
+        if t.len() > 60 { Ok(t) } else { Err(format!("{} ticks", t.len())) }
+    });
+    assert!(seen.iter().enumerate().all(|(i, t)| *t == i as u64), "a gap in the ticks: {seen:?}");
+}

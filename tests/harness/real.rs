@@ -48,6 +48,8 @@ pub fn example_images() -> PathBuf {
 pub struct RealCluster {
     pub cluster: Cluster,
     pub node: String,
+    /// The `shoal node` process, when the node runs apart from the control plane.
+    node_process: Option<std::process::Child>,
     ns: Netns,
 }
 
@@ -67,9 +69,46 @@ impl RealCluster {
         let mut all = vec!["--node-name", &node, "--import-images", &images];
         all.extend_from_slice(args);
         let cluster = Cluster::with_real_node(&all);
-        let rc = RealCluster { cluster, node, ns };
+        let rc = RealCluster { cluster, node, node_process: None, ns };
         rc.wait_ready();
         rc
+    }
+
+    /// The control plane (`shoal up --no-node`) and the node as a `shoal node` process of
+    /// its own, so that the node can be killed and started alone.
+    pub fn with_separate_node(tag: &str) -> RealCluster {
+        let images = example_images();
+        let mut ns = Netns::create(tag);
+        ns.enter();
+        let node = format!("n{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let images = images.display().to_string();
+        let cluster = Cluster::with_args(super::Backend::Embedded, &["--import-images", &images]);
+        let mut rc = RealCluster { cluster, node, node_process: None, ns };
+        rc.start_node();
+        rc
+    }
+
+    /// Starts the `shoal node` process (again) and waits until the node is Ready.
+    pub fn start_node(&mut self) {
+        let root = self.node_root();
+        let child = Command::new(super::shoal_bin())
+            .args(["node", "--server", &self.cluster.url, "--name", &self.node, "--node-ip", "127.0.0.1", "--root-dir"])
+            .arg(&root)
+            .env("SHOAL_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("starting shoal node");
+        self.node_process = Some(child);
+        self.wait_ready();
+    }
+
+    /// SIGKILLs the `shoal node` process (its containers live on).
+    pub fn kill_node(&mut self) {
+        if let Some(mut c) = self.node_process.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 
     fn wait_ready(&self) {
@@ -116,6 +155,7 @@ impl RealCluster {
 
 impl Drop for RealCluster {
     fn drop(&mut self) {
+        self.kill_node();
         self.cluster.kill_server();
         // Containers outlive the agent by design: stop them through their cgroups.
         if let Ok(layout) = Layout::detect() {
