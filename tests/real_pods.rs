@@ -504,3 +504,86 @@ fn a_killed_node_host_leaves_containers_running_and_a_new_one_adopts_them() {
     });
     assert!(seen.iter().enumerate().all(|(i, t)| *t == i as u64), "a gap in the ticks: {seen:?}");
 }
+
+/// Runs kubectl under `script`, so that its stdin is a terminal (`exec -it`).
+fn under_pty(rc: &RealCluster, args: &str) -> String {
+    let cmd = format!("{} {args}", harness::kubectl_bin().display());
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("KUBECONFIG", rc.cluster.kubeconfig())
+        .env("HOME", rc.path())
+        .env("KUBECACHEDIR", rc.path().join("kube-cache"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running script");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+const STREAMS: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: hello:v1
+  - name: shell
+    image: busybox:latest
+    command: ["sh", "-c", "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done"]
+"#;
+
+#[test]
+fn kubectl_logs_follow_exec_tty_cp_and_port_forward_on_a_real_pod() {
+    if !can_run_containers() {
+        eprintln!("skipped: running containers needs root");
+        return;
+    }
+    let rc = RealCluster::start("streams");
+    let k = rc.cluster.kubectl();
+    apply(&rc, STREAMS);
+    wait_running(&rc, "web", Duration::from_secs(60));
+    let deadline = Duration::from_secs(30);
+
+    // logs -f follows the container as it writes; --tail and --timestamps.
+    let mut follow = k.stream(&["logs", "-f", "web", "-c", "shell"]);
+    follow.until("line 10 as it is written", deadline, |l| l == "line 10");
+    drop(follow);
+    assert_eq!(k.ok(&["logs", "web", "-c", "shell", "--tail", "1"]).lines().count(), 1);
+    let out = rc.cluster.shoal(&["logs", "web", "-c", "shell", "--tail", "2"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2, "{out:?}");
+
+    // exec: output, exit codes, stdin, a terminal.
+    assert_eq!(k.ok(&["exec", "web", "-c", "shell", "--", "echo", "hi"]), "hi\n");
+    let r = k.run(&["exec", "web", "-c", "shell", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(r.code, Some(3), "{}", r.text());
+    let r = k.run_with_stdin(&["exec", "-i", "web", "-c", "shell", "--", "tr", "a-z", "A-Z"], Some("piped in\n"));
+    assert_eq!(r.stdout, "PIPED IN\n", "{}", r.text());
+    // A terminal as stdin and stdout. Its name is the node's
+    // /dev/pts entry, which the container's own devpts does not hold: `tty` cannot name it.
+    let out = under_pty(&rc, "exec -it web -c shell -- sh -c 'test -t 0 && test -t 1 && echo terminal'");
+    assert!(out.contains("terminal"), "{out}");
+
+    // cp both ways (tar in the container).
+    let src = rc.path().join("src.txt");
+    std::fs::write(&src, "copied content\n").expect("writing the file to copy");
+    k.ok(&["cp", src.to_str().unwrap_or_default(), "web:/tmp/dest.txt", "-c", "shell"]);
+    assert_eq!(k.ok(&["exec", "web", "-c", "shell", "--", "cat", "/tmp/dest.txt"]), "copied content\n");
+    let back = rc.path().join("back.txt");
+    k.ok(&["cp", "web:/tmp/dest.txt", back.to_str().unwrap_or_default(), "-c", "shell"]);
+    assert_eq!(std::fs::read_to_string(&back).unwrap_or_default(), "copied content\n");
+
+    // port-forward to the hello server in the pod.
+    let local = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port");
+    let mut pf = k.stream(&["port-forward", "pod/web", &format!("{local}:8080")]);
+    pf.until("Forwarding from", deadline, |l| l.contains("Forwarding from 127.0.0.1"));
+    for _ in 0..2 {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", local)).expect("connecting to the forwarded port");
+        c.set_read_timeout(Some(deadline)).ok();
+        c.write_all(b"GET / HTTP/1.0\r\n\r\n").expect("sending a request");
+        let mut got = String::new();
+        let _ = c.read_to_string(&mut got);
+        assert!(got.contains("\"version\":\"v1\"") && got.contains("\"hostname\":\"web\""), "{got}");
+    }
+}
