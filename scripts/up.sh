@@ -12,4 +12,7 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "shoal":
         print(m["executable"])')
 [ -x "$bin" ] || { echo "scripts/up.sh: cargo built no shoal binary" >&2; exit 1; }
-exec "$bin" up "$@"
+# The example images (busybox:latest, hello:v1, hello:v2), imported when the cluster is new.
+images=.shoal-images
+HELLO_PROFILE=release examples/images/build.sh "$images" >/dev/null
+exec "$bin" up --import-images "$images" "$@"

@@ -4,15 +4,13 @@
 
 /// (kind, field path, what happens today).
 pub const INERT_FIELDS: &[(&str, &str, &str)] = &[
-    ("Pod", "spec.securityContext, spec.containers[].securityContext", "stored and validated; not enforced until containers run (data-plane issues)"),
-    ("Pod", "spec.containers[].lifecycle", "stored and validated; hooks run with real containers"),
-    ("Pod", "spec.containers[].livenessProbe.grpc and other probes", "stored; the simulated node does not probe"),
-    ("Pod", "spec.initContainers[].restartPolicy", "native sidecars are accepted; the simulated node starts them like regular containers"),
+    ("Pod", "spec.containers[].securityContext, lifecycle, probes", "enforced and run on real nodes; simulated nodes ignore them"),
+    ("Pod", "spec.initContainers[].restartPolicy", "native sidecars run on real nodes; simulated nodes start them like regular containers"),
     ("Pod", "spec.containers[].restartPolicyRules, resizePolicy", "stored only"),
-    ("Pod", "spec.containers[].envFrom, env[].valueFrom.fileKeyRef", "stored; resolved when containers run"),
+    ("Pod", "spec.containers[].env[].valueFrom.fileKeyRef", "stored; a container naming one fails to start (CreateContainerConfigError)"),
     ("Pod", "spec.volumes[] (every source but emptyDir, hostPath, persistentVolumeClaim, configMap, secret, projected, downwardAPI)", "stored; not mounted"),
     ("Pod", "spec.ephemeralContainers", "refused on create and update (no ephemeralcontainers subresource yet)"),
-    ("Pod", "spec.dnsConfig, spec.hostAliases, spec.os, spec.runtimeClassName, spec.overhead", "stored only"),
+    ("Pod", "spec.os, spec.runtimeClassName, spec.overhead", "stored only"),
     ("Pod", "spec.readinessGates", "stored; readiness ignores the extra conditions"),
     ("Pod", "spec.resources, spec.resourceClaims, spec.containers[].resources.claims", "stored; the scheduler counts container requests only"),
     ("Pod", "spec.preemptionPolicy, spec.schedulingGroup, spec.evictionResponders", "stored only (no preemption)"),
@@ -20,7 +18,7 @@ pub const INERT_FIELDS: &[(&str, &str, &str)] = &[
     ("Job", "spec.podFailurePolicy, spec.successPolicy", "validated and stored; no Job controller yet"),
     ("Job", "spec.backoffLimitPerIndex, spec.maxFailedIndexes, spec.podReplacementPolicy, spec.managedBy", "validated and stored; no Job controller yet"),
     ("Job", "spec.scheduling", "stored only (gang scheduling is alpha upstream)"),
-    ("Node", "spec.configSource, status.config, status.images, status.volumesAttached", "stored as node hosts report them"),
+    ("Node", "spec.configSource, status.config, status.volumesAttached", "stored as node hosts report them"),
     ("Service", "spec.sessionAffinityConfig, spec.trafficDistribution", "stored; no proxy yet"),
     ("PersistentVolumeClaim", "spec.dataSource, spec.dataSourceRef, spec.volumeAttributesClassName", "stored; no provisioner"),
     ("HorizontalPodAutoscaler", "spec.behavior.scaleUp.tolerance, scaleDown.tolerance", "stored; the cluster-wide tolerance applies"),
