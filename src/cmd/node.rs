@@ -152,7 +152,9 @@ fn run_real(o: NodeOptions<'_>, zygote: Option<node_host::runtime::Zygote>) -> R
     if o.count.is_some() {
         bail!("--count needs --simulate: one process runs one real node");
     }
-    check_privileges().context("use --simulate for nodes without containers")?;
+    if let Err(e) = check_privileges() {
+        bail!("{e:#}; use --simulate for nodes without containers");
+    }
     let zygote = zygote.ok_or_else(|| anyhow!("the container runtime's helper did not start"))?;
     let node_ip = match o.node_ip {
         Some(ip) => ip,

@@ -17,7 +17,9 @@ pub fn missing() -> Vec<String> {
     if !filesystems.split_whitespace().any(|f| f == "overlay") {
         out.push("the kernel has no overlay filesystem (modprobe overlay)".to_string());
     }
-    if !Path::new("/sys/fs/cgroup").is_dir() || std::fs::read_dir("/sys/fs/cgroup").map(|d| d.count() == 0).unwrap_or(true) {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let cgroups = mounts.lines().any(|l| matches!(l.split_whitespace().nth(2), Some("cgroup" | "cgroup2")));
+    if !Path::new("/sys/fs/cgroup").is_dir() || !cgroups {
         out.push("no cgroup filesystem is mounted at /sys/fs/cgroup".to_string());
     }
     if !Path::new("/proc/self/ns/net").exists() {
