@@ -19,7 +19,7 @@
 #[allow(dead_code)]
 mod harness;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -60,7 +60,7 @@ fn main() {
     let rc = RealCluster::start("podstart");
     let api = rc.cluster.api();
     let pid = rc.cluster.server_pid().expect("the server's pid");
-    let running = watch_running(&api);
+    let mut running = watch_running(&api);
     std::thread::sleep(Duration::from_secs(2));
     let rss_before = rss_kib(pid);
 
@@ -69,7 +69,7 @@ fn main() {
         let name = format!("seq-{i:03}");
         let t = Instant::now();
         create(&api, &name, "seq");
-        seq.push(ms(wait_running(&running, &name).duration_since(t)));
+        seq.push(ms(running.wait(&name).duration_since(t)));
     }
     std::thread::sleep(Duration::from_secs(2));
     let rss_100 = rss_kib(pid);
@@ -81,7 +81,7 @@ fn main() {
         create(&api, n, "burst");
     }
     let created = ms(t0.elapsed());
-    let mut burst: Vec<f64> = names.iter().map(|n| ms(wait_running(&running, n).duration_since(t0))).collect();
+    let mut burst: Vec<f64> = names.iter().map(|n| ms(running.wait(n).duration_since(t0))).collect();
     let burst_total = burst.iter().copied().fold(0.0, f64::max);
     let burst_delete = delete_all(&rc, "burst");
 
@@ -112,7 +112,7 @@ fn create(api: &Api, name: &str, group: &str) {
 
 /// A thread watching pods, sending each pod's name with the instant it was first seen
 /// Running with its container started.
-fn watch_running(api: &Api) -> mpsc::Receiver<(String, Instant)> {
+fn watch_running(api: &Api) -> Running {
     let w = api.watch(&format!("{PODS}?watch=true"));
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -126,21 +126,28 @@ fn watch_running(api: &Api) -> mpsc::Receiver<(String, Instant)> {
             }
         }
     });
-    rx
+    Running { rx, early: HashMap::new() }
 }
 
-/// When `name` was seen Running (pods come in any order: earlier reports are kept).
-fn wait_running(rx: &mpsc::Receiver<(String, Instant)>, name: &str) -> Instant {
-    thread_local!(static EARLY: std::cell::RefCell<Vec<(String, Instant)>> = const { std::cell::RefCell::new(Vec::new()) });
-    if let Some(at) = EARLY.with_borrow_mut(|e| e.iter().position(|(n, _)| n == name).map(|i| e.swap_remove(i).1)) {
-        return at;
-    }
-    loop {
-        let (n, at) = rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|e| panic!("pod {name} not Running within 120 s ({e})"));
-        if n == name {
+/// Reports of pods Running, by name, in whatever order they come.
+struct Running {
+    rx: mpsc::Receiver<(String, Instant)>,
+    early: HashMap<String, Instant>,
+}
+
+impl Running {
+    /// When `name` was seen Running.
+    fn wait(&mut self, name: &str) -> Instant {
+        if let Some(at) = self.early.remove(name) {
             return at;
         }
-        EARLY.with_borrow_mut(|e| e.push((n, at)));
+        loop {
+            let (n, at) = self.rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|e| panic!("pod {name} not Running within 120 s ({e})"));
+            if n == name {
+                return at;
+            }
+            self.early.insert(n, at);
+        }
     }
 }
 

@@ -93,6 +93,27 @@ fn containers_of_a_pod_share_localhost_hostname_and_an_empty_dir() {
     });
     assert!(logs.contains("fetched"));
 
+    // The node reports the machine, its images, and the pods' usage from the cgroups.
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    assert_eq!(node["status"]["capacity"]["cpu"], cores.to_string(), "{}", node["status"]);
+    assert!(node["status"]["nodeInfo"]["kernelVersion"].as_str().is_some_and(|k| !k.is_empty()), "{}", node["status"]);
+    for c in ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"] {
+        assert!(node["status"]["conditions"].as_array().is_some_and(|cs| cs.iter().any(|x| x["type"] == c)), "{c}: {}", node["status"]);
+    }
+    wait_for("the node's images in its status", Duration::from_secs(30), || {
+        let (_, n) = rc.cluster.api().get(&format!("/api/v1/nodes/{}", rc.node))?;
+        let images = n["status"]["images"].to_string();
+        if images.contains("hello:v1") && images.contains("busybox:latest") { Ok(()) } else { Err(images) }
+    });
+    wait_for("the pod's usage in /metrics/resource", Duration::from_secs(30), || {
+        let text = http_get("127.0.0.1:10250", "/metrics/resource")?;
+        let line = text.lines().find(|l| l.starts_with("container_memory_working_set_bytes{container=\"web\",namespace=\"default\",pod=\"duo\"}"));
+        match line.and_then(|l| l.split(' ').nth(1)).and_then(|v| v.parse::<u64>().ok()) {
+            Some(bytes) if bytes > 0 => Ok(()),
+            _ => Err(text),
+        }
+    });
+
     // Deleting the pod stops its containers and frees everything the node held for it.
     k.ok(&["delete", "pod", "duo", "--wait=true", "--timeout=60s"]);
     wait_for("the pod's cgroup to go", Duration::from_secs(30), || {
@@ -380,17 +401,22 @@ fn config_maps_and_secrets_reach_files_and_env_and_update_in_place_and_claims_ke
     assert_eq!(k.ok(&["exec", "again", "--", "cat", "/data/first"]), "hello s3cret\n");
 }
 
+/// The body of `GET path` at `addr` (HTTP/1.0, from the test's namespace).
+fn http_get(addr: &str, path: &str) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let addr: std::net::SocketAddr = addr.parse().map_err(|e| format!("{e}"))?;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).ok_or_else(|| format!("no body: {out}"))
+}
+
 /// `GET /` of the hello server at `ip:8080`, from the test's namespace (where the node's
 /// bridge is).
 fn hello(ip: &str) -> Result<Value, String> {
-    use std::io::{Read, Write};
-    let addr: std::net::SocketAddr = format!("{ip}:8080").parse().map_err(|e| format!("{e}"))?;
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| format!("connect {addr}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).map_err(|e| e.to_string())?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).ok_or_else(|| format!("no body: {out}"))?;
+    let body = http_get(&format!("{ip}:8080"), "/")?;
     serde_json::from_str(body.trim()).map_err(|e| format!("{e}: {body}"))
 }
 

@@ -38,6 +38,26 @@ impl AgentStreams {
 
 #[async_trait]
 impl Streams for AgentStreams {
+    async fn usage(&self) -> Vec<crate::server::ContainerUsage> {
+        let mut out = Vec::new();
+        for p in self.0.stats.pods() {
+            let Some(at) = p.usage_at else { continue };
+            for c in p.containers.iter().filter(|c| c.running) {
+                if let Some(u) = c.usage {
+                    out.push(crate::server::ContainerUsage {
+                        namespace: p.namespace.clone(),
+                        pod: p.name.clone(),
+                        container: c.name.clone(),
+                        cpu_ns: u.cpu_ns,
+                        memory_working_set: u.memory_working_set,
+                        at,
+                    });
+                }
+            }
+        }
+        out
+    }
+
     async fn log_file(&self, t: &ContainerRef, previous: bool) -> Result<LogFile, StreamError> {
         self.current(t)?;
         match self.0.stats.container(&t.namespace, &t.pod, &t.container, previous) {

@@ -17,6 +17,7 @@
 pub mod channel;
 pub mod exec;
 pub mod fdio;
+pub mod metrics;
 pub mod local;
 pub mod portforward;
 pub mod spdy;
@@ -37,7 +38,13 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use crate::logs::reader::{stream_logs, ReadOptions, StreamFilter};
-pub use streams::{Attach, ContainerRef, LogFile, StreamError, Streams};
+pub use streams::{Attach, ContainerRef, ContainerUsage, LogFile, StreamError, Streams};
+
+/// `GET /metrics/resource`: the kubelet's resource metrics (what metrics-server scrapes).
+async fn resource_metrics(State(st): State<AppState>) -> Response {
+    let body = metrics::render(&st.streams.usage().await);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
 
 /// The kubelet's port.
 pub const DEFAULT_PORT: u16 = 10250;
@@ -54,6 +61,7 @@ pub fn router(streams: Arc<dyn Streams>) -> Router {
         .route("/exec/{ns}/{pod}/{container}", get(exec).post(exec))
         .route("/attach/{ns}/{pod}/{container}", get(attach).post(attach))
         .route("/portForward/{ns}/{pod}", get(port_forward).post(port_forward))
+        .route("/metrics/resource", get(resource_metrics))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(AppState { streams })
 }

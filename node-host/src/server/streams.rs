@@ -64,4 +64,20 @@ pub trait Streams: Send + Sync + 'static {
     async fn attach(&self, target: &ContainerRef) -> Result<Attach, StreamError>;
     /// The pod's IP, which port-forwarded connections are made to from the node.
     async fn pod_ip(&self, namespace: &str, pod: &str) -> Result<IpAddr, StreamError>;
+    /// Usage of the running containers, for `/metrics/resource` (none by default).
+    async fn usage(&self) -> Vec<ContainerUsage> {
+        Vec::new()
+    }
+}
+
+/// One running container's usage, read from its cgroup at `at`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerUsage {
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    /// Cumulative CPU time, nanoseconds.
+    pub cpu_ns: u64,
+    pub memory_working_set: u64,
+    pub at: std::time::SystemTime,
 }
