@@ -613,3 +613,90 @@ fn kubectl_logs_follow_exec_tty_cp_and_port_forward_on_a_real_pod() {
         assert!(got.contains("\"version\":\"v1\"") && got.contains("\"hostname\":\"web\""), "{got}");
     }
 }
+
+const SECURE: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: secure}
+spec:
+  terminationGracePeriodSeconds: 1
+  initContainers:
+  - name: prepare
+    image: busybox:latest
+    command: ["sh", "-c", "echo prepared > /work/ready"]
+    volumeMounts: [{name: work, mountPath: /work}]
+  - name: sidecar
+    image: busybox:latest
+    restartPolicy: Always
+    command: ["sh", "-c", "while true; do date +%s > /work/beat; sleep 0.2; done"]
+    volumeMounts: [{name: work, mountPath: /work}]
+  containers:
+  - name: app
+    image: busybox:latest
+    command: ["sh", "-c", "cat /work/ready; cat /work/beat; exec sleep 3600"]
+    securityContext:
+      runAsUser: 65534
+      runAsGroup: 65534
+      readOnlyRootFilesystem: true
+      allowPrivilegeEscalation: false
+      capabilities: {drop: [ALL]}
+    resources:
+      limits: {cpu: 250m, memory: 64Mi}
+    volumeMounts: [{name: work, mountPath: /work}]
+  volumes:
+  - name: work
+    emptyDir: {}
+"#;
+
+#[test]
+fn init_containers_sidecars_security_contexts_and_limits_on_a_real_node() {
+    if !can_run_containers() {
+        eprintln!("skipped: running containers needs root");
+        return;
+    }
+    let rc = RealCluster::start("secure");
+    let k = rc.cluster.kubectl();
+    apply(&rc, SECURE);
+    let p = wait_running(&rc, "secure", Duration::from_secs(60));
+    // The init container ran to completion first; the sidecar was up before the app.
+    let prepare = container(&p, "prepare");
+    assert_eq!(prepare["state"]["terminated"]["exitCode"], 0, "{prepare}");
+    assert!(container(&p, "sidecar")["state"]["running"].is_object(), "{}", p["status"]);
+    let logs = wait_for("the app's first lines", Duration::from_secs(20), || {
+        let r = k.run(&["logs", "secure", "-c", "app"]);
+        if r.stdout.lines().count() >= 2 { Ok(r.stdout) } else { Err(r.text()) }
+    });
+    assert!(logs.starts_with("prepared\n"), "{logs}");
+    assert!(logs.lines().nth(1).is_some_and(|l| l.parse::<u64>().is_ok()), "the sidecar's beat was there: {logs}");
+
+    // runAsUser/Group, a read-only root, no capabilities, no_new_privs.
+    let ex = |cmd: &str| k.run(&["exec", "secure", "-c", "app", "--", "sh", "-c", cmd]);
+    assert_eq!(ex("id -u; id -g").stdout, "65534\n65534\n");
+    let r = ex("touch /rootfile");
+    assert!(!r.success() && r.output().contains("Read-only file system"), "{}", r.text());
+    assert!(ex("touch /work/ok").success(), "the emptyDir stays writable");
+    // The container's process and an exec'd one alike.
+    for status in [ex("cat /proc/1/status").stdout, ex("cat /proc/self/status").stdout] {
+        let field = |name: &str| status.lines().find(|l| l.starts_with(name)).map(|l| l.split_whitespace().last().unwrap_or("").to_string()).unwrap_or_default();
+        assert_eq!(field("CapEff:"), "0000000000000000", "{status}");
+        assert_eq!(field("NoNewPrivs:"), "1", "{status}");
+        assert_eq!(field("Seccomp:"), "2", "the default seccomp profile filters: {status}");
+    }
+
+    // Limits enforced through the container's cgroup.
+    let uid = p["metadata"]["uid"].as_str().unwrap_or_default();
+    let id = container(&p, "app")["containerID"].as_str().unwrap_or_default().rsplit("://").next().unwrap_or_default().to_string();
+    let dirs = rc.cgroup_dirs(&format!("pod{uid}/{id}"));
+    let read = |hier: &str, file: &str| {
+        dirs.iter().find(|d| d.to_string_lossy().contains(&format!("/{hier}/"))).and_then(|d| std::fs::read_to_string(d.join(file)).ok()).map(|s| s.trim().to_string())
+    };
+    if let Some(limit) = read("memory", "memory.limit_in_bytes") {
+        assert_eq!(limit, (64u64 << 20).to_string());
+        assert_eq!(read("cpu", "cpu.cfs_quota_us").as_deref(), Some("25000"));
+    } else {
+        // cgroup v2: one directory.
+        let d = dirs.first().unwrap_or_else(|| panic!("no cgroup for {id} in {dirs:?}"));
+        assert_eq!(std::fs::read_to_string(d.join("memory.max")).unwrap_or_default().trim(), (64u64 << 20).to_string());
+        assert!(std::fs::read_to_string(d.join("cpu.max")).unwrap_or_default().starts_with("25000 "));
+    }
+}

@@ -161,8 +161,10 @@ fn unescape(s: &str) -> String {
 
 fn exec(id: &str, lc_root: &Path, argv: Vec<String>, env: Vec<(String, String)>, mask: [bool; 3], fds: Vec<OwnedFd>) -> Result<i32, String> {
     let container = Container::load(lc_root.join(id)).map_err(|e| chain(&e))?;
-    // kubectl exec runs as the container's user.
-    let user = oci_spec::runtime::Spec::load(container.bundle().join("config.json")).ok().and_then(|s| s.process().as_ref().map(|p| p.user().clone()));
+    // kubectl exec runs as the container's user, under the container's seccomp profile.
+    let spec = oci_spec::runtime::Spec::load(container.bundle().join("config.json")).ok();
+    let user = spec.as_ref().and_then(|s| s.process().as_ref().map(|p| p.user().clone()));
+    let seccomp = spec.as_ref().and_then(|s| s.linux().as_ref()).and_then(|l| l.seccomp().clone());
     let mut fds = fds.into_iter();
     let mut stdio: Vec<OwnedFd> = Vec::with_capacity(3);
     for present in mask {
@@ -179,6 +181,7 @@ fn exec(id: &str, lc_root: &Path, argv: Vec<String>, env: Vec<(String, String)>,
         .with_stdin(i)
         .with_stdout(o)
         .with_stderr(e)
+        .with_executor(SeccompExecutor { seccomp })
         .as_tenant()
         .with_container_args(argv)
         .with_env(env.into_iter().collect())
@@ -194,5 +197,34 @@ fn exec(id: &str, lc_root: &Path, argv: Vec<String>, env: Vec<(String, String)>,
             Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(format!("wait for exec'd process: {e}")),
         }
+    }
+}
+
+/// Runs an exec'd process as libcontainer's default executor does, after installing the
+/// container's seccomp profile: libcontainer 0.7 builds a tenant's spec without the
+/// container's `linux.seccomp`, so without this `kubectl exec` would run unfiltered.
+/// Called in the exec'd process right before `execve`, after its capabilities are
+/// dropped: the filter needs no_new_privs then, so an exec'd process always has it (as if
+/// `allowPrivilegeEscalation: false`).
+#[derive(Clone)]
+struct SeccompExecutor {
+    seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+}
+
+impl libcontainer::workload::Executor for SeccompExecutor {
+    fn exec(&self, spec: &oci_spec::runtime::Spec) -> Result<(), libcontainer::workload::ExecutorError> {
+        use libcontainer::workload::ExecutorError;
+        if let Some(profile) = &self.seccomp {
+            // SAFETY: prctl with constant arguments.
+            if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+                return Err(ExecutorError::Other(format!("no_new_privs: {}", std::io::Error::last_os_error())));
+            }
+            libcontainer::seccomp::initialize_seccomp(profile).map_err(|e| ExecutorError::Other(format!("seccomp: {e}")))?;
+        }
+        libcontainer::workload::default::get_executor().exec(spec)
+    }
+
+    fn validate(&self, spec: &oci_spec::runtime::Spec) -> Result<(), libcontainer::workload::ExecutorValidationError> {
+        libcontainer::workload::default::get_executor().validate(spec)
     }
 }
