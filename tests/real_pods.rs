@@ -121,6 +121,14 @@ fn containers_of_a_pod_share_localhost_hostname_and_an_empty_dir() {
         let left = rc.cgroup_dirs(&format!("pod{uid}"));
         if left.is_empty() { Ok(()) } else { Err(format!("{left:?} still exist")) }
     });
+    let uid = p["metadata"]["uid"].as_str().unwrap_or_default();
+    wait_for("no mount, file or veth of the pod left", Duration::from_secs(30), || {
+        let mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default().lines().filter(|l| l.contains(uid)).map(str::to_string).collect();
+        let dir = rc.node_root().join("pods").join(uid);
+        let links = std::process::Command::new("ip").args(["-o", "link"]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+        let veths: Vec<&str> = links.lines().filter(|l| l.contains("veth")).collect();
+        if mounts.is_empty() && !dir.exists() && veths.is_empty() { Ok(()) } else { Err(format!("mounts {mounts:?}, dir {} exists: {}, veths {veths:?}", dir.display(), dir.exists())) }
+    });
 }
 
 fn apply(rc: &RealCluster, manifest: &str) {
