@@ -61,7 +61,9 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        for pid in self.pids() {
+        // Everything in it but this process (a test or bench thread may live in it).
+        let me = std::process::id() as i32;
+        for pid in self.pids().into_iter().filter(|p| *p != me) {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         }
         if let Some(home) = self.home.take() {
