@@ -190,7 +190,7 @@ fn runtime_vs_crun(rc: &RealCluster) -> (Vec<f64>, Vec<f64>, f64) {
         let _g = tokio.enter();
         LibcontainerRuntime::new(z, RuntimeOptions { state_dir: dir.join("state"), cgroup_root: cgroup_root.clone() }).expect("the runtime")
     };
-    let sb_cfg = SandboxConfig { id: "sb".into(), meta: meta("", Role::Sandbox), hostname: "bench".into(), pod_dir: dir.join("pods/sb"), cgroup_parent: "pod-sb".into() };
+    let sb_cfg = SandboxConfig { id: "sb".into(), meta: meta("", Role::Sandbox), hostname: "bench".into(), pod_dir: dir.join("pods/sb"), cgroup_parent: "pod-sb".into(), host_network: false };
     let t = Instant::now();
     let sb = tokio.block_on(rt.run_sandbox(&sb_cfg)).expect("the sandbox");
     let sandbox_ms = ms(t.elapsed());

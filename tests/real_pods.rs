@@ -708,3 +708,34 @@ fn init_containers_sidecars_security_contexts_and_limits_on_a_real_node() {
         assert!(std::fs::read_to_string(d.join("cpu.max")).unwrap_or_default().starts_with("25000 "));
     }
 }
+
+const HOST_NET: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: hostnet}
+spec:
+  hostNetwork: true
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: hello:v1
+    env: [{name: PORT, value: "18080"}]
+"#;
+
+#[test]
+fn a_host_network_pod_serves_on_the_node_address_with_the_node_hostname() {
+    if !can_run_containers() {
+        eprintln!("skipped: running containers needs root");
+        return;
+    }
+    let rc = RealCluster::start("hostnet");
+    apply(&rc, HOST_NET);
+    let p = wait_running(&rc, "hostnet", Duration::from_secs(60));
+    assert_eq!(p["status"]["podIP"], p["status"]["hostIP"], "{}", p["status"]);
+    let body = wait_for("the server on the node's address", Duration::from_secs(20), || http_get(&format!("{}:18080", p["status"]["hostIP"].as_str().unwrap_or("")), "/"));
+    let v: Value = serde_json::from_str(body.trim()).unwrap_or_default();
+    let host = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default();
+    assert_eq!(v["hostname"], host.as_str(), "{body}");
+    let hosts = rc.cluster.kubectl().ok(&["exec", "hostnet", "--", "cat", "/etc/hosts"]);
+    assert!(hosts.starts_with("# Kubernetes-managed hosts file (host network).\n"), "{hosts}");
+}

@@ -60,7 +60,7 @@ impl World {
     }
 
     fn sandbox_cfg(&self, id: &str, hostname: &str) -> SandboxConfig {
-        SandboxConfig { id: id.into(), meta: meta(id, "", Role::Sandbox), hostname: hostname.into(), pod_dir: self.path().join("pods").join(id), cgroup_parent: format!("pod-{id}") }
+        SandboxConfig { id: id.into(), meta: meta(id, "", Role::Sandbox), hostname: hostname.into(), pod_dir: self.path().join("pods").join(id), cgroup_parent: format!("pod-{id}"), host_network: false }
     }
 
     fn container(&self, sb_cfg: &SandboxConfig, sb: &Sandbox, id: &str, args: &[&str]) -> ContainerConfig {

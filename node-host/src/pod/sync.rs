@@ -206,7 +206,7 @@ pub async fn sync(cx: &PodCx, pod: Arc<Pod>) -> Result<Action, String> {
         sandbox
     };
     let mut requeue = plan.requeue;
-    let pod_ip = agent.network.address(&pod.metadata.uid).map(|a| a.ip);
+    let pod_ip = pod_ip_of(agent, &pod);
     let Some(sandbox) = sandbox else {
         write_status(cx, &pod, &rt, false, false).await?;
         return Ok(Action::await_change());
@@ -278,7 +278,8 @@ async fn create_sandbox(agent: &Agent, pod: &Pod) -> Result<Sandbox, String> {
     }
     let pod_dir = agent.pod_dir(uid);
     tokio::fs::create_dir_all(&pod_dir).await.map_err(err)?;
-    let hostname = overlay::dns::pod_hostname(pod, &agent.opts.cluster_dns.domain).map_err(err)?.0;
+    let host_network = is_host_network(pod);
+    let hostname = if host_network { node_hostname() } else { overlay::dns::pod_hostname(pod, &agent.opts.cluster_dns.domain).map_err(err)?.0 };
     let meta = ContainerMeta {
         pod_uid: uid.clone(),
         pod_namespace: pod.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
@@ -288,10 +289,10 @@ async fn create_sandbox(agent: &Agent, pod: &Pod) -> Result<Sandbox, String> {
         attempt: 0,
         spec_hash: 0,
     };
-    let cfg = SandboxConfig { id, meta, hostname, pod_dir, cgroup_parent: format!("pod{uid}") };
+    let cfg = SandboxConfig { id, meta, hostname, pod_dir, cgroup_parent: format!("pod{uid}"), host_network };
     let sb = agent.runtime.run_sandbox(&cfg).await.map_err(err)?;
-    let addr = agent.network.attach(uid, &sb.netns).await.map_err(err)?;
-    let files = etc_files::write(&agent.pod_dir(uid), pod, Some(addr.ip), &agent.opts.cluster_dns).map_err(err)?;
+    let ip = if host_network { agent.opts.node_ip } else { agent.network.attach(uid, &sb.netns).await.map_err(err)?.ip };
+    let files = etc_files::write(&agent.pod_dir(uid), pod, Some(ip), &agent.opts.cluster_dns).map_err(err)?;
     for w in &files.warnings {
         agent.recorder.record(pod, None, WARNING, "DNSConfigForming", w).await;
     }
@@ -508,7 +509,7 @@ async fn kill_container(agent: &Agent, pod: &Pod, id: &str, name: &str, message:
     agent.recorder.record(pod, Some(name), NORMAL, "Killing", message).await;
     if let Some(c) = spec_of(pod, name) {
         if let Some(h) = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) {
-            let pod_ip = agent.network.address(&pod.metadata.uid).map(|a| a.ip);
+            let pod_ip = pod_ip_of(agent, &pod);
             let t = Target { runtime: agent.runtime.clone(), container_id: id.to_string(), container: c.clone(), pod_ip };
             if let Err(msg) = probe::run_handler(&t, h, grace, pod, "PreStop").await {
                 agent.recorder.record(pod, Some(name), WARNING, "FailedPreStopHook", &msg).await;
@@ -539,6 +540,23 @@ async fn stop_pod(agent: &Agent, pod: &Pod, rt: &PodRuntime, grace: Duration) {
     for o in rt.containers.iter().filter(|o| o.state.is_running()) {
         stop(o.id.clone(), o.name.clone()).await;
     }
+}
+
+fn is_host_network(pod: &Pod) -> bool {
+    pod.spec.host_network == Some(true)
+}
+
+/// The pod's address: the node's for a `hostNetwork` pod, else the one its veth holds.
+fn pod_ip_of(agent: &Agent, pod: &Pod) -> Option<std::net::Ipv4Addr> {
+    if is_host_network(pod) {
+        return Some(agent.opts.node_ip);
+    }
+    agent.network.address(&pod.metadata.uid).map(|a| a.ip)
+}
+
+/// The node's hostname (what a `hostNetwork` pod sees).
+fn node_hostname() -> String {
+    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default()
 }
 
 /// Removes the sandbox and frees the pod's address.
@@ -657,7 +675,7 @@ async fn write_status(cx: &PodCx, pod: &Pod, rt: &PodRuntime, sandbox_ready: boo
             spec_of(pod, name).and_then(|c| c.image.as_deref()).and_then(|i| agent.images.resolve(i)).map(|i| i.repo_digest).unwrap_or_default()
         })
     };
-    let pod_ip = agent.network.address(&pod.metadata.uid).map(|a| a.ip.to_string());
+    let pod_ip = pod_ip_of(agent, pod).map(|ip| ip.to_string());
     let status = pod_status(&StatusInput {
         pod,
         rt,

@@ -349,7 +349,7 @@ mod tests {
     async fn containers_run_until_signalled_and_knobs_make_them_exit() {
         let rt = FakeRuntime::new();
         let sb = rt
-            .run_sandbox(&SandboxConfig { id: "sb".into(), meta: meta(""), hostname: "p".into(), pod_dir: "/tmp/x".into(), cgroup_parent: String::new() })
+            .run_sandbox(&SandboxConfig { id: "sb".into(), meta: meta(""), hostname: "p".into(), pod_dir: "/tmp/x".into(), cgroup_parent: String::new(), host_network: false })
             .await
             .unwrap();
         let cfg = |id: &str, name: &str| ContainerConfig {

@@ -239,7 +239,14 @@ impl ContainerRuntime for LibcontainerRuntime {
         let pod_cgroup = self.pod_cgroup(&cfg.cgroup_parent);
         let entry = Entry { meta: cfg.meta.clone(), cgroup: crate::runtime::sandbox::pause_cgroup(&pod_cgroup, &cfg.id), bundle: None };
         let meta_dir = self.new_entry(&cfg.id, &entry)?;
-        let op = Op::RunSandbox { id: cfg.id.clone(), hostname: cfg.hostname.clone(), ns_dir: cfg.pod_dir.join("ns"), pod_cgroup, meta_dir: meta_dir.clone() };
+        let op = Op::RunSandbox {
+            id: cfg.id.clone(),
+            hostname: cfg.hostname.clone(),
+            ns_dir: cfg.pod_dir.join("ns"),
+            pod_cgroup,
+            meta_dir: meta_dir.clone(),
+            host_network: cfg.host_network,
+        };
         match self.call(op, [None, None, None]).await {
             Ok(Reply::Sandbox(s)) => Ok(s),
             Ok(other) => {

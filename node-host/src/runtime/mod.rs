@@ -57,6 +57,8 @@ pub struct SandboxConfig {
     pub pod_dir: PathBuf,
     /// The pod's cgroup, relative to the agent's own cgroup.
     pub cgroup_parent: String,
+    /// `hostNetwork`: the pod keeps the node's network and UTS namespaces.
+    pub host_network: bool,
 }
 
 /// A running sandbox.

@@ -35,7 +35,7 @@ pub fn pause_cgroup(pod_cgroup: &str, id: &str) -> String {
 }
 
 /// Starts the pause process (operation child side).
-pub fn run(id: &str, hostname: &str, ns_dir: &Path, pod_cgroup: &str, meta_dir: &Path, notes: Notes) -> Result<Sandbox, String> {
+pub fn run(id: &str, hostname: &str, ns_dir: &Path, pod_cgroup: &str, meta_dir: &Path, host_network: bool, notes: Notes) -> Result<Sandbox, String> {
     fs::create_dir_all(ns_dir).map_err(|e| format!("create {}: {e}", ns_dir.display()))?;
     let files: Vec<PathBuf> = NAMESPACES.iter().map(|n| ns_dir.join(n)).collect();
     for f in &files {
@@ -50,7 +50,7 @@ pub fn run(id: &str, hostname: &str, ns_dir: &Path, pod_cgroup: &str, meta_dir: 
         ForkResult::Child => {
             drop(ready_r);
             let mut w = fs::File::from(ready_w);
-            match enter(hostname) {
+            match enter(hostname, host_network) {
                 Ok(()) => {
                     let _ = w.write_all(b"ok");
                     drop(w);
@@ -94,9 +94,13 @@ pub fn run(id: &str, hostname: &str, ns_dir: &Path, pod_cgroup: &str, meta_dir: 
     })
 }
 
-/// In the pause child: new namespaces, hostname, loopback up.
-fn enter(host: &str) -> Result<(), String> {
+/// In the pause child: new namespaces, hostname, loopback up — or, for a `hostNetwork`
+/// pod, a new IPC namespace only (network and hostname stay the node's, as upstream).
+fn enter(host: &str, host_network: bool) -> Result<(), String> {
     let _ = nix::unistd::setsid();
+    if host_network {
+        return unshare(CloneFlags::CLONE_NEWIPC).map_err(|e| format!("unshare: {e}"));
+    }
     unshare(CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS).map_err(|e| format!("unshare: {e}"))?;
     nix::unistd::sethostname(host).map_err(|e| format!("sethostname: {e}"))?;
     loopback_up().map_err(|e| format!("bring up lo: {e}"))

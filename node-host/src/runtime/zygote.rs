@@ -86,7 +86,15 @@ pub enum Op {
     Start { id: String, lc_root: PathBuf, meta_dir: PathBuf },
     Delete { id: String, lc_root: PathBuf, meta_dir: PathBuf },
     Exec { id: String, lc_root: PathBuf, argv: Vec<String>, env: Vec<(String, String)> },
-    RunSandbox { id: String, hostname: String, ns_dir: PathBuf, pod_cgroup: String, meta_dir: PathBuf },
+    RunSandbox {
+        id: String,
+        hostname: String,
+        ns_dir: PathBuf,
+        pod_cgroup: String,
+        meta_dir: PathBuf,
+        #[serde(default)]
+        host_network: bool,
+    },
     RemoveSandbox { id: String, meta_dir: PathBuf },
 }
 

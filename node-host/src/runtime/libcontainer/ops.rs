@@ -25,8 +25,8 @@ pub fn run(op: Op, mask: [bool; 3], fds: Vec<OwnedFd>, notes: Notes) -> Reply {
         Op::Start { id, lc_root, meta_dir } => start(&id, &lc_root, &meta_dir).map(Reply::Pid),
         Op::Delete { id, lc_root, meta_dir } => delete(&id, &lc_root, &meta_dir).map(|()| Reply::Done),
         Op::Exec { id, lc_root, argv, env } => exec(&id, &lc_root, argv, env, mask, fds).map(Reply::Code),
-        Op::RunSandbox { id, hostname, ns_dir, pod_cgroup, meta_dir } => {
-            crate::runtime::sandbox::run(&id, &hostname, &ns_dir, &pod_cgroup, &meta_dir, notes).map(Reply::Sandbox)
+        Op::RunSandbox { id, hostname, ns_dir, pod_cgroup, meta_dir, host_network } => {
+            crate::runtime::sandbox::run(&id, &hostname, &ns_dir, &pod_cgroup, &meta_dir, host_network, notes).map(Reply::Sandbox)
         }
         Op::RemoveSandbox { id, meta_dir } => crate::runtime::sandbox::remove(&id, &meta_dir).map(|()| Reply::Done),
     };
