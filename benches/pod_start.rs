@@ -25,7 +25,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use harness::real::{can_run_containers, RealCluster};
+use harness::real::{require_root, RealCluster};
 use harness::{wait_for, Api};
 use node_host::bundle::{self, BundleInput, NodeInputs};
 use node_host::image::ImageConfig;
@@ -54,9 +54,7 @@ macro_rules! spec {
 fn main() {
     // Part 2 re-runs this binary as its zygote (a fresh single-threaded process).
     zygote::serve_from_env();
-    if !can_run_containers() {
-        return eprintln!("pod_start: skipped, running containers needs root");
-    }
+    require_root();
     // On another thread: the namespace's drop kills every process listed in it, and this
     // process is listed when its main thread is the one inside.
     if std::thread::spawn(bench).join().is_err() {

@@ -1,12 +1,12 @@
 //! Real pods on a real node (`shoal up` as root, in a network namespace of the test's
 //! own): containers through libcontainer in a pause sandbox, from the example images,
-//! driven with the real kubectl. Skipped (passing) when not root.
+//! driven with the real kubectl. They need root and fail without it.
 
 mod harness;
 
 use std::time::Duration;
 
-use harness::real::{can_run_containers, RealCluster};
+use harness::real::{require_root, RealCluster};
 use harness::wait_for;
 use serde_json::Value;
 
@@ -52,10 +52,7 @@ spec:
 
 #[test]
 fn containers_of_a_pod_share_localhost_hostname_and_an_empty_dir() {
-    if !can_run_containers() {
-        eprintln!("skipped: running containers needs root");
-        return;
-    }
+    require_root();
     let rc = RealCluster::start("duo");
     let k = rc.cluster.kubectl();
     k.run_with_stdin(&["apply", "-f", "-"], Some(TWO_CONTAINERS));
@@ -226,10 +223,7 @@ spec:
 
 #[test]
 fn oom_kills_crash_loops_probes_and_port_clashes_are_reported_as_upstream() {
-    if !can_run_containers() {
-        eprintln!("skipped: running containers needs root");
-        return;
-    }
+    require_root();
     let rc = RealCluster::start("life");
     apply(&rc, LIFECYCLE);
     let long = Duration::from_secs(90);
@@ -300,10 +294,7 @@ spec:
 
 #[test]
 fn pre_stop_runs_before_sigterm_and_host_path_data_stays() {
-    if !can_run_containers() {
-        eprintln!("skipped: running containers needs root");
-        return;
-    }
+    require_root();
     let rc = RealCluster::start("stop");
     let host = rc.path().join("prestop");
     apply(&rc, &PRESTOP.replace("HOSTDIR", &host.display().to_string()));
@@ -363,10 +354,7 @@ spec:
 
 #[test]
 fn config_maps_and_secrets_reach_files_and_env_and_update_in_place_and_claims_keep_data() {
-    if !can_run_containers() {
-        eprintln!("skipped: running containers needs root");
-        return;
-    }
+    require_root();
     let rc = RealCluster::start("conf");
     let k = rc.cluster.kubectl();
     apply(&rc, CONFIG);
@@ -441,10 +429,7 @@ fn pod_ips(rc: &RealCluster, selector: &str) -> Vec<(String, String)> {
 
 #[test]
 fn a_deployment_of_hello_serves_on_every_pod_ip_and_rolls_to_v2() {
-    if !can_run_containers() {
-        eprintln!("skipped: running containers needs root");
-        return;
-    }
+    require_root();
     let rc = RealCluster::start("deploy");
     let k = rc.cluster.kubectl();
     k.ok(&["create", "deployment", "web", "--image=hello:v1", "--replicas=3"]);
@@ -498,10 +483,7 @@ fn ticks(log: &str) -> Vec<u64> {
 
 #[test]
 fn a_killed_node_host_leaves_containers_running_and_a_new_one_adopts_them() {
-    if !can_run_containers() {
-        eprintln!("skipped: running containers needs root");
-        return;
-    }
+    require_root();
     let mut rc = RealCluster::with_separate_node("adopt");
     let k = rc.cluster.kubectl();
     apply(&rc, ADOPT);
@@ -569,10 +551,7 @@ spec:
 
 #[test]
 fn kubectl_logs_follow_exec_tty_cp_and_port_forward_on_a_real_pod() {
-    if !can_run_containers() {
-        eprintln!("skipped: running containers needs root");
-        return;
-    }
+    require_root();
     let rc = RealCluster::start("streams");
     let k = rc.cluster.kubectl();
     apply(&rc, STREAMS);
@@ -658,10 +637,7 @@ spec:
 
 #[test]
 fn init_containers_sidecars_security_contexts_and_limits_on_a_real_node() {
-    if !can_run_containers() {
-        eprintln!("skipped: running containers needs root");
-        return;
-    }
+    require_root();
     let rc = RealCluster::start("secure");
     let k = rc.cluster.kubectl();
     apply(&rc, SECURE);
@@ -724,10 +700,7 @@ spec:
 
 #[test]
 fn a_host_network_pod_serves_on_the_node_address_with_the_node_hostname() {
-    if !can_run_containers() {
-        eprintln!("skipped: running containers needs root");
-        return;
-    }
+    require_root();
     let rc = RealCluster::start("hostnet");
     apply(&rc, HOST_NET);
     let p = wait_running(&rc, "hostnet", Duration::from_secs(60));

@@ -20,8 +20,9 @@ use node_host::bundle::{self, BundleInput, NodeInputs};
 use node_host::image::ImageConfig;
 use oci_spec::runtime::{LinuxMemoryBuilder, LinuxResourcesBuilder, RootBuilder, Spec};
 
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
+/// These tests run real containers: without root they fail, saying so (DESIGN.md, "Testing").
+fn require_root() {
+    assert!(nix::unistd::geteuid().is_root(), "this test runs real containers and needs root (namespaces, cgroups, mounts); run it as root");
 }
 
 /// One test's world: a temp dir (rootfs, pod dirs, state), a cgroup root, a tokio runtime.
@@ -220,9 +221,7 @@ fn assert_clean(w: &World, sb_cfg: &SandboxConfig, pids: &[u32]) {
 
 #[test]
 fn a_container_runs_in_its_sandbox_and_reports_its_exit_code() {
-    if !is_root() {
-        return eprintln!("skipped: needs root");
-    }
+    require_root();
     let w = World::new("exit");
     let rt = w.runtime();
     w.tokio.block_on(async {
@@ -261,9 +260,7 @@ fn a_container_runs_in_its_sandbox_and_reports_its_exit_code() {
 
 #[test]
 fn containers_outlive_the_runtime_and_a_new_one_adopts_them() {
-    if !is_root() {
-        return eprintln!("skipped: needs root");
-    }
+    require_root();
     let w = World::new("adopt");
     let sb_cfg = w.sandbox_cfg("sb", "pod-adopt");
     let (sb, pid) = {
@@ -303,9 +300,7 @@ fn containers_outlive_the_runtime_and_a_new_one_adopts_them() {
 
 #[test]
 fn the_hardened_spec_runs_as_its_user_without_privileges() {
-    if !is_root() {
-        return eprintln!("skipped: needs root");
-    }
+    require_root();
     let w = World::new("hard");
     let rt = w.runtime();
     std::fs::write(w.path().join("hosts"), "127.0.0.1 localhost\n10.0.0.7 pod-hard\n").unwrap();
@@ -379,9 +374,7 @@ fn read_all(fd: OwnedFd) -> String {
 
 #[test]
 fn exec_runs_in_the_container_and_nothing_of_the_agent_leaks_in() {
-    if !is_root() {
-        return eprintln!("skipped: needs root");
-    }
+    require_root();
     let w = World::new("exec");
     let rt = w.runtime();
     w.tokio.block_on(async {
@@ -431,9 +424,7 @@ fn exec_runs_in_the_container_and_nothing_of_the_agent_leaks_in() {
 
 #[test]
 fn a_container_over_its_memory_limit_is_oom_killed() {
-    if !is_root() {
-        return eprintln!("skipped: needs root");
-    }
+    require_root();
     let w = World::new("oom");
     let rt = w.runtime();
     w.tokio.block_on(async {
@@ -454,9 +445,7 @@ fn a_container_over_its_memory_limit_is_oom_killed() {
 
 #[test]
 fn containers_of_one_sandbox_share_hostname_and_localhost() {
-    if !is_root() {
-        return eprintln!("skipped: needs root");
-    }
+    require_root();
     let w = World::new("share");
     let rt = w.runtime();
     w.tokio.block_on(async {
@@ -488,9 +477,7 @@ fn containers_of_one_sandbox_share_hostname_and_localhost() {
 /// same bundle.
 #[test]
 fn measure_container_start_against_crun() {
-    if !is_root() {
-        return eprintln!("skipped: needs root");
-    }
+    require_root();
     const N: usize = 20;
     let w = World::new("bench");
     let rt = w.runtime();

@@ -17,9 +17,10 @@ use super::{wait_for, Cluster};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
-/// Whether this test process may run containers (root); tests with real nodes skip otherwise.
-pub fn can_run_containers() -> bool {
-    nix::unistd::geteuid().is_root()
+/// Tests with real nodes need root (namespaces, cgroups, mounts): they fail without it,
+/// saying so (DESIGN.md, "Testing"), instead of passing without running.
+pub fn require_root() {
+    assert!(nix::unistd::geteuid().is_root(), "this test runs real containers and needs root (namespaces, cgroups, mounts); run it as root");
 }
 
 fn target_dir() -> PathBuf {
