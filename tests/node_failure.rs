@@ -1,5 +1,7 @@
 //! A node that stops renewing its lease becomes NotReady and its pods are replaced on
-//! other nodes after the grace period plus the eviction timeout.
+//! other nodes after the grace period plus the eviction timeout; the evicted pods stay
+//! Terminating for their own grace period (no node finishes them) and are then
+//! force-deleted by the pod garbage collector.
 
 mod harness;
 
@@ -16,7 +18,7 @@ fn pods_of_a_dead_node_are_replaced_elsewhere_after_grace_and_toleration() {
     let api = cluster.api();
     let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
         "spec": {"replicas": 6, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "hello:v1"}]}}}});
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"terminationGracePeriodSeconds": 2, "containers": [{"name": "web", "image": "hello:v1"}]}}}});
     assert_eq!(api.post("/apis/apps/v1/namespaces/default/deployments", &d).unwrap().0, 201);
     let pods_on = |node: &str| -> Vec<Value> {
         let (_, l) = api.get("/api/v1/namespaces/default/pods?labelSelector=app%3Dweb").unwrap();

@@ -194,8 +194,10 @@ fn node_lifecycle_marks_a_silent_node_unknown_evicts_its_pods_and_recovers() {
             Err(n.to_string())
         }
     });
+    // Evicted = deleted gracefully: Terminating until a node (or the pod GC, after its
+    // grace on a node that is not Ready) finishes it.
     wait_for("the plain pod evicted", Duration::from_secs(20), || match api.get(&format!("{PODS}/plain")) {
-        Ok((404, _)) => Ok(()),
+        Ok((200, p)) if p["metadata"]["deletionTimestamp"].is_string() => Ok(()),
         other => Err(format!("{other:?}")),
     });
     let took = chrono::Utc::now().signed_duration_since(last_renew);
@@ -210,5 +212,9 @@ fn node_lifecycle_marks_a_silent_node_unknown_evicts_its_pods_and_recovers() {
         let ready = condition(&n, "Ready").is_some_and(|c| c["status"] == "True");
         let tainted = n["spec"]["taints"].as_array().is_some_and(|ts| ts.iter().any(|t| t["key"] == "node.kubernetes.io/unreachable"));
         if ready && !tainted { Ok(()) } else { Err(n.to_string()) }
+    });
+    wait_for("the evicted pod finished by its node", Duration::from_secs(20), || match api.get(&format!("{PODS}/plain")) {
+        Ok((404, _)) => Ok(()),
+        other => Err(format!("{other:?}")),
     });
 }

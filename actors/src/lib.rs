@@ -11,6 +11,7 @@ pub mod controller;
 pub mod controllers;
 pub mod events;
 pub mod gc;
+pub mod graceful;
 pub mod informer;
 pub mod pod_actor;
 pub mod nodelifecycle;

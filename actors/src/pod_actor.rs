@@ -1,13 +1,17 @@
 //! The control plane's actor for each Pod: it cleans up what no node will clean up —
-//! pods bound to a node that no longer exists, and terminating pods on a node that is
-//! not Ready (Kubernetes' pod garbage collection, one pod at a time).
+//! pods bound to a node that no longer exists, and terminating pods whose grace ran out
+//! on a node that is not Ready (Kubernetes' pod garbage collection, one pod at a time).
+//! Both are force deletes (grace 0): no node will finish them.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+use chrono::{DateTime, Utc};
+
 use crate::controller::{Action, Children, Cx, ReconcileError, Reconciler};
+use crate::graceful;
 use api::model::{find_condition, LabelSelector, Pod};
 use crate::registry::Preconditions;
 
@@ -27,19 +31,32 @@ fn quarantine_left(created: Option<&str>, now: chrono::DateTime<chrono::Utc>) ->
 
 pub struct PodController;
 
-/// What should happen to a pod given its node: None (leave it), or why it is deleted.
-pub fn cleanup_reason(pod: &Pod, node_exists: bool, node_ready: bool) -> Option<&'static str> {
-    let bound = pod.spec.node_name.as_deref().is_some_and(|n| !n.is_empty());
-    if !bound {
-        return None;
-    }
+/// What the pod garbage collector does with one bound pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cleanup {
+    /// Nothing now; look again after this long (the node may vanish or fail meanwhile).
+    RecheckIn(Duration),
+    /// Force-delete it (grace 0), for this reason.
+    ForceDelete(&'static str),
+}
+
+/// What should happen to a pod bound to a node given that node (upstream PodGC's
+/// `gcOrphaned` and `gcTerminating`, the latter for any node that is not Ready): a pod of
+/// a node that no longer exists is force-deleted; a terminating pod on a node that is not
+/// Ready is force-deleted once its grace has run out (no node will finish it); anything
+/// else is looked at again later, a terminating pod by the end of its grace.
+pub fn cleanup(pod: &Pod, node_exists: bool, node_ready: bool, now: DateTime<Utc>) -> Cleanup {
     if !node_exists {
-        return Some("bound to a node that no longer exists");
+        return Cleanup::ForceDelete("bound to a node that no longer exists");
     }
-    if pod.metadata.is_deleting() && !node_ready {
-        return Some("terminating on a node that is not Ready");
+    let Some(deadline) = graceful::grace_deadline(&pod.metadata) else {
+        return Cleanup::RecheckIn(RECHECK);
+    };
+    let left = (deadline - now).to_std().unwrap_or_default();
+    if !node_ready && left.is_zero() {
+        return Cleanup::ForceDelete("terminating past its grace period on a node that is not Ready");
     }
-    None
+    Cleanup::RecheckIn((left + Duration::from_secs(1)).min(RECHECK))
 }
 
 #[async_trait]
@@ -61,23 +78,23 @@ impl Reconciler for PodController {
             .and_then(|n| n.status.as_ref())
             .and_then(|s| find_condition(&s.conditions, "Ready"))
             .is_some_and(|c| c.is_true());
-        if let Some(reason) = cleanup_reason(&pod, node.is_some(), ready) {
+        let reason = match cleanup(&pod, node.is_some(), ready, Utc::now()) {
+            Cleanup::RecheckIn(after) => return Ok(Action::requeue(after)),
+            Cleanup::ForceDelete(reason) => reason,
+        };
+        if node.is_none() {
             // The cache may lag: confirm with the store before deleting.
-            let node_in_store = cx.registry().get::<api::model::Node>(None, node_name).await.is_ok();
-            if node.is_none() && node_in_store {
+            if cx.registry().get::<api::model::Node>(None, node_name).await.is_ok() {
                 return Ok(Action::requeue(Duration::from_secs(1)));
             }
-            if node.is_none() {
-                if let Some(left) = quarantine_left(pod.metadata.creation_timestamp.as_deref(), chrono::Utc::now()) {
-                    return Ok(Action::requeue(left));
-                }
+            if let Some(left) = quarantine_left(pod.metadata.creation_timestamp.as_deref(), Utc::now()) {
+                return Ok(Action::requeue(left));
             }
-            tracing::info!(pod = %pod.metadata.name, node = node_name, reason, "pod garbage-collected");
-            let pre = Preconditions { uid: Some(pod.metadata.uid.clone()), resource_version: None };
-            cx.delete::<Pod>(pod.metadata.namespace.as_deref(), &pod.metadata.name, &pre).await?;
-            return Ok(Action::await_change());
         }
-        Ok(Action::requeue(RECHECK))
+        tracing::info!(pod = %pod.metadata.name, node = node_name, reason, "pod garbage-collected");
+        let pre = Preconditions { uid: Some(pod.metadata.uid.clone()), resource_version: None };
+        cx.force_delete::<Pod>(pod.metadata.namespace.as_deref(), &pod.metadata.name, &pre).await?;
+        Ok(Action::await_change())
     }
 }
 
@@ -85,22 +102,42 @@ impl Reconciler for PodController {
 mod tests {
     use super::*;
 
-    fn pod(node: Option<&str>, deleting: bool) -> Pod {
+    fn pod(deadline: Option<&str>) -> Pod {
         let mut p = Pod::default();
-        p.spec.node_name = node.map(str::to_string);
-        if deleting {
-            p.metadata.deletion_timestamp = Some("2026-01-01T00:00:00Z".into());
-        }
+        p.spec.node_name = Some("n".into());
+        p.metadata.deletion_timestamp = deadline.map(str::to_string);
+        p.metadata.deletion_grace_period_seconds = deadline.map(|_| 30);
         p
     }
 
+    fn at(s: &str) -> DateTime<Utc> {
+        api::time::parse(s).expect("time")
+    }
+
     #[test]
-    fn only_pods_of_missing_nodes_or_terminating_on_unready_nodes_are_cleaned() {
-        assert_eq!(cleanup_reason(&pod(None, false), false, false), None);
-        assert!(cleanup_reason(&pod(Some("n"), false), false, false).is_some());
-        assert_eq!(cleanup_reason(&pod(Some("n"), false), true, false), None);
-        assert!(cleanup_reason(&pod(Some("n"), true), true, false).is_some());
-        assert_eq!(cleanup_reason(&pod(Some("n"), true), true, true), None);
+    fn pods_of_missing_nodes_are_force_deleted() {
+        let now = at("2026-01-01T00:00:00Z");
+        assert!(matches!(cleanup(&pod(None), false, false, now), Cleanup::ForceDelete(_)));
+        assert!(matches!(cleanup(&pod(Some("2026-01-01T00:10:00Z")), false, true, now), Cleanup::ForceDelete(_)));
+    }
+
+    #[test]
+    fn terminating_pods_on_unready_nodes_go_once_their_grace_ran_out() {
+        let now = at("2026-01-01T00:00:00Z");
+        let p = pod(Some("2026-01-01T00:00:20Z"));
+        assert_eq!(cleanup(&p, true, false, now), Cleanup::RecheckIn(Duration::from_secs(21)));
+        assert!(matches!(cleanup(&p, true, false, at("2026-01-01T00:00:20Z")), Cleanup::ForceDelete(_)));
+        assert!(matches!(cleanup(&p, true, false, at("2026-01-01T00:05:00Z")), Cleanup::ForceDelete(_)));
+        // A Ready node finishes its own pods; they are looked at again by the deadline.
+        assert_eq!(cleanup(&p, true, true, at("2026-01-01T00:05:00Z")), Cleanup::RecheckIn(Duration::from_secs(1)));
+        assert_eq!(cleanup(&pod(Some("2026-01-01T01:00:00Z")), true, false, now), Cleanup::RecheckIn(RECHECK));
+    }
+
+    #[test]
+    fn live_pods_of_existing_nodes_are_left_alone() {
+        let now = at("2026-01-01T00:00:00Z");
+        assert_eq!(cleanup(&pod(None), true, false, now), Cleanup::RecheckIn(RECHECK));
+        assert_eq!(cleanup(&pod(None), true, true, now), Cleanup::RecheckIn(RECHECK));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use serde_json::Value;
 use api::codec::{self, CodecError};
 use api::model::{KindInfo, Resource};
 use crate::admission::{self, AdmissionError, Chain, Operation};
+use crate::graceful;
 use crate::allocator::AllocatorConfig;
 use crate::store::{EventKind, KeyValue, Revision, Store, StoreError, WatchEvent};
 use api::validation::FieldError;
@@ -151,6 +152,32 @@ impl Preconditions {
         }
         Ok(())
     }
+}
+
+/// What one delete asks for (Kubernetes' `DeleteOptions`, as the registry reads them).
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOptions {
+    pub preconditions: Preconditions,
+    pub propagation: Propagation,
+    /// `gracePeriodSeconds`: None for the kind's default; 0 deletes at once (a force
+    /// delete); kinds without graceful deletion ignore it.
+    pub grace_period_seconds: Option<i64>,
+    /// `dryRun=All`: every check runs, nothing is written.
+    pub dry_run: bool,
+}
+
+/// Puts a graceful delete's deadline on `meta` (a first stamp also bumps the generation,
+/// as upstream); returns whether anything changed.
+fn stamp_grace(meta: &mut api::model::ObjectMeta, grace: graceful::Grace) -> bool {
+    let graceful::Grace::Stamp { deletion_timestamp, seconds } = grace else {
+        return false;
+    };
+    if !meta.is_deleting() && meta.generation > 0 {
+        meta.generation += 1;
+    }
+    meta.deletion_timestamp = Some(deletion_timestamp);
+    meta.deletion_grace_period_seconds = Some(seconds);
+    true
 }
 
 /// The finalizer that makes the garbage collector orphan an owner's dependents.
@@ -457,8 +484,9 @@ impl Registry {
                 reserved = self.admission.reserve(cx, Some(&old as &dyn admission::Object), &mut new).await?;
             }
             let rev = kv.mod_revision;
-            // The last finalizer removed from an object being deleted: the delete completes.
-            if new.meta().is_deleting() && !self.admission.holds(&new) {
+            // The last finalizer removed from an object being deleted: the delete completes
+            // (unless a grace period is still running: the delete that ends it removes it).
+            if new.meta().is_deleting() && !self.admission.holds(&new) && graceful::grace_spent(new.meta()) {
                 if dry_run {
                     reserved.settle(cx.store, false).await;
                     new.meta_mut().resource_version = rev.to_string();
@@ -526,19 +554,15 @@ impl Registry {
         }
     }
 
-    /// Deletes an object with Background propagation: at once when it has no finalizers,
-    /// otherwise by stamping a deletionTimestamp and leaving the rest to whoever owns the
-    /// finalizers.
+    /// Deletes an object with Background propagation and the kind's default grace: at once
+    /// when it has no finalizers and no grace period (see `crate::graceful`), otherwise by
+    /// stamping a deletionTimestamp and leaving the rest to whoever owns the finalizers or
+    /// runs the object (a pod's node).
     pub async fn delete<T: Resource>(&self, ns: Option<&str>, name: &str, pre: &Preconditions) -> Result<Deleted<T>> {
         self.delete_with(ns, name, pre, Propagation::Background, false).await
     }
 
-    /// Deletes an object with the given propagation policy. Background is `delete`;
-    /// Foreground and Orphan add their finalizer (`foregroundDeletion`, `orphan`) and stamp
-    /// a deletionTimestamp, and the garbage collector finishes the delete. A repeated
-    /// delete of an object already being deleted may switch between Foreground and Orphan.
-    /// With `dry_run`, every check and plugin runs (preconditions, protected namespaces,
-    /// finalizers) and the answer is what the delete would do, with nothing written.
+    /// [`Registry::delete_opts`] with the kind's default grace.
     pub async fn delete_with<T: Resource>(
         &self,
         ns: Option<&str>,
@@ -547,54 +571,99 @@ impl Registry {
         propagation: Propagation,
         dry_run: bool,
     ) -> Result<Deleted<T>> {
-        let cx = self.cx(dry_run);
+        let opts = DeleteOptions { preconditions: pre.clone(), propagation, grace_period_seconds: None, dry_run };
+        self.delete_opts(ns, name, &opts).await
+    }
+
+    /// Deletes an object as `opts` ask. Background removes it now unless finalizers or a
+    /// grace period keep it; Foreground and Orphan add their finalizer (`foregroundDeletion`,
+    /// `orphan`) and stamp a deletionTimestamp, and the garbage collector finishes the
+    /// delete. Kinds with graceful deletion (pods) are kept for their grace with
+    /// `deletionTimestamp = now + grace`; a later delete may shorten it (0: now). A repeated
+    /// delete of an object already being deleted may switch between Foreground and Orphan,
+    /// unless a grace period is running (as upstream). With `dry_run`, every check and
+    /// plugin runs (preconditions, protected namespaces, finalizers) and the answer is what
+    /// the delete would do, with nothing written.
+    pub async fn delete_opts<T: Resource>(&self, ns: Option<&str>, name: &str, opts: &DeleteOptions) -> Result<Deleted<T>> {
+        let cx = self.cx(opts.dry_run);
         let key = T::INFO.key(Self::namespace_of::<T>(ns), name);
         loop {
             let Some(kv) = self.store.get(&key).await? else {
                 return Err(not_found(T::INFO, name));
             };
             let mut obj: T = decode_object(&kv)?;
-            pre.check(T::INFO, name, obj.meta())?;
-            let mut policy_changed = apply_propagation(obj.meta_mut(), propagation);
+            opts.preconditions.check(T::INFO, name, obj.meta())?;
+            let grace = graceful::decide(&obj, opts.grace_period_seconds, chrono::Utc::now());
+            if grace == graceful::Grace::Pending {
+                return Ok(Deleted::Pending(obj));
+            }
+            let lingers = grace.lingers();
+            let mut changed = stamp_grace(obj.meta_mut(), grace);
+            changed |= apply_propagation(obj.meta_mut(), opts.propagation);
             // e.g. a namespace goes Terminating and keeps its "kubernetes" finalizer until
             // the namespace controller has emptied it; `default` & co. cannot be deleted.
-            policy_changed |= self.admission.admit_delete(cx, &mut obj).await?;
-            if self.admission.holds(&obj) {
-                if obj.meta().is_deleting() && !policy_changed {
-                    return Ok(Deleted::Pending(obj));
-                }
-                if !obj.meta().is_deleting() {
-                    obj.meta_mut().deletion_timestamp = Some(now_rfc3339());
-                    obj.meta_mut().deletion_grace_period_seconds = Some(0);
-                }
-                if dry_run {
-                    return Ok(Deleted::Pending(obj));
-                }
-                let bytes = encode_object(&obj)?;
-                match self.store.update(&key, bytes, kv.mod_revision).await {
-                    Ok(rev) => {
-                        obj.meta_mut().resource_version = rev.to_string();
-                        self.admission.committed(cx, Operation::Delete, &obj).await;
-                        return Ok(Deleted::Pending(obj));
-                    }
-                    Err(StoreError::Conflict { .. }) => continue,
-                    Err(StoreError::NotFound { .. }) => return Err(not_found(T::INFO, name)),
-                    Err(e) => return Err(e.into()),
-                }
+            changed |= self.admission.admit_delete(cx, &mut obj).await?;
+            let outcome = if lingers || self.admission.holds(&obj) {
+                self.keep_deleting(cx, &key, kv.mod_revision, obj, changed).await?
+            } else {
+                self.remove(cx, &key, kv.mod_revision, obj).await?
+            };
+            match outcome {
+                Some(done) => return Ok(done),
+                None => continue,
             }
-            if dry_run {
-                return Ok(Deleted::Gone(obj));
+        }
+    }
+
+    /// Stores `obj` marked for deletion (a deletionTimestamp, now and grace 0 unless a
+    /// grace period stamped it): what finalizers or a grace period keep. Nothing is written
+    /// when the object was already being deleted and nothing `changed`. None: the stored
+    /// object changed meanwhile (read it again).
+    async fn keep_deleting<T: Resource>(
+        &self,
+        cx: admission::Context<'_>,
+        key: &str,
+        rev: Revision,
+        mut obj: T,
+        changed: bool,
+    ) -> Result<Option<Deleted<T>>> {
+        if obj.meta().is_deleting() && !changed {
+            return Ok(Some(Deleted::Pending(obj)));
+        }
+        if !obj.meta().is_deleting() {
+            obj.meta_mut().deletion_timestamp = Some(now_rfc3339());
+            obj.meta_mut().deletion_grace_period_seconds = Some(0);
+        }
+        if cx.dry_run {
+            return Ok(Some(Deleted::Pending(obj)));
+        }
+        let name = obj.meta().name.clone();
+        match self.store.update(key, encode_object(&obj)?, rev).await {
+            Ok(rev) => {
+                obj.meta_mut().resource_version = rev.to_string();
+                self.admission.committed(cx, Operation::Delete, &obj).await;
+                Ok(Some(Deleted::Pending(obj)))
             }
-            match self.store.delete(&key, Some(kv.mod_revision)).await {
-                Ok((rev, _)) => {
-                    self.admission.deleted(cx, &obj).await;
-                    obj.meta_mut().resource_version = rev.to_string();
-                    return Ok(Deleted::Gone(obj));
-                }
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(StoreError::NotFound { .. }) => return Err(not_found(T::INFO, name)),
-                Err(e) => return Err(e.into()),
+            Err(StoreError::Conflict { .. }) => Ok(None),
+            Err(StoreError::NotFound { .. }) => Err(not_found(T::INFO, &name)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes `obj` from the store (if it is still at `rev`; None: it changed meanwhile).
+    async fn remove<T: Resource>(&self, cx: admission::Context<'_>, key: &str, rev: Revision, mut obj: T) -> Result<Option<Deleted<T>>> {
+        if cx.dry_run {
+            return Ok(Some(Deleted::Gone(obj)));
+        }
+        match self.store.delete(key, Some(rev)).await {
+            Ok((rev, _)) => {
+                self.admission.deleted(cx, &obj).await;
+                obj.meta_mut().resource_version = rev.to_string();
+                Ok(Some(Deleted::Gone(obj)))
             }
+            Err(StoreError::Conflict { .. }) => Ok(None),
+            Err(StoreError::NotFound { .. }) => Err(not_found(T::INFO, &obj.meta().name)),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -904,5 +973,127 @@ mod propagation_tests {
         assert!(matches!(out, Err(RegistryError::Conflict { .. })), "{out:?}");
         let stored: Pod = r.get(Some("default"), "p").await.expect("untouched");
         assert!(stored.metadata.finalizers.is_empty() && !stored.metadata.is_deleting());
+    }
+}
+
+#[cfg(test)]
+mod graceful_tests {
+    use super::*;
+    use api::model::Pod;
+
+    fn bound_pod(name: &str, finalizers: &[&str]) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "finalizers": finalizers},
+            "spec": {"nodeName": "n1", "terminationGracePeriodSeconds": 20, "containers": [{"name": "c", "image": "hello:v1"}]}
+        }))
+        .expect("pod")
+    }
+
+    async fn registry() -> (Registry, tempfile::TempDir) {
+        crate::admission::testing::registry(Default::default()).await
+    }
+
+    fn opts(grace: Option<i64>) -> DeleteOptions {
+        DeleteOptions { grace_period_seconds: grace, ..Default::default() }
+    }
+
+    async fn stored(r: &Registry, name: &str) -> Option<Pod> {
+        r.get::<Pod>(Some("default"), name).await.ok()
+    }
+
+    #[tokio::test]
+    async fn a_bound_pod_is_kept_for_its_grace_and_goes_with_grace_zero() {
+        let (r, _dir) = registry().await;
+        r.create(bound_pod("p", &[])).await.expect("create");
+        let Ok(Deleted::Pending(p)) = r.delete_opts::<Pod>(Some("default"), "p", &opts(None)).await else {
+            panic!("expected a pending delete");
+        };
+        assert_eq!(p.metadata.deletion_grace_period_seconds, Some(20));
+        let deadline = graceful::grace_deadline(&p.metadata).expect("a deletionTimestamp");
+        let left = deadline - chrono::Utc::now();
+        assert!(left > chrono::Duration::seconds(18) && left <= chrono::Duration::seconds(20), "{left:?}");
+        assert_eq!(p.metadata.generation, 2, "a graceful delete bumps the generation");
+        // Status writes of a terminating pod do not end it.
+        r.modify::<Pod>(Some("default"), "p", UpdateScope::Main, |p| {
+            p.metadata.labels.insert("k".into(), "v".into());
+            true
+        })
+        .await
+        .expect("update");
+        assert!(stored(&r, "p").await.is_some_and(|p| p.metadata.is_deleting()));
+        // A repeated delete changes nothing; a longer grace neither.
+        let Ok(Deleted::Pending(again)) = r.delete_opts::<Pod>(Some("default"), "p", &opts(Some(60))).await else {
+            panic!("expected a pending delete");
+        };
+        assert_eq!(again.metadata.deletion_timestamp, stored(&r, "p").await.and_then(|p| p.metadata.deletion_timestamp));
+        assert_eq!(again.metadata.deletion_grace_period_seconds, Some(20));
+        // A shorter one moves the deadline back.
+        let Ok(Deleted::Pending(shorter)) = r.delete_opts::<Pod>(Some("default"), "p", &opts(Some(5))).await else {
+            panic!("expected a pending delete");
+        };
+        assert_eq!(shorter.metadata.deletion_grace_period_seconds, Some(5));
+        let moved = graceful::grace_deadline(&shorter.metadata).expect("deadline");
+        assert_eq!(deadline - moved, chrono::Duration::seconds(15));
+        let out = r.delete_opts::<Pod>(Some("default"), "p", &opts(Some(0))).await;
+        assert!(matches!(out, Ok(Deleted::Gone(_))), "{out:?}");
+        assert!(stored(&r, "p").await.is_none());
+    }
+
+    #[tokio::test]
+    async fn unbound_pods_and_force_deletes_go_at_once() {
+        let (r, _dir) = registry().await;
+        let mut unbound = bound_pod("u", &[]);
+        unbound.spec.node_name = None;
+        r.create(unbound).await.expect("create");
+        let out = r.delete_opts::<Pod>(Some("default"), "u", &opts(Some(30))).await;
+        assert!(matches!(out, Ok(Deleted::Gone(_))), "{out:?}");
+        r.create(bound_pod("f", &[])).await.expect("create");
+        let out = r.delete_opts::<Pod>(Some("default"), "f", &opts(Some(0))).await;
+        assert!(matches!(out, Ok(Deleted::Gone(_))), "{out:?}");
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_graceful_delete_writes_nothing() {
+        let (r, _dir) = registry().await;
+        r.create(bound_pod("d", &[])).await.expect("create");
+        let dry = DeleteOptions { dry_run: true, ..Default::default() };
+        let Ok(Deleted::Pending(p)) = r.delete_opts::<Pod>(Some("default"), "d", &dry).await else {
+            panic!("expected a pending delete");
+        };
+        assert!(p.metadata.is_deleting());
+        assert!(stored(&r, "d").await.is_some_and(|p| !p.metadata.is_deleting()));
+    }
+
+    #[tokio::test]
+    async fn finalizers_still_hold_a_force_deleted_pod() {
+        let (r, _dir) = registry().await;
+        r.create(bound_pod("h", &["example.com/hold"])).await.expect("create");
+        assert!(matches!(r.delete_opts::<Pod>(Some("default"), "h", &opts(None)).await, Ok(Deleted::Pending(_))));
+        // The finalizer goes while the grace runs: the pod stays for the node.
+        r.modify::<Pod>(Some("default"), "h", UpdateScope::Main, |p| {
+            p.metadata.finalizers.clear();
+            true
+        })
+        .await
+        .expect("remove finalizer");
+        assert!(stored(&r, "h").await.is_some());
+        r.modify::<Pod>(Some("default"), "h", UpdateScope::Main, |p| {
+            p.metadata.finalizers = vec!["example.com/hold".into()];
+            true
+        })
+        .await
+        .expect("add finalizer back");
+        let Ok(Deleted::Pending(p)) = r.delete_opts::<Pod>(Some("default"), "h", &opts(Some(0))).await else {
+            panic!("finalizers hold a force delete");
+        };
+        assert_eq!(p.metadata.deletion_grace_period_seconds, Some(0));
+        r.modify::<Pod>(Some("default"), "h", UpdateScope::Main, |p| {
+            p.metadata.finalizers.clear();
+            true
+        })
+        .await
+        .expect("remove finalizer");
+        assert!(stored(&r, "h").await.is_none(), "grace spent and no finalizer: gone");
     }
 }

@@ -11,7 +11,8 @@
 //!   `DisruptionBudget` cause when not). It is decremented and the pod noted in
 //!   `disruptedPods`, written with the budget's resourceVersion (so two concurrent
 //!   evictions cannot both spend the last disruption; a conflict re-reads and retries),
-//!   and then the pod is deleted, honouring the `deleteOptions.preconditions` it carries.
+//!   and then the pod is deleted, honouring the `deleteOptions.preconditions` and
+//!   `gracePeriodSeconds` it carries (a bound pod is kept for its grace period).
 //!
 //! The answer is 201 Created with a Success Status, as upstream's. `dryRun=All` (query or
 //! deleteOptions) checks everything and writes nothing.
@@ -21,7 +22,7 @@ use actix_web::{web, HttpMessage, HttpRequest};
 use api::model::{
     find_condition, Condition, Pod, PodDisruptionBudget, PodDisruptionBudgetStatus, DISRUPTION_ALLOWED,
 };
-use actors::registry::{Preconditions, Propagation, RegistryError, UpdateScope};
+use actors::registry::{DeleteOptions as RegistryDeleteOptions, Preconditions, RegistryError, UpdateScope};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -87,7 +88,8 @@ pub async fn evict(state: web::Data<AppState>, req: HttpRequest, payload: web::P
     if !can_ignore_budget(&pod) {
         spend_budget(&state, &pod, dry_run).await?;
     }
-    match state.registry.delete_with::<Pod>(Some(&ns), &name, &pre, Propagation::Background, dry_run).await {
+    let opts = RegistryDeleteOptions { preconditions: pre, grace_period_seconds: options.grace_period_seconds, dry_run, ..Default::default() };
+    match state.registry.delete_opts::<Pod>(Some(&ns), &name, &opts).await {
         Ok(_) => {}
         Err(e) => return Err(from_registry(e, "", "pods")),
     }

@@ -406,7 +406,8 @@ async fn deletion_runs_pre_stop_before_sigterm_removes_everything_and_deletes_th
     e.wait_pod("bye", "Running", |p| phase(p) == "Running").await;
     let uid = created.metadata.uid.clone();
     assert!(e.root.join("pods").join(&uid).exists());
-    e.pods().delete("bye", &DeleteParams::default()).await.unwrap();
+    // A short grace: "stubborn" ignores SIGTERM and is killed when it runs out.
+    e.pods().delete("bye", &DeleteParams { grace_period_seconds: Some(1), ..Default::default() }).await.unwrap();
     wait_for("the network detached", Duration::from_secs(20), async || {
         if e.fakes.network.calls().contains(&format!("detach {uid}")) { Ok(()) } else { Err(format!("{:?}", e.fakes.network.calls())) }
     })

@@ -21,7 +21,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use crate::informer::{self, Cache};
 use api::model::{Deployment, LabelSelector, Lease, Namespace, Node, Pod, ReplicaSet, ReplicationController, Resource, ServiceAccount};
 use api::model::{PersistentVolume, PersistentVolumeClaim, PodDisruptionBudget, StatefulSet, StorageClass};
-use crate::registry::{Deleted, Preconditions, Registry, RegistryError, UpdateScope};
+use crate::registry::{DeleteOptions, Deleted, Preconditions, Registry, RegistryError, UpdateScope};
 use supervision::{ActorCx, BudgetSpec, HasSource, Loop, Reconcile, Source, World};
 use crate::store::Revision;
 
@@ -265,9 +265,22 @@ impl Cx {
         Ok(out)
     }
 
-    /// Deletes; "already gone" counts as success (returns None).
+    /// Deletes with the kind's default grace (a pod lingers until its node has stopped
+    /// it); "already gone" counts as success (returns None).
     pub async fn delete<T: Resource>(&self, ns: Option<&str>, name: &str, pre: &Preconditions) -> Result<Option<T>, RegistryError> {
-        match self.shared.registry.delete::<T>(ns, name, pre).await {
+        let opts = DeleteOptions { preconditions: pre.clone(), ..Default::default() };
+        self.delete_opts(ns, name, &opts).await
+    }
+
+    /// Deletes with grace 0 (upstream's force delete: for pods no node will stop);
+    /// finalizers still hold the object. "Already gone" counts as success.
+    pub async fn force_delete<T: Resource>(&self, ns: Option<&str>, name: &str, pre: &Preconditions) -> Result<Option<T>, RegistryError> {
+        let opts = DeleteOptions { preconditions: pre.clone(), grace_period_seconds: Some(0), ..Default::default() };
+        self.delete_opts(ns, name, &opts).await
+    }
+
+    async fn delete_opts<T: Resource>(&self, ns: Option<&str>, name: &str, opts: &DeleteOptions) -> Result<Option<T>, RegistryError> {
+        match self.shared.registry.delete_opts::<T>(ns, name, opts).await {
             Ok(Deleted::Gone(o)) | Ok(Deleted::Pending(o)) => {
                 self.note::<T>(rev_of(&o));
                 Ok(Some(o))

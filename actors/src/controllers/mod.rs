@@ -31,10 +31,17 @@ pub(crate) fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
     api::time::parse(s?)
 }
 
-/// A pod that still counts: not Succeeded/Failed and not being deleted.
+/// A pod that still counts: not Succeeded/Failed and not being deleted (upstream's
+/// `FilterActivePods`: a terminating pod is on its way out, its replacement is due now).
 pub(crate) fn pod_is_active(p: &Pod) -> bool {
+    !pod_is_finished(p) && !p.metadata.is_deleting()
+}
+
+/// A pod whose containers are done for good (Succeeded or Failed); a terminating pod
+/// is not finished until its node has stopped it.
+pub(crate) fn pod_is_finished(p: &Pod) -> bool {
     let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
-    !matches!(phase, Some("Succeeded") | Some("Failed")) && !p.metadata.is_deleting()
+    matches!(phase, Some("Succeeded") | Some("Failed"))
 }
 
 /// The time the pod's Ready condition became True, if it is ready.

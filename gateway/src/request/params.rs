@@ -2,7 +2,7 @@
 //! refusal is the 400 or 422 (and message) that shoal has always answered.
 
 use actix_web::HttpRequest;
-use actors::registry::{Preconditions, Propagation};
+use actors::registry::{DeleteOptions as RegistryDeleteOptions, Preconditions, Propagation};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -335,6 +335,8 @@ impl From<PreconditionsBody> for Preconditions {
 pub struct DeleteRequest {
     pub propagation: Propagation,
     pub preconditions: Preconditions,
+    /// `gracePeriodSeconds` (the body's, else the query's): None for the kind's default.
+    pub grace_period_seconds: Option<i64>,
     /// The body's `dryRun` values (checked with the query's by [`WriteParams::dry_run`]).
     pub dry_run: Vec<String>,
 }
@@ -355,7 +357,18 @@ impl DeleteRequest {
             })?,
         };
         let preconditions = body.preconditions.map(Preconditions::from).unwrap_or_default();
-        Ok(DeleteRequest { propagation, preconditions, dry_run: body.dry_run })
+        let grace_period_seconds = body.grace_period_seconds.or(query.grace_period_seconds);
+        Ok(DeleteRequest { propagation, preconditions, grace_period_seconds, dry_run: body.dry_run })
+    }
+
+    /// What the registry is asked to do, with `dry_run` settled from the query and body.
+    pub fn options(&self, dry_run: bool) -> RegistryDeleteOptions {
+        RegistryDeleteOptions {
+            preconditions: self.preconditions.clone(),
+            propagation: self.propagation,
+            grace_period_seconds: self.grace_period_seconds,
+            dry_run,
+        }
     }
 }
 
@@ -527,5 +540,18 @@ mod tests {
         let e = DeleteRequest::resolve(DeleteOptions::default(), &q(Some("Sideways"))).unwrap_err();
         assert_eq!((e.code, e.reason), (422, "Invalid"));
         assert_eq!(e.message, r#"propagationPolicy: Unsupported value: "Sideways": supported values: "Foreground", "Background", "Orphan""#);
+    }
+
+    #[test]
+    fn delete_request_takes_the_grace_period_from_the_body_then_the_query() {
+        let q = |g: Option<i64>| DeleteParams { propagation_policy: None, grace_period_seconds: g };
+        let r = DeleteRequest::resolve(DeleteOptions::default(), &q(None)).unwrap();
+        assert_eq!(r.grace_period_seconds, None, "the kind's default");
+        let r = DeleteRequest::resolve(DeleteOptions::default(), &q(Some(0))).unwrap();
+        assert_eq!(r.options(false).grace_period_seconds, Some(0));
+        let body = DeleteOptions { grace_period_seconds: Some(5), ..Default::default() };
+        let r = DeleteRequest::resolve(body, &q(Some(0))).unwrap();
+        let opts = r.options(true);
+        assert_eq!((opts.grace_period_seconds, opts.dry_run), (Some(5), true));
     }
 }

@@ -1,6 +1,6 @@
-//! DELETE of one object, with the propagation policy and preconditions of its
-//! `DeleteOptions`; answers the object (while finalizers hold it, or for the kinds
-//! upstream returns) or a Success Status.
+//! DELETE of one object, with the propagation policy, preconditions and grace period of
+//! its `DeleteOptions` (body or query); answers the object (while finalizers or a grace
+//! period hold it, or for the kinds upstream returns) or a Success Status.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
@@ -24,8 +24,8 @@ pub async fn delete<T: Resource>(
     let target = Target::of(&req);
     let del = DeleteRequest::resolve(decode::delete_options(&body::read(payload).await?)?, &q)?;
     let mut params = WriteParams::of(&req)?;
-    params.dry_run.extend(del.dry_run);
-    let deleted = write::delete::<T>(&state, &target, &del.preconditions, del.propagation, params.dry_run()?).await;
+    params.dry_run.extend(del.dry_run.iter().cloned());
+    let deleted = write::delete::<T>(&state, &target, &del.options(params.dry_run()?)).await;
     let deleted = deleted.map_err(err::<T>)?;
     match deleted {
         Deleted::Pending(obj) => json_response(StatusCode::OK, &obj, &[]),

@@ -30,14 +30,14 @@ pub async fn delete_collection<T: Resource>(
     let filter = Filter::for_kind::<T>(&q)?;
     let del = DeleteRequest::resolve(decode::delete_options(&body::read(payload).await?)?, &dq)?;
     let mut params = WriteParams::of(&req)?;
-    params.dry_run.extend(del.dry_run);
+    params.dry_run.extend(del.dry_run.iter().cloned());
     let dry = params.dry_run()?;
     let (items, _) = state.registry.list::<T>(target.ns.as_deref()).await.map_err(err::<T>)?;
     let mut deleted = Vec::new();
     let mut last_rev = 0;
     for obj in items.into_iter().filter(|o| filter.accepts(o)) {
         let item = Target { ns: obj.meta().namespace.clone(), name: Some(obj.meta().name.clone()) };
-        match write::delete::<T>(&state, &item, &del.preconditions, del.propagation, dry).await {
+        match write::delete::<T>(&state, &item, &del.options(dry)).await {
             Ok(Deleted::Gone(o)) | Ok(Deleted::Pending(o)) => {
                 last_rev = last_rev.max(o.meta().resource_version.parse().unwrap_or(0));
                 deleted.push(o);

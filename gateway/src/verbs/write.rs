@@ -2,7 +2,7 @@
 //! through the registry and its admission chain as the real write), and the
 //! managed-fields entry of creates and updates.
 
-use actors::registry::{Deleted, Preconditions, Propagation, RegistryError, UpdateScope};
+use actors::registry::{DeleteOptions, Deleted, RegistryError, UpdateScope};
 use api::model::Resource;
 
 use crate::error::ApiError;
@@ -22,15 +22,10 @@ pub(super) async fn update<T: Resource>(state: &AppState, obj: T, scope: UpdateS
     state.registry.update_with(obj, scope, dry).await
 }
 
-/// Deletes an object, or with `dry` only says what the delete would do.
-pub(super) async fn delete<T: Resource>(
-    state: &AppState,
-    target: &Target,
-    pre: &Preconditions,
-    propagation: Propagation,
-    dry: bool,
-) -> Result<Deleted<T>, RegistryError> {
-    state.registry.delete_with::<T>(target.ns.as_deref(), target.name(), pre, propagation, dry).await
+/// Deletes an object as `opts` ask (grace, propagation, preconditions), or with
+/// `opts.dry_run` only says what the delete would do.
+pub(super) async fn delete<T: Resource>(state: &AppState, target: &Target, opts: &DeleteOptions) -> Result<Deleted<T>, RegistryError> {
+    state.registry.delete_opts::<T>(target.ns.as_deref(), target.name(), opts).await
 }
 
 /// Records a create or update by `manager` in the object's managedFields (an `Update`

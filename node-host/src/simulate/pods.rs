@@ -1,6 +1,7 @@
 //! Pods on simulated nodes: one watcher per node (`fieldSelector=spec.nodeName=<node>`)
-//! feeding a cache, and a pool of workers that report the node's pods Running and delete
-//! those being deleted.
+//! feeding a cache, and a pool of workers that report the node's pods Running and finish
+//! the deletion of those being deleted (a DELETE with grace 0 and the pod's uid as
+//! precondition, as a kubelet sends once the containers have stopped).
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use api::model::{
     Condition, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStatus, Pod, PodIp, PodStatus,
 };
-use client::{Cache, Change, DeleteParams, ListParams, Patch, PatchParams};
+use client::{Cache, Change, DeleteParams, ListParams, Patch, PatchParams, Preconditions};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
@@ -116,10 +117,18 @@ impl Worker {
         if pod.metadata.is_deleting() {
             if self.deleting.insert(uid.clone()) {
                 n.pool.lock().unwrap_or_else(|p| p.into_inner()).release(&uid);
-                match self.pods(pod).delete(name, &DeleteParams::now()).await {
+                // A simulated node has nothing to stop: it ends the grace at once, for this
+                // pod only (a new pod of the same name is not ours to delete).
+                let pre = Preconditions { uid: Some(uid.clone()), resource_version: None };
+                let dp = DeleteParams { preconditions: Some(pre), ..DeleteParams::now() };
+                match self.pods(pod).delete(name, &dp).await {
                     Ok(_) => {}
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => tracing::warn!(pod = %name, error = %e, "deleting pod failed"),
+                    Err(e) if e.is_not_found() || e.is_conflict() => {}
+                    Err(e) => {
+                        // Tried again on the pod's next change (or resync).
+                        self.deleting.remove(&uid);
+                        tracing::warn!(pod = %name, error = %e, "deleting pod failed");
+                    }
                 }
             }
             return;

@@ -1,19 +1,26 @@
 //! Recreate: scale every old ReplicaSet to zero, wait until their pods are gone, then
 //! create or scale up the new one (Kubernetes' `recreate.go`).
 
+use std::time::Duration;
+
 use chrono::Utc;
 
 use super::sync::{cleanup_history, ensure_new_rs, scale_rs, spec_replicas, NewRs, Sets};
 use super::{replicas_of, status};
 use crate::controller::{Action, Cx, ReconcileError};
-use crate::controllers::pod_is_active;
+use crate::controllers::pod_is_finished;
 use api::model::Deployment;
 
-/// Whether any pod of an old set is still running (or its status still counts some).
+/// How often a Deployment waiting for its old pods to go looks again.
+const OLD_PODS_POLL: Duration = Duration::from_secs(1);
+
+/// Whether any pod of an old set is still running (or its status still counts some); a
+/// terminating pod runs until its node has stopped it, so the new pods wait for it
+/// (upstream's `oldPodsRunning`: only finished pods do not count).
 fn old_pods_running(sets: &Sets, cx: &Cx) -> bool {
     sets.old.iter().any(|rs| {
         rs.status.as_ref().is_some_and(|s| s.replicas > 0)
-            || cx.caches().pods.owned_by(&rs.metadata.uid).iter().any(|p| pod_is_active(p))
+            || cx.caches().pods.owned_by(&rs.metadata.uid).iter().any(|p| !pod_is_finished(p))
     })
 }
 
@@ -32,7 +39,11 @@ pub async fn step(d: &Deployment, sets: &Sets, cx: &Cx) -> Result<Action, Reconc
         return status::sync(d, sets, None, cx).await;
     }
     if old_pods_running(sets, cx) {
-        return status::sync(d, sets, None, cx).await;
+        // A terminating pod's removal changes no ReplicaSet (it counted for none since its
+        // deletion), so nothing wakes the Deployment then: look again shortly.
+        let action = status::sync(d, sets, None, cx).await?;
+        let after = action.requeue_after.map_or(OLD_PODS_POLL, |a| a.min(OLD_PODS_POLL));
+        return Ok(Action::requeue(after));
     }
 
     let want = replicas_of(d);
