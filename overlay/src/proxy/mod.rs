@@ -1,0 +1,171 @@
+//! The service proxy of a node: Services and EndpointSlices in, one nftables table
+//! (`ip shoal-proxy`) out, in kube-proxy's nftables layout.
+//!
+//! - [`model`]: Services + slices + node facts → the desired [`Ruleset`] (pure);
+//! - [`endpoints`]: which endpoints each Service port uses (pure);
+//! - [`render`]: `nft -f` scripts — a full sync, an incremental one from a diff (pure);
+//! - [`nft`]: running `nft` in the current network namespace ([`Nft`], a fake);
+//! - [`Proxy`]: remembers what it applied, syncs incrementally, fully at start and on demand.
+
+pub mod endpoints;
+pub mod model;
+pub mod nft;
+pub mod render;
+pub mod ruleset;
+
+use std::borrow::Borrow;
+use std::time::{Duration, Instant};
+
+use api::model::{EndpointSlice, Service};
+
+pub use model::NodeFacts;
+pub use nft::{FakeNft, Nft, NftCommand, NftError};
+pub use render::{Diff, Observed, TableSpec};
+pub use ruleset::{Ruleset, VerdictMap};
+
+/// The table's default name.
+pub const DEFAULT_TABLE: &str = "shoal-proxy";
+/// The default masquerade mark bit (kube-proxy's `--masquerade-bit 14`).
+pub const DEFAULT_MARK: u32 = 0x4000;
+
+/// How a [`Proxy`] is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyConfig {
+    pub table: String,
+    pub mark: u32,
+    pub node: NodeFacts,
+}
+
+impl ProxyConfig {
+    /// The default table and mark for this node.
+    pub fn new(node: NodeFacts) -> Self {
+        ProxyConfig { table: DEFAULT_TABLE.to_string(), mark: DEFAULT_MARK, node }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("reading table {table} before a full sync")]
+    Observe { table: String, #[source] source: NftError },
+    #[error("applying the {kind} sync of table {table}")]
+    Apply { table: String, kind: &'static str, #[source] source: NftError },
+    #[error("removing table {table}")]
+    Remove { table: String, #[source] source: NftError },
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncStats {
+    /// A full sync (at start, on demand, after a failure) rather than an incremental one.
+    pub full: bool,
+    /// Per-Service chains and map elements of the desired state.
+    pub chains: usize,
+    pub elements: usize,
+    /// Chains added, refilled and removed; map elements added and removed (incremental syncs).
+    pub chains_changed: usize,
+    pub elements_changed: usize,
+    /// The size of the script handed to `nft` (0: nothing to do, `nft` not run).
+    pub script_bytes: usize,
+    /// Computing the desired state and the script; running `nft`.
+    pub render: Duration,
+    pub apply: Duration,
+}
+
+/// The node's service proxy: owns one table and keeps it equal to the Services.
+pub struct Proxy<N: Nft = NftCommand> {
+    spec: TableSpec,
+    nft: N,
+    /// What the last successful sync put in the table; `None` until then and after a failure.
+    applied: Option<Ruleset>,
+    full_due: bool,
+}
+
+impl Proxy<NftCommand> {
+    /// A proxy that runs the `nft` binary in the calling thread's network namespace.
+    pub fn new(config: ProxyConfig) -> Self {
+        Self::with_nft(config, NftCommand::default())
+    }
+}
+
+impl<N: Nft> Proxy<N> {
+    pub fn with_nft(config: ProxyConfig, nft: N) -> Self {
+        Proxy { spec: TableSpec { table: config.table, mark: config.mark, node: config.node }, nft, applied: None, full_due: true }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.spec.table
+    }
+
+    /// The state the table was last brought to.
+    pub fn applied(&self) -> Option<&Ruleset> {
+        self.applied.as_ref()
+    }
+
+    /// Makes the next sync a full one (a periodic resync, or after outside changes).
+    pub fn resync_next(&mut self) {
+        self.full_due = true;
+    }
+
+    /// Brings the table to what `services` and `slices` ask for: in full the first time
+    /// (and after [`Self::resync_next`] or a failure), otherwise only what changed.
+    pub fn sync<S: Borrow<Service>, E: Borrow<EndpointSlice>>(&mut self, services: &[S], slices: &[E]) -> Result<SyncStats, ProxyError> {
+        let started = Instant::now();
+        let want = model::desired(services, slices, &self.spec.node);
+        let mut stats = SyncStats { chains: want.chains.len(), elements: want.element_count(), ..Default::default() };
+        match self.applied.take().filter(|_| !self.full_due) {
+            Some(old) => self.sync_incremental(old, want, started, stats),
+            None => {
+                stats.full = true;
+                self.sync_full(want, started, stats)
+            }
+        }
+    }
+
+    fn sync_incremental(&mut self, old: Ruleset, want: Ruleset, started: Instant, mut stats: SyncStats) -> Result<SyncStats, ProxyError> {
+        let diff = Diff::between(&old, &want);
+        stats.chains_changed = diff.added_chains.len() + diff.changed_chains.len() + diff.removed_chains.len();
+        stats.elements_changed = diff.elements_in.values().map(Vec::len).sum::<usize>() + diff.elements_out.values().map(Vec::len).sum::<usize>();
+        let script = self.spec.incremental(&diff, &want);
+        drop(diff);
+        stats.render = started.elapsed();
+        stats.script_bytes = script.len();
+        if !script.is_empty() {
+            let t = Instant::now();
+            // On failure `applied` stays `None`: the next sync is a full one.
+            self.nft.apply(&script).map_err(|source| ProxyError::Apply { table: self.spec.table.clone(), kind: "incremental", source })?;
+            stats.apply = t.elapsed();
+        }
+        self.applied = Some(want);
+        Ok(stats)
+    }
+
+    fn sync_full(&mut self, want: Ruleset, started: Instant, mut stats: SyncStats) -> Result<SyncStats, ProxyError> {
+        let table = self.spec.table.clone();
+        let observed = self.nft.observe(&table).map_err(|source| ProxyError::Observe { table: table.clone(), source })?;
+        let script = self.spec.full(&want, observed.as_ref());
+        stats.render = started.elapsed();
+        stats.script_bytes = script.len();
+        let t = Instant::now();
+        if let Err(first) = self.nft.apply(&script) {
+            if observed.is_none() {
+                return Err(ProxyError::Apply { table, kind: "full", source: first });
+            }
+            // Leftovers the script cannot reuse (say, a chain of another type): start over.
+            tracing::warn!(table = %table, error = %first, "full sync over the old table failed; recreating the table");
+            let script = self.spec.delete() + &self.spec.full(&want, None);
+            stats.script_bytes = script.len();
+            self.nft.apply(&script).map_err(|source| ProxyError::Apply { table, kind: "full", source })?;
+        }
+        stats.apply = t.elapsed();
+        self.applied = Some(want);
+        self.full_due = false;
+        Ok(stats)
+    }
+
+    /// Removes the table and everything in it (the proxy stops); already gone is fine.
+    pub fn remove(&mut self) -> Result<(), ProxyError> {
+        self.applied = None;
+        self.full_due = true;
+        self.nft.apply(&self.spec.delete()).map_err(|source| ProxyError::Remove { table: self.spec.table.clone(), source })
+    }
+}
