@@ -12,6 +12,8 @@ pub mod model;
 pub mod nft;
 pub mod render;
 pub mod ruleset;
+#[cfg(test)]
+mod testutil;
 
 use std::borrow::Borrow;
 use std::time::{Duration, Instant};
@@ -167,5 +169,70 @@ impl<N: Nft> Proxy<N> {
         self.applied = None;
         self.full_due = true;
         self.nft.apply(&self.spec.delete()).map_err(|source| ProxyError::Remove { table: self.spec.table.clone(), source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::*;
+    use super::*;
+
+    fn proxy() -> (Proxy<FakeNft>, FakeNft) {
+        let fake = FakeNft::default();
+        (Proxy::with_nft(ProxyConfig::new(node()), fake.clone()), fake)
+    }
+
+    #[test]
+    fn the_first_sync_is_full_then_only_changes_are_sent() {
+        let (mut p, fake) = proxy();
+        let services = [service("web", "10.96.0.10", 80)];
+        let slices = [slice("web", 8080, &[("10.244.1.2", "n1")])];
+        let s = p.sync(&services, &slices).unwrap();
+        assert!(s.full && s.script_bytes > 0);
+        assert_eq!((s.chains, s.elements), (2, 1));
+        assert!(fake.scripts()[0].starts_with("add table ip shoal-proxy"));
+
+        let s = p.sync(&services, &slices).unwrap();
+        assert!(!s.full);
+        assert_eq!(s.script_bytes, 0);
+        assert_eq!(fake.scripts().len(), 1, "nothing changed: nft is not run");
+
+        let slices = [slice("web", 8080, &[("10.244.1.2", "n1"), ("10.244.1.3", "n1")])];
+        let s = p.sync(&services, &slices).unwrap();
+        assert_eq!((s.full, s.chains_changed, s.elements_changed), (false, 2, 0));
+        assert!(!fake.scripts()[1].contains("add table"));
+    }
+
+    #[test]
+    fn a_failed_sync_is_followed_by_a_full_one() {
+        let (mut p, fake) = proxy();
+        let services = [service("web", "10.96.0.10", 80)];
+        p.sync::<_, api::model::EndpointSlice>(&services, &[]).unwrap();
+        fake.fail_next_apply();
+        assert!(matches!(p.sync(&services, &[slice("web", 80, &[("10.244.1.2", "n1")])]), Err(ProxyError::Apply { kind: "incremental", .. })));
+        assert!(p.applied().is_none());
+        assert!(p.sync(&services, &[slice("web", 80, &[("10.244.1.2", "n1")])]).unwrap().full);
+        p.resync_next();
+        assert!(p.sync(&services, &[slice("web", 80, &[("10.244.1.2", "n1")])]).unwrap().full, "on demand");
+    }
+
+    #[test]
+    fn a_full_sync_over_an_unusable_table_recreates_it() {
+        let (mut p, fake) = proxy();
+        fake.set_observed(Some(Observed::default()));
+        fake.fail_next_apply();
+        p.sync::<Service, api::model::EndpointSlice>(&[], &[]).unwrap();
+        let scripts = fake.scripts();
+        assert_eq!(scripts.len(), 2);
+        assert!(scripts[1].starts_with("add table ip shoal-proxy\ndelete table ip shoal-proxy\nadd table ip shoal-proxy\n"));
+    }
+
+    #[test]
+    fn remove_deletes_the_table_and_the_next_sync_is_full() {
+        let (mut p, fake) = proxy();
+        p.sync::<Service, api::model::EndpointSlice>(&[], &[]).unwrap();
+        p.remove().unwrap();
+        assert_eq!(fake.scripts().last().unwrap(), "add table ip shoal-proxy\ndelete table ip shoal-proxy\n");
+        assert!(p.sync::<Service, api::model::EndpointSlice>(&[], &[]).unwrap().full);
     }
 }

@@ -283,3 +283,129 @@ fn add_endpoint(rs: &mut Ruleset, sp: &SpView<'_, '_>, b: Backend) {
     rules.push(format!("meta l4proto {} dnat to {}:{}", sp.proto(), b.ip, b.port));
     rs.chains.insert(sp.name.endpoint_chain(b.ip, b.port), rules);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::testutil::*;
+
+    fn chain_with<'a>(rs: &'a Ruleset, prefix: &str) -> Vec<(&'a String, &'a Vec<String>)> {
+        rs.chains.iter().filter(|(n, _)| n.starts_with(prefix)).collect()
+    }
+
+    fn element(rs: &Ruleset, map: VerdictMap, key: &str) -> Option<String> {
+        rs.maps.get(&map).and_then(|m| m.get(key)).cloned()
+    }
+
+    #[test]
+    fn cluster_ip_picks_among_ready_endpoints_and_dnats_to_the_slices_port() {
+        let rs = desired(&[service("web", "10.96.0.10", 80)], &[slice("web", 8080, &[("10.244.1.2", "n1"), ("10.244.2.2", "n2")])], &node());
+        let service_chain = element(&rs, VerdictMap::ServiceIps, "10.96.0.10 . tcp . 80").expect("ClusterIP element");
+        let name = service_chain.strip_prefix("goto ").unwrap();
+        assert!(name.starts_with("service-") && name.ends_with("-ns/web/tcp/http"), "{name}");
+        let rules = &rs.chains[name];
+        assert_eq!(rules[0], "ip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade");
+        assert!(rules[1].starts_with("numgen random mod 2 vmap { 0 : goto endpoint-") && rules[1].contains(", 1 : goto endpoint-"), "{}", rules[1]);
+        let endpoints = chain_with(&rs, "endpoint-");
+        assert_eq!(endpoints.len(), 2);
+        let (_, first) = endpoints.iter().find(|(n, _)| n.ends_with("__10.244.1.2/8080")).expect("endpoint chain");
+        assert_eq!(**first, ["ip saddr 10.244.1.2 jump mark-for-masquerade", "meta l4proto tcp dnat to 10.244.1.2:8080"]);
+        assert_eq!(rs.chains.len(), 3);
+        assert!(rs.maps.get(&VerdictMap::NoEndpointServices).is_none());
+    }
+
+    #[test]
+    fn a_service_without_endpoints_is_rejected_and_gets_no_chain() {
+        let rs = desired::<_, EndpointSlice>(&[service("web", "10.96.0.10", 80)], &[], &node());
+        assert_eq!(element(&rs, VerdictMap::NoEndpointServices, "10.96.0.10 . tcp . 80").as_deref(), Some("goto reject-chain"));
+        assert!(rs.chains.is_empty());
+        assert!(rs.maps.get(&VerdictMap::ServiceIps).is_none());
+    }
+
+    #[test]
+    fn headless_external_name_and_unallocated_services_get_nothing() {
+        let mut external = service("ext", "10.96.0.11", 80);
+        external.spec.type_ = Some("ExternalName".into());
+        let services = [service("headless", "None", 80), external, service("pending", "", 80)];
+        let slices = [slice("headless", 80, &[("10.244.1.2", "n1")]), slice("ext", 80, &[("10.244.1.2", "n1")])];
+        assert_eq!(desired(&services, &slices, &node()), Ruleset::default());
+    }
+
+    #[test]
+    fn node_ports_go_through_the_external_chain_that_masquerades() {
+        let services = [node_port(service("web", "10.96.0.10", 80), 30080), node_port(service("out", "10.96.0.11", 80), 80)];
+        let rs = desired(&services, &[slice("web", 8080, &[("10.244.1.2", "n2")]), slice("out", 80, &[("10.244.1.3", "n2")])], &node());
+        let ext = element(&rs, VerdictMap::ServiceNodePorts, "tcp . 30080").expect("NodePort element");
+        let ext = ext.strip_prefix("goto ").unwrap();
+        assert!(ext.starts_with("external-"), "{ext}");
+        let cluster = element(&rs, VerdictMap::ServiceIps, "10.96.0.10 . tcp . 80").unwrap();
+        assert_eq!(rs.chains[ext], ["jump mark-for-masquerade".to_string(), cluster]);
+        assert_eq!(rs.maps[&VerdictMap::ServiceNodePorts].len(), 1, "a NodePort outside the range is ignored");
+    }
+
+    #[test]
+    fn external_local_without_local_endpoints_drops_outside_traffic_but_serves_pods() {
+        let mut svc = node_port(service("web", "10.96.0.10", 80), 30080);
+        svc.spec.external_traffic_policy = Some("Local".into());
+        let rs = desired(&[svc.clone()], &[slice("web", 8080, &[("10.244.2.2", "n2")])], &node());
+        assert_eq!(element(&rs, VerdictMap::NoEndpointNodePorts, "tcp . 30080").as_deref(), Some("drop"));
+        let ext = element(&rs, VerdictMap::ServiceNodePorts, "tcp . 30080").unwrap();
+        let rules = &rs.chains[ext.strip_prefix("goto ").unwrap()];
+        assert_eq!(rules.len(), 3, "short-circuits only, no goto to a local chain: {rules:?}");
+        assert!(rules[0].starts_with("ip saddr 10.244.0.0/16 goto service-"));
+        assert!(element(&rs, VerdictMap::ServiceIps, "10.96.0.10 . tcp . 80").is_some(), "the ClusterIP still works");
+        assert!(chain_with(&rs, "local-").is_empty());
+
+        let rs = desired(&[svc], &[slice("web", 8080, &[("10.244.2.2", "n2"), ("10.244.1.2", "n1")])], &node());
+        let ext = element(&rs, VerdictMap::ServiceNodePorts, "tcp . 30080").unwrap();
+        let rules = &rs.chains[ext.strip_prefix("goto ").unwrap()];
+        let local = rules.last().unwrap().strip_prefix("goto ").unwrap();
+        assert!(local.starts_with("local-"), "{rules:?}");
+        assert_eq!(rs.chains[local].len(), 1, "no masquerade under Local policy");
+        assert!(rs.chains[local][0].starts_with("numgen random mod 1 vmap { 0 : goto endpoint-") && rs.chains[local][0].contains("__10.244.1.2/8080"));
+        assert!(element(&rs, VerdictMap::NoEndpointNodePorts, "tcp . 30080").is_none());
+    }
+
+    #[test]
+    fn internal_local_uses_only_this_nodes_endpoints() {
+        let mut svc = service("web", "10.96.0.10", 80);
+        svc.spec.internal_traffic_policy = Some("Local".into());
+        let rs = desired(&[svc.clone()], &[slice("web", 8080, &[("10.244.2.2", "n2")])], &node());
+        assert_eq!(element(&rs, VerdictMap::NoEndpointServices, "10.96.0.10 . tcp . 80").as_deref(), Some("drop"));
+        assert!(rs.chains.is_empty());
+        let rs = desired(&[svc], &[slice("web", 8080, &[("10.244.2.2", "n2"), ("10.244.1.2", "n1")])], &node());
+        let target = element(&rs, VerdictMap::ServiceIps, "10.96.0.10 . tcp . 80").unwrap();
+        assert!(target.starts_with("goto local-"), "{target}");
+        assert_eq!(chain_with(&rs, "endpoint-").len(), 1);
+        assert!(chain_with(&rs, "service-").is_empty());
+    }
+
+    #[test]
+    fn client_ip_affinity_checks_sets_before_the_random_pick() {
+        let rs = desired(&[affinity(service("web", "10.96.0.10", 80), 60)], &[slice("web", 8080, &[("10.244.1.2", "n1"), ("10.244.1.3", "n1")])], &node());
+        assert_eq!(rs.affinity_sets.len(), 2);
+        assert!(rs.affinity_sets.values().all(|t| *t == 60));
+        let target = element(&rs, VerdictMap::ServiceIps, "10.96.0.10 . tcp . 80").unwrap();
+        let rules = &rs.chains[target.strip_prefix("goto ").unwrap()];
+        assert!(rules[1].starts_with("ip saddr @affinity-") && rules[1].contains(" goto endpoint-"), "{rules:?}");
+        assert!(rules[3].starts_with("numgen"));
+        let (_, ep) = chain_with(&rs, "endpoint-")[0];
+        assert!(ep[1].starts_with("update @affinity-") && ep[1].ends_with(" { ip saddr }"), "{ep:?}");
+        let default = desired(&[affinity(service("web", "10.96.0.10", 80), 0)], &[slice("web", 8080, &[("10.244.1.2", "n1")])], &node());
+        assert_eq!(default.affinity_sets.values().next(), Some(&DEFAULT_AFFINITY_TIMEOUT));
+    }
+
+    #[test]
+    fn external_ips_and_several_ports_each_get_their_elements() {
+        let mut svc = service("web", "10.96.0.10", 80);
+        svc.spec.external_ips = vec!["192.0.2.7".into()];
+        svc.spec.ports.push(ServicePort { name: Some("dns".into()), protocol: Some("UDP".into()), port: 53, ..Default::default() });
+        let mut s = slice("web", 8080, &[("10.244.1.2", "n1")]);
+        s.ports.push(api::model::EndpointSlicePort { name: Some("dns".into()), protocol: Some("UDP".into()), port: Some(5353), ..Default::default() });
+        let rs = desired(&[svc], &[s], &node());
+        let ips = &rs.maps[&VerdictMap::ServiceIps];
+        assert_eq!(ips.keys().collect::<Vec<_>>(), ["10.96.0.10 . tcp . 80", "10.96.0.10 . udp . 53", "192.0.2.7 . tcp . 80", "192.0.2.7 . udp . 53"]);
+        assert!(ips["192.0.2.7 . udp . 53"].starts_with("goto external-"));
+        assert!(rs.chains.values().flatten().any(|r| r == "meta l4proto udp dnat to 10.244.1.2:5353"));
+    }
+}

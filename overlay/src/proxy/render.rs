@@ -323,3 +323,145 @@ impl<'a> Diff<'a> {
 fn names_any(rules: &[String], needles: &[String]) -> bool {
     !needles.is_empty() && rules.iter().any(|r| needles.iter().any(|n| r.contains(n.as_str())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::model::desired;
+    use crate::proxy::testutil::*;
+
+    fn spec() -> TableSpec {
+        TableSpec { table: "shoal-proxy".into(), mark: 0x4000, node: node() }
+    }
+
+    fn two_services() -> Ruleset {
+        desired(
+            &[service("web", "10.96.0.10", 80), affinity(service("db", "10.96.0.11", 5432), 60)],
+            &[slice("web", 8080, &[("10.244.1.2", "n1"), ("10.244.1.3", "n2")]), slice("db", 5432, &[("10.244.1.4", "n1")])],
+            &node(),
+        )
+    }
+
+    fn pos(script: &str, needle: &str) -> usize {
+        script.find(needle).unwrap_or_else(|| panic!("{needle:?} not in\n{script}"))
+    }
+
+    #[test]
+    fn a_full_sync_on_a_fresh_table_builds_chains_before_rules_and_elements() {
+        let want = two_services();
+        let s = spec().full(&want, None);
+        assert!(s.starts_with("add table ip shoal-proxy\n"));
+        for line in [
+            "add chain ip shoal-proxy nat-prerouting { type nat hook prerouting priority -100; policy accept; }",
+            "add chain ip shoal-proxy nat-postrouting { type nat hook postrouting priority 100; policy accept; }",
+            "add map ip shoal-proxy service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }",
+            "\t\tip daddr . meta l4proto . th dport vmap @service-ips",
+            "\t\tfib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports",
+            "\t\tip saddr 10.244.0.0/16 ip daddr != 10.244.0.0/16 jump mark-for-masquerade",
+            "\t\tmark set mark or 0x4000",
+            "\t\tmasquerade fully-random",
+        ] {
+            assert!(s.contains(line), "{line:?} missing in\n{s}");
+        }
+        assert!(!s.contains("delete "), "nothing to delete on a fresh table");
+        let chain = want.chains.keys().next().unwrap();
+        assert!(pos(&s, &format!("add chain ip shoal-proxy {chain}\n")) < pos(&s, "table ip shoal-proxy {"));
+        assert!(pos(&s, "add set ip shoal-proxy affinity-") < pos(&s, "table ip shoal-proxy {"));
+        assert!(pos(&s, "table ip shoal-proxy {") < pos(&s, "add element ip shoal-proxy service-ips { 10.96.0.10 . tcp . 80 : goto service-"));
+    }
+
+    #[test]
+    fn a_full_sync_over_an_old_table_removes_what_is_not_wanted() {
+        let want = two_services();
+        let kept_set = want.affinity_sets.keys().next().unwrap().clone();
+        let mut observed = Observed::default();
+        observed.chains.extend(["services".to_string(), "service-OLD-ns/gone/tcp/80".into(), want.chains.keys().next().unwrap().clone()]);
+        observed.sets.insert(kept_set.clone(), Some(60));
+        observed.sets.insert("affinity-OLD-ns/gone/tcp/80__10.0.0.1/80".into(), Some(60));
+        let s = spec().full(&want, Some(&observed));
+        assert!(s.contains("flush chain ip shoal-proxy service-OLD-ns/gone/tcp/80\n"));
+        assert!(pos(&s, "flush chain ip shoal-proxy service-OLD") < pos(&s, "delete chain ip shoal-proxy service-OLD-ns/gone/tcp/80\n"));
+        assert!(s.contains("delete set ip shoal-proxy affinity-OLD-ns/gone/tcp/80__10.0.0.1/80\n"));
+        assert!(!s.contains(&format!("delete set ip shoal-proxy {kept_set}\n")), "a set that stays keeps its clients");
+        assert!(!s.contains(&format!("add chain ip shoal-proxy {}\n", want.chains.keys().next().unwrap())), "an existing chain is only flushed");
+        observed.sets.insert(kept_set.clone(), Some(10));
+        assert!(spec().full(&want, Some(&observed)).contains(&format!("delete set ip shoal-proxy {kept_set}\n")), "another timeout: made again");
+    }
+
+    #[test]
+    fn an_unchanged_ruleset_needs_no_script() {
+        let (a, b) = (two_services(), two_services());
+        let d = Diff::between(&a, &b);
+        assert!(d.is_empty());
+        assert_eq!(spec().incremental(&d, &b), "");
+    }
+
+    #[test]
+    fn a_new_endpoint_refills_one_service_chain_and_adds_one_endpoint_chain() {
+        let old = two_services();
+        let new = desired(
+            &[service("web", "10.96.0.10", 80), affinity(service("db", "10.96.0.11", 5432), 60)],
+            &[slice("web", 8080, &[("10.244.1.2", "n1"), ("10.244.1.3", "n2"), ("10.244.1.9", "n2")]), slice("db", 5432, &[("10.244.1.4", "n1")])],
+            &node(),
+        );
+        let d = Diff::between(&old, &new);
+        assert_eq!(d.added_chains.len(), 1);
+        assert!(d.added_chains[0].ends_with("__10.244.1.9/8080"));
+        assert_eq!(d.changed_chains.len(), 1);
+        assert!(d.changed_chains[0].starts_with("service-") && d.changed_chains[0].contains("/web/"));
+        assert!(d.removed_chains.is_empty() && d.elements_in.is_empty() && d.elements_out.is_empty());
+        let s = spec().incremental(&d, &new);
+        assert_eq!(s.lines().filter(|l| l.starts_with("flush chain")).count(), 1);
+        assert!(s.contains("numgen random mod 3 vmap"));
+        assert!(!s.contains("/db/"), "the other service is untouched:\n{s}");
+    }
+
+    #[test]
+    fn a_removed_service_loses_its_element_before_its_chains() {
+        let old = two_services();
+        let new = desired(&[service("web", "10.96.0.10", 80)], &[slice("web", 8080, &[("10.244.1.2", "n1"), ("10.244.1.3", "n2")])], &node());
+        let d = Diff::between(&old, &new);
+        assert_eq!(d.removed_chains.len(), 2, "db's service and endpoint chains");
+        assert_eq!(d.removed_sets.len(), 1);
+        let s = spec().incremental(&d, &new);
+        let element = pos(&s, "delete element ip shoal-proxy service-ips { 10.96.0.11 . tcp . 5432 }");
+        let removed = d.removed_chains[0];
+        assert!(element < pos(&s, &format!("flush chain ip shoal-proxy {removed}\n")));
+        assert!(pos(&s, &format!("flush chain ip shoal-proxy {removed}\n")) < pos(&s, &format!("delete chain ip shoal-proxy {removed}\n")));
+        assert!(pos(&s, "delete chain") < pos(&s, "delete set"), "rules naming the set go first");
+        assert!(!s.contains("add "), "{s}");
+    }
+
+    #[test]
+    fn losing_every_endpoint_swaps_the_element_for_a_reject() {
+        let old = desired(&[service("web", "10.96.0.10", 80)], &[slice("web", 8080, &[("10.244.1.2", "n1")])], &node());
+        let new = desired::<_, api::model::EndpointSlice>(&[service("web", "10.96.0.10", 80)], &[], &node());
+        let d = Diff::between(&old, &new);
+        let s = spec().incremental(&d, &new);
+        assert!(s.contains("delete element ip shoal-proxy service-ips { 10.96.0.10 . tcp . 80 }"));
+        assert!(s.contains("add element ip shoal-proxy no-endpoint-services { 10.96.0.10 . tcp . 80 : goto reject-chain }"));
+        assert_eq!(s.lines().filter(|l| l.starts_with("delete chain")).count(), 2);
+    }
+
+    #[test]
+    fn a_new_affinity_timeout_remakes_the_sets_and_refills_the_chains_naming_them() {
+        let make = |t| desired(&[affinity(service("db", "10.96.0.11", 5432), t)], &[slice("db", 5432, &[("10.244.1.4", "n1")])], &node());
+        let (old, new) = (make(60), make(120));
+        let d = Diff::between(&old, &new);
+        assert_eq!((d.removed_sets.len(), d.added_sets.len()), (1, 1));
+        assert_eq!(d.changed_chains.len(), 2, "the service chain and the endpoint chain name the set");
+        let s = spec().incremental(&d, &new);
+        assert!(pos(&s, "flush chain") < pos(&s, "delete set") && pos(&s, "delete set") < pos(&s, "add set"));
+        assert!(s.contains("timeout 120s;"));
+    }
+
+    #[test]
+    fn node_addresses_restrict_node_ports_to_a_set() {
+        let mut spec = spec();
+        spec.node.node_ips = vec!["192.168.50.2".parse().unwrap()];
+        let s = spec.full(&Ruleset::default(), None);
+        assert!(s.contains("add element ip shoal-proxy nodeport-ips { 192.168.50.2 }"));
+        assert!(s.contains("\t\tip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports"));
+        assert!(!s.contains("fib daddr"));
+    }
+}
