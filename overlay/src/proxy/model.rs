@@ -1,7 +1,7 @@
 //! From Services, their endpoints and the node's facts to the desired [`Ruleset`] (pure),
 //! in kube-proxy's nftables layout: ClusterIPs and external IPs in `service-ips`,
 //! NodePorts in `service-nodeports`, both `goto` a Service port's chain that picks an
-//! endpoint (`numgen random`, after the session-affinity checks), each endpoint's chain
+//! endpoint (`numgen random`, after the session-affinity checks; see [`pick_rules`]), each endpoint's chain
 //! marking hairpin traffic for masquerade and DNATing; Services without usable endpoints
 //! get `no-endpoint-*` elements instead (reject, or drop under a `Local` policy).
 
@@ -259,6 +259,13 @@ fn external_rules(sp: &SpView<'_, '_>, p: &Plan, node: &NodeFacts) -> Vec<String
 
 /// The affinity checks (a client seen recently goes to the same endpoint), then a random
 /// choice among the endpoints.
+///
+/// The choice is a cascade — rule `k` of `n` takes `numgen random mod (n - k) == 0`, the
+/// last one takes the rest — which is uniform, as iptables mode's probabilities are.
+/// kube-proxy writes one `numgen random mod n vmap { 0 : goto …, … }` instead, but each
+/// such rule holds an anonymous set and nf_tables finds sets by walking the table's list
+/// of them: 10,000 Services took 11 s of kernel time in one transaction here, against
+/// 0.6 s for the cascade.
 fn pick_rules(sp: &SpView<'_, '_>, endpoints: &[Backend]) -> Vec<String> {
     let mut rules = Vec::new();
     if sp.svc.affinity_timeout.is_some() {
@@ -266,8 +273,15 @@ fn pick_rules(sp: &SpView<'_, '_>, endpoints: &[Backend]) -> Vec<String> {
             rules.push(format!("ip saddr @{} goto {}", sp.name.affinity_set(b.ip, b.port), sp.name.endpoint_chain(b.ip, b.port)));
         }
     }
-    let arms: Vec<String> = endpoints.iter().enumerate().map(|(i, b)| format!("{i} : goto {}", sp.name.endpoint_chain(b.ip, b.port))).collect();
-    rules.push(format!("numgen random mod {} vmap {{ {} }}", endpoints.len(), arms.join(", ")));
+    let n = endpoints.len();
+    for (k, b) in endpoints.iter().enumerate() {
+        let chain = sp.name.endpoint_chain(b.ip, b.port);
+        if k + 1 == n {
+            rules.push(format!("goto {chain}"));
+        } else {
+            rules.push(format!("numgen random mod {} == 0 goto {chain}", n - k));
+        }
+    }
     rules
 }
 
@@ -305,7 +319,9 @@ mod tests {
         assert!(name.starts_with("service-") && name.ends_with("-ns/web/tcp/http"), "{name}");
         let rules = &rs.chains[name];
         assert_eq!(rules[0], "ip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade");
-        assert!(rules[1].starts_with("numgen random mod 2 vmap { 0 : goto endpoint-") && rules[1].contains(", 1 : goto endpoint-"), "{}", rules[1]);
+        assert!(rules[1].starts_with("numgen random mod 2 == 0 goto endpoint-"), "{}", rules[1]);
+        assert!(rules[2].starts_with("goto endpoint-"), "{}", rules[2]);
+        assert_eq!(rules.len(), 3);
         let endpoints = chain_with(&rs, "endpoint-");
         assert_eq!(endpoints.len(), 2);
         let (_, first) = endpoints.iter().find(|(n, _)| n.ends_with("__10.244.1.2/8080")).expect("endpoint chain");
@@ -362,7 +378,7 @@ mod tests {
         let local = rules.last().unwrap().strip_prefix("goto ").unwrap();
         assert!(local.starts_with("local-"), "{rules:?}");
         assert_eq!(rs.chains[local].len(), 1, "no masquerade under Local policy");
-        assert!(rs.chains[local][0].starts_with("numgen random mod 1 vmap { 0 : goto endpoint-") && rs.chains[local][0].contains("__10.244.1.2/8080"));
+        assert!(rs.chains[local][0].starts_with("goto endpoint-") && rs.chains[local][0].ends_with("__10.244.1.2/8080"));
         assert!(element(&rs, VerdictMap::NoEndpointNodePorts, "tcp . 30080").is_none());
     }
 
@@ -388,7 +404,7 @@ mod tests {
         let target = element(&rs, VerdictMap::ServiceIps, "10.96.0.10 . tcp . 80").unwrap();
         let rules = &rs.chains[target.strip_prefix("goto ").unwrap()];
         assert!(rules[1].starts_with("ip saddr @affinity-") && rules[1].contains(" goto endpoint-"), "{rules:?}");
-        assert!(rules[3].starts_with("numgen"));
+        assert!(rules[3].starts_with("numgen random mod 2 == 0 goto endpoint-") && rules[4].starts_with("goto endpoint-"), "{rules:?}");
         let (_, ep) = chain_with(&rs, "endpoint-")[0];
         assert!(ep[1].starts_with("update @affinity-") && ep[1].ends_with(" { ip saddr }"), "{ep:?}");
         let default = desired(&[affinity(service("web", "10.96.0.10", 80), 0)], &[slice("web", 8080, &[("10.244.1.2", "n1")])], &node());

@@ -412,7 +412,7 @@ mod tests {
         assert!(d.removed_chains.is_empty() && d.elements_in.is_empty() && d.elements_out.is_empty());
         let s = spec().incremental(&d, &new);
         assert_eq!(s.lines().filter(|l| l.starts_with("flush chain")).count(), 1);
-        assert!(s.contains("numgen random mod 3 vmap"));
+        assert!(s.contains("numgen random mod 3 == 0 goto endpoint-"));
         assert!(!s.contains("/db/"), "the other service is untouched:\n{s}");
     }
 
