@@ -327,7 +327,7 @@ mod tests {
         let (_, first) = endpoints.iter().find(|(n, _)| n.ends_with("__10.244.1.2/8080")).expect("endpoint chain");
         assert_eq!(**first, ["ip saddr 10.244.1.2 jump mark-for-masquerade", "meta l4proto tcp dnat to 10.244.1.2:8080"]);
         assert_eq!(rs.chains.len(), 3);
-        assert!(rs.maps.get(&VerdictMap::NoEndpointServices).is_none());
+        assert!(!rs.maps.contains_key(&VerdictMap::NoEndpointServices));
     }
 
     #[test]
@@ -335,7 +335,7 @@ mod tests {
         let rs = desired::<_, EndpointSlice>(&[service("web", "10.96.0.10", 80)], &[], &node());
         assert_eq!(element(&rs, VerdictMap::NoEndpointServices, "10.96.0.10 . tcp . 80").as_deref(), Some("goto reject-chain"));
         assert!(rs.chains.is_empty());
-        assert!(rs.maps.get(&VerdictMap::ServiceIps).is_none());
+        assert!(!rs.maps.contains_key(&VerdictMap::ServiceIps));
     }
 
     #[test]
