@@ -1,0 +1,173 @@
+//! Running `nft` (Debian's `nftables` package) in the calling thread's network
+//! namespace: a script on stdin is one transaction (`nft -f -`); listings are read as
+//! JSON. [`Nft`] is the narrow seam, [`FakeNft`] its recording fake.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use super::render::Observed;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NftError {
+    #[error("running {program} (is the nftables package installed?)")]
+    Spawn { program: String, #[source] source: std::io::Error },
+    #[error("nft {what} failed: {stderr}")]
+    Failed { what: String, stderr: String },
+    #[error("reading the JSON listing of table {table}")]
+    Listing { table: String, #[source] source: serde_json::Error },
+}
+
+/// What the proxy needs of `nft`.
+pub trait Nft: Send + Sync + 'static {
+    /// Runs `script` as one transaction.
+    fn apply(&self, script: &str) -> Result<(), NftError>;
+    /// The chains and sets of `ip <table>`; `None` when there is no such table.
+    fn observe(&self, table: &str) -> Result<Option<Observed>, NftError>;
+}
+
+/// The real `nft` binary.
+#[derive(Debug, Clone)]
+pub struct NftCommand {
+    pub program: PathBuf,
+}
+
+impl Default for NftCommand {
+    fn default() -> Self {
+        NftCommand { program: PathBuf::from("nft") }
+    }
+}
+
+impl NftCommand {
+    fn run(&self, args: &[&str], stdin: Option<&str>, what: &str) -> Result<String, NftError> {
+        let spawn_err = |source| NftError::Spawn { program: self.program.display().to_string(), source };
+        let mut child = Command::new(&self.program)
+            .args(args)
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(spawn_err)?;
+        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            // A write error means nft exited early; its status and stderr say why.
+            let _ = pipe.write_all(input.as_bytes());
+        }
+        let out = child.wait_with_output().map_err(spawn_err)?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(NftError::Failed { what: what.to_string(), stderr: first_lines(&String::from_utf8_lossy(&out.stderr), 12) })
+        }
+    }
+
+    /// `nft -j list table ip <table>`: the whole table as JSON (for tests and tools).
+    pub fn list_json(&self, table: &str) -> Result<Option<Value>, NftError> {
+        match self.run(&["-j", "list", "table", "ip", table], None, "list table") {
+            Ok(s) => serde_json::from_str(&s).map(Some).map_err(|source| NftError::Listing { table: table.into(), source }),
+            Err(NftError::Failed { stderr, .. }) if is_no_such_table(&stderr) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Nft for NftCommand {
+    fn apply(&self, script: &str) -> Result<(), NftError> {
+        self.run(&["-f", "-"], Some(script), "-f (transaction)").map(|_| ())
+    }
+
+    fn observe(&self, table: &str) -> Result<Option<Observed>, NftError> {
+        // Chains and sets only (no rules, no map elements): cheap even for a big table.
+        let chains = match self.run(&["-j", "list", "chains", "ip"], None, "list chains") {
+            Ok(s) => s,
+            Err(NftError::Failed { stderr, .. }) if is_no_such_table(&stderr) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let sets = self.run(&["-j", "-t", "list", "sets", "ip"], None, "list sets")?;
+        let parse = |s: &str| serde_json::from_str::<Value>(s).map_err(|source| NftError::Listing { table: table.into(), source });
+        Ok(observed_from(table, &parse(&chains)?, &parse(&sets)?))
+    }
+}
+
+fn is_no_such_table(stderr: &str) -> bool {
+    stderr.contains("No such file or directory")
+}
+
+fn first_lines(s: &str, n: usize) -> String {
+    s.lines().take(n).collect::<Vec<_>>().join("\n")
+}
+
+/// The chains and sets of `table` in `nft -j list chains` / `list sets` output; `None`
+/// when the table has no chain (it does not exist, or holds nothing of ours).
+pub fn observed_from(table: &str, chains: &Value, sets: &Value) -> Option<Observed> {
+    let items = |v: &Value, kind: &str| -> Vec<Value> {
+        v.get("nftables")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o.get(kind))
+            .filter(|o| o.get("table").and_then(Value::as_str) == Some(table))
+            .cloned()
+            .collect()
+    };
+    let chains: BTreeSet<String> = items(chains, "chain").iter().filter_map(|c| c.get("name")?.as_str().map(String::from)).collect();
+    if chains.is_empty() {
+        return None;
+    }
+    let sets: BTreeMap<String, Option<u32>> = items(sets, "set")
+        .iter()
+        .filter_map(|s| Some((s.get("name")?.as_str()?.to_string(), s.get("timeout").and_then(Value::as_u64).and_then(|t| u32::try_from(t).ok()))))
+        .collect();
+    Some(Observed { chains, sets })
+}
+
+/// A recording fake: scripts applied, a table that "exists" once a script ran, and a
+/// switch to make the next apply fail.
+#[derive(Debug, Clone, Default)]
+pub struct FakeNft {
+    inner: Arc<Mutex<FakeState>>,
+}
+
+#[derive(Debug, Default)]
+struct FakeState {
+    scripts: Vec<String>,
+    observed: Option<Observed>,
+    fail_next: bool,
+}
+
+impl FakeNft {
+    pub fn scripts(&self) -> Vec<String> {
+        self.lock().scripts.clone()
+    }
+
+    pub fn fail_next_apply(&self) {
+        self.lock().fail_next = true;
+    }
+
+    /// What the next `observe` reports.
+    pub fn set_observed(&self, observed: Option<Observed>) {
+        self.lock().observed = observed;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FakeState> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Nft for FakeNft {
+    fn apply(&self, script: &str) -> Result<(), NftError> {
+        let mut s = self.lock();
+        s.scripts.push(script.to_string());
+        if std::mem::take(&mut s.fail_next) {
+            return Err(NftError::Failed { what: "-f (fake)".into(), stderr: "injected failure".into() });
+        }
+        Ok(())
+    }
+
+    fn observe(&self, _table: &str) -> Result<Option<Observed>, NftError> {
+        Ok(self.lock().observed.clone())
+    }
+}

@@ -1,0 +1,173 @@
+//! The part of the proxy's table that follows the Services: per-Service chains, the
+//! elements of the four verdict maps and the affinity sets (the fixed skeleton is
+//! rendered apart, in [`super::render`]). Plain data, compared to find what a sync changes.
+
+use std::collections::BTreeMap;
+
+/// The verdict maps of the table, keyed by destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum VerdictMap {
+    /// `ip . proto . port` of ClusterIPs and external IPs → `goto` a Service's chain.
+    ServiceIps,
+    /// `proto . port` of NodePorts (on any local address) → `goto` a Service's chain.
+    ServiceNodePorts,
+    /// `ip . proto . port` of Services without usable endpoints → `goto reject-chain` or `drop`.
+    NoEndpointServices,
+    /// `proto . port` of NodePorts without usable endpoints → `goto reject-chain` or `drop`.
+    NoEndpointNodePorts,
+}
+
+impl VerdictMap {
+    pub const ALL: [VerdictMap; 4] =
+        [VerdictMap::ServiceIps, VerdictMap::ServiceNodePorts, VerdictMap::NoEndpointServices, VerdictMap::NoEndpointNodePorts];
+
+    /// The map's name in the table.
+    pub fn name(self) -> &'static str {
+        match self {
+            VerdictMap::ServiceIps => "service-ips",
+            VerdictMap::ServiceNodePorts => "service-nodeports",
+            VerdictMap::NoEndpointServices => "no-endpoint-services",
+            VerdictMap::NoEndpointNodePorts => "no-endpoint-nodeports",
+        }
+    }
+
+    /// The map's key type as `nft` spells it.
+    pub fn key_type(self) -> &'static str {
+        match self {
+            VerdictMap::ServiceIps | VerdictMap::NoEndpointServices => "ipv4_addr . inet_proto . inet_service",
+            VerdictMap::ServiceNodePorts | VerdictMap::NoEndpointNodePorts => "inet_proto . inet_service",
+        }
+    }
+}
+
+/// What the Services ask of the table: every per-Service chain with its rules (in `nft`
+/// syntax, without the `add rule … CHAIN` prefix), every map element (key → verdict),
+/// and every affinity set with its timeout in seconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ruleset {
+    pub chains: BTreeMap<String, Vec<String>>,
+    pub maps: BTreeMap<VerdictMap, BTreeMap<String, String>>,
+    pub affinity_sets: BTreeMap<String, u32>,
+}
+
+impl Ruleset {
+    /// The elements of one map (empty when it has none).
+    pub fn map(&self, map: VerdictMap) -> impl Iterator<Item = (&String, &String)> {
+        self.maps.get(&map).into_iter().flatten()
+    }
+
+    pub fn insert_element(&mut self, map: VerdictMap, key: String, verdict: String) {
+        self.maps.entry(map).or_default().insert(key, verdict);
+    }
+
+    /// The number of map elements of every map.
+    pub fn element_count(&self) -> usize {
+        self.maps.values().map(BTreeMap::len).sum()
+    }
+}
+
+/// Chain-name prefixes of the per-Service objects (kube-proxy's, so the layout reads the same).
+pub const CLUSTER_PREFIX: &str = "service-";
+pub const LOCAL_PREFIX: &str = "local-";
+pub const EXTERNAL_PREFIX: &str = "external-";
+pub const ENDPOINT_PREFIX: &str = "endpoint-";
+pub const AFFINITY_PREFIX: &str = "affinity-";
+
+/// Longest name `nft` takes is 255 bytes; keep a margin.
+const NAME_MAX: usize = 240;
+
+/// One port of one Service, as it names its chains: `namespace/name/protocol/port`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServicePortName {
+    pub namespace: String,
+    pub name: String,
+    /// `tcp`, `udp` or `sctp`.
+    pub protocol: String,
+    /// The port's name, or its number when it has none.
+    pub port: String,
+}
+
+impl ServicePortName {
+    fn base(&self) -> String {
+        format!("{}/{}/{}/{}", self.namespace, self.name, self.protocol, self.port)
+    }
+
+    /// A chain of the Service port (`prefix` is one of the `*_PREFIX` constants).
+    pub fn chain(&self, prefix: &str) -> String {
+        hashed(prefix, &self.base())
+    }
+
+    /// The chain of one endpoint of the Service port.
+    pub fn endpoint_chain(&self, ip: std::net::Ipv4Addr, port: u16) -> String {
+        hashed(ENDPOINT_PREFIX, &format!("{}__{ip}/{port}", self.base()))
+    }
+
+    /// The affinity set of one endpoint (client addresses recently sent to it).
+    pub fn affinity_set(&self, ip: std::net::Ipv4Addr, port: u16) -> String {
+        hashed(AFFINITY_PREFIX, &format!("{}__{ip}/{port}", self.base()))
+    }
+}
+
+/// Whether a chain name is one of the per-Service chains (they all hold a `/`; the
+/// skeleton's names never do).
+pub fn is_service_chain(name: &str) -> bool {
+    name.contains('/')
+}
+
+/// Whether a set name is an affinity set.
+pub fn is_affinity_set(name: &str) -> bool {
+    name.starts_with(AFFINITY_PREFIX)
+}
+
+/// `prefix` + 8 characters of a hash of `base` + `-` + `base`, cut to [`NAME_MAX`]: the
+/// hash keeps cut names unique and tells apart names that differ in one digit.
+fn hashed(prefix: &str, base: &str) -> String {
+    let mut name = format!("{prefix}{}-{base}", base32_hash(base));
+    if name.len() > NAME_MAX {
+        // The base is ASCII (names, protocols, digits, dots, slashes): any cut is a char boundary.
+        name.truncate(NAME_MAX - 3);
+        name.push_str("...");
+    }
+    name
+}
+
+/// 40 bits of FNV-1a 64 of `s` in base32 (RFC 4648 alphabet): 8 characters.
+fn base32_hash(s: &str) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (0..8).map(|i| ALPHABET[((h >> (i * 5)) & 31) as usize] as char).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spn() -> ServicePortName {
+        ServicePortName { namespace: "ns1".into(), name: "web".into(), protocol: "tcp".into(), port: "http".into() }
+    }
+
+    #[test]
+    fn chain_names_carry_a_hash_and_the_service_port() {
+        let c = spn().chain(CLUSTER_PREFIX);
+        assert!(c.starts_with("service-") && c.ends_with("-ns1/web/tcp/http"), "{c}");
+        assert_eq!(c.len(), "service-".len() + 8 + "-ns1/web/tcp/http".len());
+        assert!(is_service_chain(&c));
+        let e = spn().endpoint_chain("10.244.1.5".parse().unwrap(), 8080);
+        assert!(e.starts_with("endpoint-") && e.ends_with("-ns1/web/tcp/http__10.244.1.5/8080"), "{e}");
+        assert_ne!(spn().endpoint_chain("10.244.1.5".parse().unwrap(), 80), spn().endpoint_chain("10.244.1.6".parse().unwrap(), 80));
+        assert!(is_affinity_set(&spn().affinity_set("10.244.1.5".parse().unwrap(), 80)));
+        assert!(!is_service_chain("services") && !is_service_chain("nat-prerouting"));
+    }
+
+    #[test]
+    fn long_names_are_cut_but_stay_unique() {
+        let (a, b) = (hashed(ENDPOINT_PREFIX, &format!("{}a", "x".repeat(300))), hashed(ENDPOINT_PREFIX, &format!("{}b", "x".repeat(300))));
+        assert_eq!(a.len(), NAME_MAX);
+        assert!(a.ends_with("..."));
+        assert_ne!(a, b);
+    }
+}
