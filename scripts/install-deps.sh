@@ -8,6 +8,7 @@
 #      busybox-static                        the example images (examples/images/build.sh)
 #      crun                                  the reference runtime of the node-host benchmark
 #      iproute2                              `ip` for the node bridge, veth pairs and test namespaces
+#      nftables                              `nft`, which the service proxy runs (and its tests)
 #      python3 + python3-venv                the pinned client tools below (only if missing)
 #  - cargo-nextest from crates.io when missing (the test runner scripts/test.sh uses);
 #  - pinned client tools in .tools/venv (a Python venv in the repository, gitignored):
@@ -20,7 +21,7 @@ cd "$(dirname "$0")/.."
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
-packages=(protobuf-compiler libprotobuf-dev etcd-server etcd-client libseccomp-dev busybox-static crun iproute2)
+packages=(protobuf-compiler libprotobuf-dev etcd-server etcd-client libseccomp-dev busybox-static crun iproute2 nftables)
 command -v python3 >/dev/null 2>&1 || packages+=(python3 python3-venv)
 missing=()
 for p in "${packages[@]}"; do
