@@ -57,8 +57,22 @@ impl EtcdServer {
             child: None,
             _dir: dir,
         };
-        server.spawn().await;
-        server
+        // Another process may take a port between `free_port` and etcd's bind: then
+        // start over on fresh ports.
+        for _ in 0..5 {
+            match server.try_spawn().await {
+                Ok(()) => return server,
+                Err(log) if log.contains("address already in use") => {
+                    server.kill();
+                    let _ = std::fs::remove_dir_all(&server.data_dir);
+                    let _ = std::fs::remove_file(&server.log_path);
+                    server.client_port = free_port();
+                    server.peer_port = free_port();
+                }
+                Err(log) => panic!("{log}"),
+            }
+        }
+        panic!("etcd found no free ports in 5 tries; log:\n{}", server.log_tail())
     }
 
     pub fn endpoint(&self) -> String {
@@ -94,6 +108,13 @@ impl EtcdServer {
     }
 
     async fn spawn(&mut self) {
+        if let Err(log) = self.try_spawn().await {
+            panic!("{log}");
+        }
+    }
+
+    /// Starts etcd and waits until it is ready; Err(what went wrong, with the log).
+    async fn try_spawn(&mut self) -> Result<(), String> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -116,15 +137,16 @@ impl EtcdServer {
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", self.binary.display()));
         self.child = Some(child);
-        self.wait_ready().await;
+        self.wait_ready().await
     }
 
-    async fn wait_ready(&mut self) {
+    async fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + READY_DEADLINE;
         loop {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
-                    panic!("etcd exited with {status} before it was ready; log:\n{}", self.log_tail());
+                    self.child = None;
+                    return Err(format!("etcd exited with {status} before it was ready; log:\n{}", self.log_tail()));
                 }
             }
             let attempt = async {
@@ -132,16 +154,12 @@ impl EtcdServer {
                 store.current_revision().await
             };
             let last_err = match tokio::time::timeout(Duration::from_secs(2), attempt).await {
-                Ok(Ok(_)) => return,
+                Ok(Ok(_)) => return Ok(()),
                 Ok(Err(e)) => e.to_string(),
                 Err(_) => "request timed out".to_owned(),
             };
             if Instant::now() > deadline {
-                panic!(
-                    "etcd at {} not ready after {READY_DEADLINE:?}: {last_err}; log:\n{}",
-                    self.endpoint(),
-                    self.log_tail()
-                );
+                return Err(format!("etcd at {} not ready after {READY_DEADLINE:?}: {last_err}; log:\n{}", self.endpoint(), self.log_tail()));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
