@@ -18,6 +18,7 @@ use super::core::{Action, Peer, PeerError, Tunnel, DEFAULT_PORT, ENCAP_OVERHEAD}
 use super::metrics::Metrics;
 use crate::ipam::Subnet;
 use crate::netns::netlink::Netlink;
+use crate::netns::sysctl;
 
 /// The TUN device's default name.
 pub const DEFAULT_DEVICE: &str = "shoal-tun0";
@@ -40,11 +41,25 @@ pub struct ShellConfig {
     pub listen: SocketAddrV4,
     /// The MTU of the underlay link; the TUN gets 28 bytes less.
     pub underlay_mtu: u32,
+    pub options: ShellOptions,
+}
+
+/// How the shell does its I/O.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShellOptions {
+    /// TUN queues, each with its own pair of tasks (`IFF_MULTI_QUEUE` when above 1).
+    pub queues: usize,
+}
+
+impl Default for ShellOptions {
+    fn default() -> Self {
+        ShellOptions { queues: 1 }
+    }
 }
 
 impl ShellConfig {
     pub fn new(own: Subnet, cluster: Subnet, underlay: Ipv4Addr) -> Self {
-        ShellConfig { device: DEFAULT_DEVICE.into(), cluster, own, listen: SocketAddrV4::new(underlay, DEFAULT_PORT), underlay_mtu: 1500 }
+        ShellConfig { device: DEFAULT_DEVICE.into(), cluster, own, listen: SocketAddrV4::new(underlay, DEFAULT_PORT), underlay_mtu: 1500, options: ShellOptions::default() }
     }
 
     /// The TUN's MTU: the underlay's minus the IPv4 and UDP headers.
@@ -161,15 +176,19 @@ fn create_device(config: &ShellConfig) -> Result<AsyncDevice, ShellError> {
     if u32::from(mtu) < 68 {
         return Err(ShellError::Mtu(config.underlay_mtu));
     }
-    DeviceBuilder::new().name(&config.device).mtu(mtu).build_async().map_err(err)
+    // Down until configured (tun-rs brings a new device up by default).
+    DeviceBuilder::new().name(&config.device).mtu(mtu).enable(false).build_async().map_err(err)
 }
 
 /// The device's address (this node's subnet's network address, /32, as Flannel gives
 /// it: traffic the node itself sends to other nodes' pods leaves from an address of its
-/// own subnet), up, and the cluster CIDR routed into it.
+/// own subnet), up, and the cluster CIDR routed into it. Runs on a thread of the node's
+/// namespace (so the sysctl is the node's).
 fn configure(config: &ShellConfig) -> io::Result<()> {
     let mut nl = Netlink::open()?;
     let link = nl.link(&config.device)?.ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the new TUN device is not there"))?;
+    // The overlay carries IPv4 only: no router solicitations or MLD into the TUN.
+    sysctl::set(&format!("net/ipv6/conf/{}/disable_ipv6", config.device), "1", false)?;
     nl.add_address(link.index, config.own.network(), 32)?;
     if !link.up {
         nl.set_up(link.index)?;
