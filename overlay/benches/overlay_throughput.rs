@@ -1,0 +1,120 @@
+//! TCP throughput pod-to-pod across two nodes (iperf3, needs root and the Debian
+//! `iperf3` package): through shoal's overlay, through a kernel VXLAN link between the
+//! same node namespaces, and over the plain underlay veths (routed, no encapsulation).
+//! Prints Gbit/s for each and the overlay's share of VXLAN. Everything lives in the
+//! namespaces of [`common::World`]; nothing in the machine's own namespace changes.
+//!
+//! `cargo bench -p overlay --bench overlay_throughput [-- SECONDS [VARIANT...]]`, where a
+//! variant is one of the overlay's I/O modes (`single`, default: all).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::{Netns, Node, World};
+use overlay::tunnel::shell::ShellOptions;
+
+/// An iperf3 server in a pod, killed on drop.
+struct Server(Child);
+
+impl Server {
+    fn start(pod: &Netns, node: &Node) -> Self {
+        let child = pod
+            .exec("iperf3", &["-s", "-1", "-B", &node.pod_ip.to_string(), "-p", "5201"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("running iperf3 (apt-get install iperf3)");
+        std::thread::sleep(Duration::from_millis(300));
+        Server(child)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One iperf3 run from node 1's pod to node 2's; Gbit/s received.
+fn iperf(world: &World, seconds: u32) -> Result<f64, String> {
+    let (n1, n2) = (&world.nodes[0], &world.nodes[1]);
+    let _server = Server::start(&n2.pod, n2);
+    let out = n1
+        .pod
+        .exec("iperf3", &["-c", &n2.pod_ip.to_string(), "-p", "5201", "-t", &seconds.to_string(), "-J", "--connect-timeout", "3000"])
+        .output()
+        .map_err(|e| format!("running iperf3: {e}"))?;
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("iperf3's output: {e}: {}", String::from_utf8_lossy(&out.stdout)))?;
+    if let Some(err) = json.get("error") {
+        return Err(format!("iperf3: {err}"));
+    }
+    json.pointer("/end/sum_received/bits_per_second").and_then(|v| v.as_f64()).map(|b| b / 1e9).ok_or_else(|| "no sum_received in iperf3's output".to_string())
+}
+
+/// Routes each node's peer subnet through `via(peer)` on `dev`, runs iperf3, removes them.
+fn routed(world: &World, seconds: u32, dev: &str, via: impl Fn(usize) -> String) -> Result<f64, String> {
+    for (i, n) in world.nodes.iter().enumerate() {
+        let peer = &world.nodes[1 - i];
+        n.ns.ip(&["route", "add", &peer.subnet.to_string(), "via", &via(1 - i), "dev", dev]);
+    }
+    let r = iperf(world, seconds);
+    for (i, n) in world.nodes.iter().enumerate() {
+        let _ = common::ip(&["-n", &n.ns.name, "route", "del", &world.nodes[1 - i].subnet.to_string()]);
+    }
+    r
+}
+
+fn vxlan(world: &World, seconds: u32) -> Result<f64, String> {
+    for (i, n) in world.nodes.iter().enumerate() {
+        let peer = &world.nodes[1 - i];
+        n.ns.ip(&["link", "add", "vx0", "type", "vxlan", "id", "42", "local", &n.underlay_ip.to_string(), "remote", &peer.underlay_ip.to_string(), "dstport", "4789", "dev", "eth0"]);
+        n.ns.ip(&["addr", "add", &format!("10.250.0.{}/24", i + 1), "dev", "vx0"]);
+        n.ns.ip(&["link", "set", "vx0", "up"]);
+    }
+    let r = routed(world, seconds, "vx0", |peer| format!("10.250.0.{}", peer + 1));
+    for n in &world.nodes {
+        let _ = common::ip(&["-n", &n.ns.name, "link", "del", "vx0"]);
+    }
+    r
+}
+
+fn overlay(world: &World, seconds: u32, options: ShellOptions) -> Result<f64, String> {
+    let o1 = world.start_overlay(0, options, 2);
+    let o2 = world.start_overlay(1, options, 2);
+    let r = iperf(world, seconds);
+    let (s1, s2) = (o1.metrics.snapshot(), o2.metrics.snapshot());
+    eprintln!("  node 1: {s1:?}\n  node 2: {s2:?}");
+    o1.stop()?;
+    o2.stop()?;
+    r
+}
+
+fn variants() -> Vec<(&'static str, ShellOptions)> {
+    vec![("single", ShellOptions::default())]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let seconds: u32 = args.first().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let wanted: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    let world = World::new(2);
+    let show = |name: &str, r: &Result<f64, String>| match r {
+        Ok(g) => println!("{name:<28} {g:>7.2} Gbit/s"),
+        Err(e) => println!("{name:<28} failed: {e}"),
+    };
+    let veth = routed(&world, seconds, "eth0", |peer| world.nodes[peer].underlay_ip.to_string());
+    show("plain veth (routed)", &veth);
+    let vx = vxlan(&world, seconds);
+    show("kernel VXLAN", &vx);
+    for (name, options) in variants().into_iter().filter(|(n, _)| wanted.is_empty() || wanted.contains(n)) {
+        let r = overlay(&world, seconds, options);
+        show(&format!("shoal overlay ({name})"), &r);
+        if let (Ok(o), Ok(v), Ok(e)) = (&r, &vx, &veth) {
+            println!("{:<28} {:>6.1}% of VXLAN, {:.1}% of veth", "", 100.0 * o / v, 100.0 * o / e);
+        }
+    }
+}
