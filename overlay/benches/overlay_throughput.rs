@@ -5,7 +5,7 @@
 //! namespaces of [`common::World`]; nothing in the machine's own namespace changes.
 //!
 //! `cargo bench -p overlay --bench overlay_throughput [-- SECONDS [VARIANT...]]`, where a
-//! variant is one of the overlay's I/O modes (`single`, default: all).
+//! variant is one of the overlay's I/O modes (`per-packet`, `offload`; default: all).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -94,7 +94,7 @@ fn overlay(world: &World, seconds: u32, options: ShellOptions) -> Result<f64, St
 }
 
 fn variants() -> Vec<(&'static str, ShellOptions)> {
-    vec![("single", ShellOptions::default())]
+    vec![("per-packet", ShellOptions::per_packet()), ("offload", ShellOptions::default())]
 }
 
 fn main() {

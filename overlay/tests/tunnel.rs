@@ -69,11 +69,20 @@ fn received(socket: &UdpSocket) -> Option<Vec<u8>> {
 }
 
 #[test]
-fn pods_on_two_nodes_talk_through_the_overlay_and_forged_datagrams_are_dropped() {
+fn pods_on_two_nodes_talk_through_the_per_packet_overlay_and_forged_datagrams_are_dropped() {
+    two_nodes(ShellOptions::per_packet());
+}
+
+#[test]
+fn pods_on_two_nodes_talk_through_the_offloaded_overlay_and_forged_datagrams_are_dropped() {
+    two_nodes(ShellOptions::default());
+}
+
+fn two_nodes(options: ShellOptions) {
     let world = World::new(2);
     let (n1, n2) = (&world.nodes[0], &world.nodes[1]);
-    let o1 = world.start_overlay(0, ShellOptions::default(), 1);
-    let o2 = world.start_overlay(1, ShellOptions::default(), 1);
+    let o1 = world.start_overlay(0, options, 1);
+    let o2 = world.start_overlay(1, options, 1);
 
     // The device, its MTU and the route of the cluster CIDR, in the node's namespace only.
     let link = n1.ns.ip(&["link", "show", DEFAULT_DEVICE]);

@@ -16,6 +16,7 @@ use tun_rs::{AsyncDevice, DeviceBuilder};
 
 use super::core::{Action, Peer, PeerError, Tunnel, DEFAULT_PORT, ENCAP_OVERHEAD};
 use super::metrics::Metrics;
+use super::offload;
 use crate::ipam::Subnet;
 use crate::netns::netlink::Netlink;
 use crate::netns::sysctl;
@@ -49,11 +50,22 @@ pub struct ShellConfig {
 pub struct ShellOptions {
     /// TUN queues, each with its own pair of tasks (`IFF_MULTI_QUEUE` when above 1).
     pub queues: usize,
+    /// Segmentation offloads at both ends ([`super::offload`]): superpackets from the TUN,
+    /// `UDP_SEGMENT` sends, `UDP_GRO` receives, merged TUN writes. Off: one read and one
+    /// send per packet.
+    pub offload: bool,
 }
 
 impl Default for ShellOptions {
     fn default() -> Self {
-        ShellOptions { queues: 1 }
+        ShellOptions { queues: 1, offload: true }
+    }
+}
+
+impl ShellOptions {
+    /// One read and one send per packet, one queue (the simplest shell, and the baseline).
+    pub fn per_packet() -> Self {
+        ShellOptions { queues: 1, offload: false }
     }
 }
 
@@ -115,10 +127,7 @@ impl OverlayShell {
         let local = socket.local_addr().map_err(|source| ShellError::Bind { addr: config.listen, source })?;
         let tunnel = Arc::new(RwLock::new(tunnel));
         let (stop, stopped) = watch::channel(false);
-        let tasks = vec![
-            tokio::spawn(tun_to_udp(tunnel.clone(), device.clone(), socket.clone(), stopped.clone())),
-            tokio::spawn(udp_to_tun(tunnel.clone(), device, socket, stopped)),
-        ];
+        let tasks = spawn_tasks(&config, &tunnel, device, socket, &stopped);
         Ok((OverlayShell { config, tunnel, stop, tasks, local }, refused))
     }
 
@@ -177,7 +186,14 @@ fn create_device(config: &ShellConfig) -> Result<AsyncDevice, ShellError> {
         return Err(ShellError::Mtu(config.underlay_mtu));
     }
     // Down until configured (tun-rs brings a new device up by default).
-    DeviceBuilder::new().name(&config.device).mtu(mtu).enable(false).build_async().map_err(err)
+    DeviceBuilder::new()
+        .name(&config.device)
+        .mtu(mtu)
+        .enable(false)
+        .offload(config.options.offload)
+        .multi_queue(config.options.queues > 1)
+        .build_async()
+        .map_err(err)
 }
 
 /// The device's address (this node's subnet's network address, /32, as Flannel gives
@@ -219,6 +235,20 @@ fn bind(addr: SocketAddrV4) -> io::Result<UdpSocket> {
 }
 
 type Shared = Arc<RwLock<Tunnel>>;
+
+/// The two directions, per packet or batched.
+fn spawn_tasks(config: &ShellConfig, tunnel: &Shared, device: Arc<AsyncDevice>, socket: Arc<UdpSocket>, stopped: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    let (t, s) = (tunnel.clone(), stopped.clone());
+    if config.options.offload {
+        let mtu = config.tun_mtu() as usize;
+        vec![
+            tokio::spawn(offload::tun_to_udp(t, device.clone(), socket.clone(), s, mtu)),
+            tokio::spawn(offload::udp_to_tun(tunnel.clone(), device, socket, stopped.clone())),
+        ]
+    } else {
+        vec![tokio::spawn(tun_to_udp(t, device.clone(), socket.clone(), s)), tokio::spawn(udp_to_tun(tunnel.clone(), device, socket, stopped.clone()))]
+    }
+}
 
 fn decide<'a>(tunnel: &Shared, f: impl FnOnce(&Tunnel) -> Action<'a>) -> Action<'a> {
     f(&tunnel.read().unwrap_or_else(|p| p.into_inner()))
