@@ -52,7 +52,19 @@ fn iperf(world: &World, seconds: u32) -> Result<f64, String> {
     if let Some(err) = json.get("error") {
         return Err(format!("iperf3: {err}"));
     }
+    let retransmits = json.pointer("/end/sum_sent/retransmits").and_then(|v| v.as_u64()).unwrap_or(0);
+    eprintln!("  retransmits: {retransmits}; node 2 {}", udp_errors(&n2.ns));
     json.pointer("/end/sum_received/bits_per_second").and_then(|v| v.as_f64()).map(|b| b / 1e9).ok_or_else(|| "no sum_received in iperf3's output".to_string())
+}
+
+/// The UDP counters of a namespace (`/proc/net/snmp`): receive buffer errors mean drops.
+fn udp_errors(ns: &Netns) -> String {
+    let out = ns.exec("cat", &["/proc/net/snmp"]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+    let udp: Vec<&str> = out.lines().filter(|l| l.starts_with("Udp:")).collect();
+    match udp.as_slice() {
+        [names, values, ..] => names.split_whitespace().zip(values.split_whitespace()).filter(|(n, _)| n.contains("Errors")).map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join(" "),
+        _ => String::new(),
+    }
 }
 
 /// Routes each node's peer subnet through `via(peer)` on `dev`, runs iperf3, removes them.
@@ -83,8 +95,9 @@ fn vxlan(world: &World, seconds: u32) -> Result<f64, String> {
 }
 
 fn overlay(world: &World, seconds: u32, options: ShellOptions) -> Result<f64, String> {
-    let o1 = world.start_overlay(0, options, 2);
-    let o2 = world.start_overlay(1, options, 2);
+    let workers = std::env::var("OVERLAY_BENCH_WORKERS").ok().and_then(|w| w.parse().ok()).unwrap_or(1);
+    let o1 = world.start_overlay(0, options, workers);
+    let o2 = world.start_overlay(1, options, workers);
     let r = iperf(world, seconds);
     let (s1, s2) = (o1.metrics.snapshot(), o2.metrics.snapshot());
     eprintln!("  node 1: {s1:?}\n  node 2: {s2:?}");
@@ -97,24 +110,40 @@ fn variants() -> Vec<(&'static str, ShellOptions)> {
     vec![("per-packet", ShellOptions::per_packet()), ("offload", ShellOptions::default())]
 }
 
+/// The median of the figures that were measured, and all of them.
+fn summary(runs: &[Result<f64, String>]) -> (Option<f64>, String) {
+    let mut ok: Vec<f64> = runs.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
+    ok.sort_by(f64::total_cmp);
+    let all = runs.iter().map(|r| r.as_ref().map_or_else(|e| format!("failed ({e})"), |g| format!("{g:.2}"))).collect::<Vec<_>>().join(", ");
+    (ok.get(ok.len() / 2).copied(), all)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let seconds: u32 = args.first().and_then(|s| s.parse().ok()).unwrap_or(5);
     let wanted: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    let rounds: usize = std::env::var("OVERLAY_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
+    let variants: Vec<(&str, ShellOptions)> = variants().into_iter().filter(|(n, _)| wanted.is_empty() || wanted.contains(n)).collect();
     let world = World::new(2);
-    let show = |name: &str, r: &Result<f64, String>| match r {
-        Ok(g) => println!("{name:<28} {g:>7.2} Gbit/s"),
-        Err(e) => println!("{name:<28} failed: {e}"),
-    };
-    let veth = routed(&world, seconds, "eth0", |peer| world.nodes[peer].underlay_ip.to_string());
-    show("plain veth (routed)", &veth);
-    let vx = vxlan(&world, seconds);
-    show("kernel VXLAN", &vx);
-    for (name, options) in variants().into_iter().filter(|(n, _)| wanted.is_empty() || wanted.contains(n)) {
-        let r = overlay(&world, seconds, options);
-        show(&format!("shoal overlay ({name})"), &r);
-        if let (Ok(o), Ok(v), Ok(e)) = (&r, &vx, &veth) {
-            println!("{:<28} {:>6.1}% of VXLAN, {:.1}% of veth", "", 100.0 * o / v, 100.0 * o / e);
+    let mut figures: Vec<(String, Vec<Result<f64, String>>)> = vec![("plain veth (routed)".into(), vec![]), ("kernel VXLAN".into(), vec![])];
+    figures.extend(variants.iter().map(|(n, _)| (format!("shoal overlay ({n})"), vec![])));
+    // Rounds interleave the paths, so a busy machine weighs on all of them alike.
+    for round in 1..=rounds {
+        eprintln!("round {round}/{rounds}");
+        figures[0].1.push(routed(&world, seconds, "eth0", |peer| world.nodes[peer].underlay_ip.to_string()));
+        figures[1].1.push(vxlan(&world, seconds));
+        for (i, (_, options)) in variants.iter().enumerate() {
+            figures[2 + i].1.push(overlay(&world, seconds, *options));
         }
+    }
+    println!("TCP pod to pod across two nodes, iperf3 -t {seconds}, median of {rounds} rounds (all rounds):");
+    let vxlan = summary(&figures[1].1).0;
+    for (name, runs) in &figures {
+        let (median, all) = summary(runs);
+        let share = match (median, vxlan) {
+            (Some(m), Some(v)) if name.starts_with("shoal") => format!("  {:.0}% of VXLAN", 100.0 * m / v),
+            _ => String::new(),
+        };
+        println!("{name:<28} {:>7} Gbit/s{share}   ({all})", median.map_or("-".into(), |m| format!("{m:.2}")));
     }
 }
