@@ -5,7 +5,7 @@
 //! namespaces of [`common::World`]; nothing in the machine's own namespace changes.
 //!
 //! `cargo bench -p overlay --bench overlay_throughput [-- SECONDS [VARIANT...]]`, where a
-//! variant is one of the overlay's I/O modes (`per-packet`, `offload`; default: all).
+//! variant is one of the overlay's I/O modes (`per-packet`, `offload`, `offload-2q`; default: all).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -107,7 +107,7 @@ fn overlay(world: &World, seconds: u32, options: ShellOptions) -> Result<f64, St
 }
 
 fn variants() -> Vec<(&'static str, ShellOptions)> {
-    vec![("per-packet", ShellOptions::per_packet()), ("offload", ShellOptions::default())]
+    vec![("per-packet", ShellOptions::per_packet()), ("offload", ShellOptions::default()), ("offload-2q", ShellOptions { queues: 2, offload: true })]
 }
 
 /// The median of the figures that were measured, and all of them.

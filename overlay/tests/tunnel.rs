@@ -78,6 +78,11 @@ fn pods_on_two_nodes_talk_through_the_offloaded_overlay_and_forged_datagrams_are
     two_nodes(ShellOptions::default());
 }
 
+#[test]
+fn pods_on_two_nodes_talk_through_a_two_queue_overlay_and_forged_datagrams_are_dropped() {
+    two_nodes(ShellOptions { queues: 2, offload: true });
+}
+
 fn two_nodes(options: ShellOptions) {
     let world = World::new(2);
     let (n1, n2) = (&world.nodes[0], &world.nodes[1]);

@@ -116,18 +116,17 @@ impl OverlayShell {
             let _ = remove_device(&config.device);
             return Err(ShellError::Configure { device: config.device.clone(), cluster: config.cluster, source });
         }
-        let socket = match bind(config.listen) {
-            Ok(s) => Arc::new(s),
-            Err(source) => {
-                drop(device);
+        let queues = match open_queues(&config, device) {
+            Ok(q) => q,
+            Err(e) => {
                 let _ = remove(&config);
-                return Err(ShellError::Bind { addr: config.listen, source });
+                return Err(e);
             }
         };
-        let local = socket.local_addr().map_err(|source| ShellError::Bind { addr: config.listen, source })?;
+        let local = queues[0].1.local_addr().map_err(|source| ShellError::Bind { addr: config.listen, source })?;
         let tunnel = Arc::new(RwLock::new(tunnel));
         let (stop, stopped) = watch::channel(false);
-        let tasks = spawn_tasks(&config, &tunnel, device, socket, &stopped);
+        let tasks = queues.into_iter().flat_map(|(device, socket)| spawn_tasks(&config, &tunnel, device, socket, &stopped)).collect();
         Ok((OverlayShell { config, tunnel, stop, tasks, local }, refused))
     }
 
@@ -224,8 +223,29 @@ fn remove_device(name: &str) -> io::Result<()> {
     Netlink::open()?.del_link(name).map(|_| ())
 }
 
-fn bind(addr: SocketAddrV4) -> io::Result<UdpSocket> {
+type Queue = (Arc<AsyncDevice>, Arc<UdpSocket>);
+
+/// One TUN queue and one UDP socket per queue: the first queue is the device itself,
+/// the others are opened on it (`IFF_MULTI_QUEUE`); the sockets share the port
+/// (`SO_REUSEPORT`), so the kernel spreads flows over them.
+fn open_queues(config: &ShellConfig, device: Arc<AsyncDevice>) -> Result<Vec<Queue>, ShellError> {
+    let n = config.options.queues.max(1);
+    let mut devices = vec![device];
+    for _ in 1..n {
+        let more = devices[0].try_clone().map_err(|source| ShellError::CreateTun { device: config.device.clone(), source })?;
+        devices.push(Arc::new(more));
+    }
+    devices
+        .into_iter()
+        .map(|d| bind(config.listen, n > 1).map(|s| (d, Arc::new(s))).map_err(|source| ShellError::Bind { addr: config.listen, source }))
+        .collect()
+}
+
+fn bind(addr: SocketAddrV4, reuse_port: bool) -> io::Result<UdpSocket> {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     // Best effort: larger buffers absorb bursts; the kernel caps what it grants.
     let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
     let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
