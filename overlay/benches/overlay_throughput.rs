@@ -1,7 +1,8 @@
 //! TCP throughput pod-to-pod across two nodes (iperf3, needs root and the Debian
 //! `iperf3` package): through shoal's overlay, through a kernel VXLAN link between the
 //! same node namespaces, and over the plain underlay veths (routed, no encapsulation).
-//! Prints Gbit/s for each and the overlay's share of VXLAN. Everything lives in the
+//! Prints Gbit/s and the p50 of small UDP round trips for each, and the overlay's share of
+//! VXLAN's throughput and its added latency. Everything lives in the
 //! namespaces of [`common::World`]; nothing in the machine's own namespace changes.
 //!
 //! `cargo bench -p overlay --bench overlay_throughput [-- SECONDS [VARIANT...]]`, where a
@@ -10,10 +11,12 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::net::UdpSocket;
 use std::process::{Child, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Netns, Node, World};
+use overlay::netns::netlink::in_netns;
 use overlay::tunnel::shell::ShellOptions;
 
 /// An iperf3 server in a pod, killed on drop.
@@ -37,6 +40,50 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// What one path gave: throughput, and the p50 of small UDP round trips.
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    gbits: f64,
+    rtt_p50: Duration,
+}
+
+/// Throughput, then latency, from node 1's pod to node 2's.
+fn measure(world: &World, seconds: u32) -> Result<Figures, String> {
+    let gbits = iperf(world, seconds)?;
+    let rtt_p50 = udp_rtt_p50(world, 500)?;
+    Ok(Figures { gbits, rtt_p50 })
+}
+
+/// The median round trip of `n` 64-byte UDP datagrams, one at a time, from node 1's pod
+/// to an echo in node 2's (std sockets made inside the pods' namespaces).
+fn udp_rtt_p50(world: &World, n: usize) -> Result<Duration, String> {
+    let (n1, n2) = (&world.nodes[0], &world.nodes[1]);
+    let echo = in_netns(&n2.pod.path(), || UdpSocket::bind((n2.pod_ip, 0))).map_err(|e| format!("an echo socket: {e}"))?;
+    let addr = echo.local_addr().map_err(|e| e.to_string())?;
+    echo.set_read_timeout(Some(Duration::from_secs(2))).map_err(|e| e.to_string())?;
+    let echo = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        for _ in 0..n {
+            let Ok((len, from)) = echo.recv_from(&mut buf) else { return };
+            let _ = echo.send_to(&buf[..len], from);
+        }
+    });
+    let client = in_netns(&n1.pod.path(), || UdpSocket::bind((n1.pod_ip, 0))).map_err(|e| format!("a client socket: {e}"))?;
+    client.set_read_timeout(Some(Duration::from_secs(1))).map_err(|e| e.to_string())?;
+    let mut rtts = Vec::with_capacity(n);
+    let mut buf = [0u8; 64];
+    for i in 0..n {
+        let t = Instant::now();
+        client.send_to(&(i as u64).to_be_bytes(), addr).map_err(|e| e.to_string())?;
+        if client.recv(&mut buf).is_ok() {
+            rtts.push(t.elapsed());
+        }
+    }
+    let _ = echo.join();
+    rtts.sort();
+    rtts.get(rtts.len() / 2).copied().ok_or_else(|| "no echo came back".to_string())
 }
 
 /// One iperf3 run from node 1's pod to node 2's; Gbit/s received.
@@ -68,19 +115,19 @@ fn udp_errors(ns: &Netns) -> String {
 }
 
 /// Routes each node's peer subnet through `via(peer)` on `dev`, runs iperf3, removes them.
-fn routed(world: &World, seconds: u32, dev: &str, via: impl Fn(usize) -> String) -> Result<f64, String> {
+fn routed(world: &World, seconds: u32, dev: &str, via: impl Fn(usize) -> String) -> Result<Figures, String> {
     for (i, n) in world.nodes.iter().enumerate() {
         let peer = &world.nodes[1 - i];
         n.ns.ip(&["route", "add", &peer.subnet.to_string(), "via", &via(1 - i), "dev", dev]);
     }
-    let r = iperf(world, seconds);
+    let r = measure(world, seconds);
     for (i, n) in world.nodes.iter().enumerate() {
         let _ = common::ip(&["-n", &n.ns.name, "route", "del", &world.nodes[1 - i].subnet.to_string()]);
     }
     r
 }
 
-fn vxlan(world: &World, seconds: u32) -> Result<f64, String> {
+fn vxlan(world: &World, seconds: u32) -> Result<Figures, String> {
     for (i, n) in world.nodes.iter().enumerate() {
         let peer = &world.nodes[1 - i];
         n.ns.ip(&["link", "add", "vx0", "type", "vxlan", "id", "42", "local", &n.underlay_ip.to_string(), "remote", &peer.underlay_ip.to_string(), "dstport", "4789", "dev", "eth0"]);
@@ -94,11 +141,11 @@ fn vxlan(world: &World, seconds: u32) -> Result<f64, String> {
     r
 }
 
-fn overlay(world: &World, seconds: u32, options: ShellOptions) -> Result<f64, String> {
+fn overlay(world: &World, seconds: u32, options: ShellOptions) -> Result<Figures, String> {
     let workers = std::env::var("OVERLAY_BENCH_WORKERS").ok().and_then(|w| w.parse().ok()).unwrap_or(1);
     let o1 = world.start_overlay(0, options, workers);
     let o2 = world.start_overlay(1, options, workers);
-    let r = iperf(world, seconds);
+    let r = measure(world, seconds);
     let (s1, s2) = (o1.metrics.snapshot(), o2.metrics.snapshot());
     eprintln!("  node 1: {s1:?}\n  node 2: {s2:?}");
     o1.stop()?;
@@ -110,12 +157,22 @@ fn variants() -> Vec<(&'static str, ShellOptions)> {
     vec![("per-packet", ShellOptions::per_packet()), ("offload", ShellOptions::default()), ("offload-2q", ShellOptions { queues: 2, offload: true })]
 }
 
-/// The median of the figures that were measured, and all of them.
-fn summary(runs: &[Result<f64, String>]) -> (Option<f64>, String) {
-    let mut ok: Vec<f64> = runs.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
-    ok.sort_by(f64::total_cmp);
-    let all = runs.iter().map(|r| r.as_ref().map_or_else(|e| format!("failed ({e})"), |g| format!("{g:.2}"))).collect::<Vec<_>>().join(", ");
-    (ok.get(ok.len() / 2).copied(), all)
+fn median<T: Copy>(mut v: Vec<T>, cmp: impl Fn(&T, &T) -> std::cmp::Ordering) -> Option<T> {
+    v.sort_by(cmp);
+    v.get(v.len() / 2).copied()
+}
+
+/// The medians of the rounds that worked (throughput, latency), and every round.
+fn summary(runs: &[Result<Figures, String>]) -> (Option<f64>, Option<Duration>, String) {
+    let ok: Vec<Figures> = runs.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
+    let gbits = median(ok.iter().map(|f| f.gbits).collect(), f64::total_cmp);
+    let rtt = median(ok.iter().map(|f| f.rtt_p50).collect(), Duration::cmp);
+    let all = runs
+        .iter()
+        .map(|r| r.as_ref().map_or_else(|e| format!("failed ({e})"), |f| format!("{:.2} Gbit/s {:.0} µs", f.gbits, f.rtt_p50.as_secs_f64() * 1e6)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    (gbits, rtt, all)
 }
 
 fn main() {
@@ -125,7 +182,7 @@ fn main() {
     let rounds: usize = std::env::var("OVERLAY_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
     let variants: Vec<(&str, ShellOptions)> = variants().into_iter().filter(|(n, _)| wanted.is_empty() || wanted.contains(n)).collect();
     let world = World::new(2);
-    let mut figures: Vec<(String, Vec<Result<f64, String>>)> = vec![("plain veth (routed)".into(), vec![]), ("kernel VXLAN".into(), vec![])];
+    let mut figures: Vec<(String, Vec<Result<Figures, String>>)> = vec![("plain veth (routed)".into(), vec![]), ("kernel VXLAN".into(), vec![])];
     figures.extend(variants.iter().map(|(n, _)| (format!("shoal overlay ({n})"), vec![])));
     // Rounds interleave the paths, so a busy machine weighs on all of them alike.
     for round in 1..=rounds {
@@ -136,14 +193,18 @@ fn main() {
             figures[2 + i].1.push(overlay(&world, seconds, *options));
         }
     }
-    println!("TCP pod to pod across two nodes, iperf3 -t {seconds}, median of {rounds} rounds (all rounds):");
-    let vxlan = summary(&figures[1].1).0;
+    println!("pod to pod across two nodes: TCP (iperf3 -t {seconds}) and UDP round trip p50; median of {rounds} rounds (every round):");
+    let (vx_gbits, vx_rtt, _) = summary(&figures[1].1);
     for (name, runs) in &figures {
-        let (median, all) = summary(runs);
-        let share = match (median, vxlan) {
-            (Some(m), Some(v)) if name.starts_with("shoal") => format!("  {:.0}% of VXLAN", 100.0 * m / v),
+        let (gbits, rtt, all) = summary(runs);
+        let share = match (gbits, vx_gbits, rtt, vx_rtt) {
+            (Some(g), Some(v), Some(r), Some(vr)) if name.starts_with("shoal") => {
+                format!("  {:.0}% of VXLAN, {:+.0} µs", 100.0 * g / v, (r.as_secs_f64() - vr.as_secs_f64()) * 1e6)
+            }
             _ => String::new(),
         };
-        println!("{name:<28} {:>7} Gbit/s{share}   ({all})", median.map_or("-".into(), |m| format!("{m:.2}")));
+        let g = gbits.map_or("-".into(), |g| format!("{g:.2}"));
+        let r = rtt.map_or("-".into(), |r| format!("{:.0}", r.as_secs_f64() * 1e6));
+        println!("{name:<28} {g:>6} Gbit/s {r:>5} µs{share}   ({all})");
     }
 }

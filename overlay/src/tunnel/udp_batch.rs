@@ -45,7 +45,7 @@ pub fn recv_coalesced(socket: &impl AsRawFd, buf: &mut [u8]) -> io::Result<Recei
     let mut space = nix::cmsg_space!(i32);
     let msg = socket::recvmsg::<SockaddrIn>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_DONTWAIT).map_err(io::Error::from)?;
     let len = msg.bytes;
-    let from = msg.address.map(|a| SocketAddrV4::new(Ipv4Addr::from(a.ip()), a.port())).unwrap_or_else(|| SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+    let from = msg.address.map(|a| SocketAddrV4::new(a.ip(), a.port())).unwrap_or_else(|| SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
     let mut segment = len;
     if let Ok(cmsgs) = msg.cmsgs() {
         for c in cmsgs {
