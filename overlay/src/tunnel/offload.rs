@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tun_rs::{AsyncDevice, GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
 use super::core::{Action, Tunnel};
+use super::shell::transient;
 use super::udp_batch::{self, MAX_SEGMENTS, MAX_SEND_BYTES};
 
 type Shared = Arc<RwLock<Tunnel>>;
@@ -73,7 +74,9 @@ pub(super) async fn tun_to_udp(tunnel: Shared, device: Arc<AsyncDevice>, socket:
             _ = stop.changed() => return,
             r = device.recv_multiple(&mut original, &mut bufs, &mut sizes, 0) => match r {
                 Ok(n) => n,
-                Err(e) => { tracing::warn!(error = %e, "reading the TUN device"); continue }
+                Err(e) if transient(&e) => continue,
+                // The device is gone or broken: a loop here would only spin.
+                Err(e) => { tracing::error!(error = %e, "reading the TUN device; this direction stops"); return }
             },
         };
         decide_from_tun(&tunnel, &mut bufs[..n], &sizes[..n], &mut out);
@@ -131,7 +134,7 @@ pub(super) async fn udp_to_tun(tunnel: Shared, device: Arc<AsyncDevice>, socket:
     loop {
         tokio::select! {
             _ = stop.changed() => return,
-            r = socket.readable() => if let Err(e) = r { tracing::warn!(error = %e, "waiting on the overlay socket"); continue },
+            r = socket.readable() => if let Err(e) = r { tracing::error!(error = %e, "waiting on the overlay socket; this direction stops"); return },
         }
         let k = receive_batch(&tunnel, &socket, &mut rbuf, &mut bufs);
         if k > 0 {

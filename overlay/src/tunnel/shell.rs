@@ -256,6 +256,13 @@ fn bind(addr: SocketAddrV4, reuse_port: bool) -> io::Result<UdpSocket> {
 
 type Shared = Arc<RwLock<Tunnel>>;
 
+/// Errors after which the next read may well succeed: interruptions, and tun-rs's
+/// complaints about one packet (errors without an errno); the kernel's others (the
+/// device is gone, EBADFD) are not.
+pub(super) fn transient(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock) || matches!(e.raw_os_error(), None | Some(libc::EMSGSIZE) | Some(libc::EINVAL))
+}
+
 /// The two directions, per packet or batched.
 fn spawn_tasks(config: &ShellConfig, tunnel: &Shared, device: Arc<AsyncDevice>, socket: Arc<UdpSocket>, stopped: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let (t, s) = (tunnel.clone(), stopped.clone());
@@ -282,7 +289,9 @@ async fn tun_to_udp(tunnel: Shared, device: Arc<AsyncDevice>, socket: Arc<UdpSoc
             _ = stop.changed() => return,
             r = device.recv(&mut buf) => match r {
                 Ok(n) => n,
-                Err(e) => { tracing::warn!(error = %e, "reading the TUN device"); continue }
+                Err(e) if transient(&e) => continue,
+                // The device is gone or broken: a loop here would only spin.
+                Err(e) => { tracing::error!(error = %e, "reading the TUN device; this direction stops"); return }
             },
         };
         if let Action::SendTo(to, bytes) = decide(&tunnel, |t| t.from_tun(&mut buf[..n])) {
