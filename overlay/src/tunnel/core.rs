@@ -6,6 +6,7 @@
 //! behind a read lock; only peer changes need `&mut self`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 
@@ -54,10 +55,34 @@ pub struct Tunnel {
     port: u16,
     peers: BTreeMap<String, Peer>,
     /// Routes by prefix length, longest first: network → underlay address.
-    routes: Vec<(u8, HashMap<u32, Ipv4Addr>)>,
+    routes: Vec<(u8, AddrMap<Ipv4Addr>)>,
     /// Underlay address → the subnet that node may send from.
-    senders: HashMap<Ipv4Addr, Subnet>,
+    senders: AddrMap<Subnet>,
     metrics: Arc<Metrics>,
+}
+
+/// A map keyed by IPv4 addresses as `u32`, looked up once per packet: a multiplicative
+/// hash instead of SipHash (the keys are node addresses from the store, not attacker
+/// chosen, so flooding is no concern).
+type AddrMap<V> = HashMap<u32, V, BuildHasherDefault<AddrHasher>>;
+
+#[derive(Default)]
+struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (u64::from(n) ^ self.0).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
 }
 
 fn mask(prefix_len: u8) -> u32 {
@@ -71,7 +96,7 @@ fn overlaps(a: Subnet, b: Subnet) -> bool {
 
 impl Tunnel {
     pub fn new(own: Subnet, port: u16) -> Self {
-        Tunnel { own, port, peers: BTreeMap::new(), routes: Vec::new(), senders: HashMap::new(), metrics: Arc::default() }
+        Tunnel { own, port, peers: BTreeMap::new(), routes: Vec::new(), senders: AddrMap::default(), metrics: Arc::default() }
     }
 
     pub fn own_subnet(&self) -> Subnet {
@@ -140,12 +165,12 @@ impl Tunnel {
     }
 
     fn rebuild(&mut self) {
-        let mut by_len: BTreeMap<u8, HashMap<u32, Ipv4Addr>> = BTreeMap::new();
+        let mut by_len: BTreeMap<u8, AddrMap<Ipv4Addr>> = BTreeMap::new();
         for p in self.peers.values() {
             by_len.entry(p.subnet.prefix_len()).or_default().insert(u32::from(p.subnet.network()), p.underlay);
         }
         self.routes = by_len.into_iter().rev().collect();
-        self.senders = self.peers.values().map(|p| (p.underlay, p.subnet)).collect();
+        self.senders = self.peers.values().map(|p| (u32::from(p.underlay), p.subnet)).collect();
     }
 
     /// The underlay address of the node whose subnet holds `dst`.
@@ -183,7 +208,7 @@ impl Tunnel {
     /// the inner source lies in that node's subnet and the inner destination in ours.
     pub fn from_udp<'a>(&self, src: SocketAddr, datagram: &'a [u8]) -> Action<'a> {
         let SocketAddr::V4(src) = src else { return self.drop(DropReason::UnknownPeer) };
-        let Some(subnet) = self.senders.get(src.ip()) else { return self.drop(DropReason::UnknownPeer) };
+        let Some(subnet) = self.senders.get(&u32::from(*src.ip())) else { return self.drop(DropReason::UnknownPeer) };
         let h = match ipv4::parse_checked(datagram) {
             Ok(h) => h,
             Err(_) => return self.drop(DropReason::Malformed),

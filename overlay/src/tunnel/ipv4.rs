@@ -102,8 +102,12 @@ pub fn adjust_checksum(checksum: u16, old: u16, new: u16) -> u16 {
 }
 
 /// Decrements the TTL of a parsed packet in place and updates its checksum; the TTL must
-/// be above 0 (the caller drops packets whose TTL would reach 0).
+/// be above 0 (the caller drops packets whose TTL would reach 0). Bytes too short for a
+/// header are left alone.
 pub fn decrement_ttl(packet: &mut [u8]) {
+    if packet.len() < MIN_HEADER_LEN {
+        return;
+    }
     let old = word(packet, TTL_OFFSET);
     let new = old.wrapping_sub(0x0100);
     packet[TTL_OFFSET..TTL_OFFSET + 2].copy_from_slice(&new.to_be_bytes());

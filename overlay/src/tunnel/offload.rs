@@ -90,7 +90,8 @@ fn decide_from_tun(tunnel: &Shared, bufs: &mut [Vec<u8>], sizes: &[usize], out: 
     out.clear();
     let t = tunnel.read().unwrap_or_else(|p| p.into_inner());
     for (index, (buf, &size)) in bufs.iter_mut().zip(sizes).enumerate() {
-        if let Action::SendTo(to, bytes) = t.from_tun(&mut buf[..size]) {
+        let Some(packet) = buf.get_mut(..size) else { continue };
+        if let Action::SendTo(to, bytes) = t.from_tun(packet) {
             out.push(Out { to, index, len: bytes.len() });
         }
     }
