@@ -148,6 +148,10 @@ fn overlay(world: &World, seconds: u32, options: ShellOptions) -> Result<Figures
     let r = measure(world, seconds);
     let (s1, s2) = (o1.metrics.snapshot(), o2.metrics.snapshot());
     eprintln!("  node 1: {s1:?}\n  node 2: {s2:?}");
+    for n in &world.nodes {
+        let stats = n.ns.ip(&["-s", "link", "show", overlay::tunnel::shell::DEFAULT_DEVICE]);
+        eprintln!("  {} TUN: {}", n.name, stats.split_whitespace().collect::<Vec<_>>().join(" "));
+    }
     o1.stop()?;
     o2.stop()?;
     r
