@@ -257,6 +257,38 @@ impl Netlink {
         }
     }
 
+    /// A route to `network/prefix` straight out of link `index` (no gateway, scope link),
+    /// as a TUN device needs.
+    fn device_route(index: u32, network: Ipv4Addr, prefix: u8) -> RouteMessage {
+        let mut m = RouteMessage::default();
+        m.header.address_family = AddressFamily::Inet;
+        m.header.destination_prefix_length = prefix;
+        m.header.table = RouteHeader::RT_TABLE_MAIN;
+        m.header.protocol = RouteProtocol::Boot;
+        m.header.scope = RouteScope::Link;
+        m.header.kind = RouteType::Unicast;
+        m.attributes.push(RouteAttribute::Destination(RouteAddress::Inet(network)));
+        m.attributes.push(RouteAttribute::Oif(index));
+        m
+    }
+
+    /// Adds the route to `network/prefix` out of link `index`; one already there counts as done.
+    pub fn add_device_route(&mut self, index: u32, network: Ipv4Addr, prefix: u8) -> io::Result<()> {
+        match self.ack(RouteNetlinkMessage::NewRoute(Self::device_route(index, network, prefix)), NLM_F_CREATE | NLM_F_EXCL) {
+            Err(e) if is_exists(&e) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Deletes the route to `network/prefix` out of link `index`; returns whether it was there.
+    pub fn del_device_route(&mut self, index: u32, network: Ipv4Addr, prefix: u8) -> io::Result<bool> {
+        match self.ack(RouteNetlinkMessage::DelRoute(Self::device_route(index, network, prefix)), 0) {
+            Ok(()) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Adds the default route via `gateway` out of link `index`; one already there counts as done.
     pub fn add_default_route(&mut self, index: u32, gateway: Ipv4Addr) -> io::Result<()> {
         let mut m = RouteMessage::default();
