@@ -9,6 +9,7 @@
 #      crun                                  the reference runtime of the node-host benchmark
 #      iproute2                              `ip` for the node bridge, veth pairs and test namespaces
 #      nftables                              `nft`, which the service proxy runs (and its tests)
+#      iperf3                                the overlay's throughput benchmark
 #      python3 + python3-venv                the pinned client tools below (only if missing)
 #  - cargo-nextest from crates.io when missing (the test runner scripts/test.sh uses);
 #  - pinned client tools in .tools/venv (a Python venv in the repository, gitignored):
@@ -21,7 +22,7 @@ cd "$(dirname "$0")/.."
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
-packages=(protobuf-compiler libprotobuf-dev etcd-server etcd-client libseccomp-dev busybox-static crun iproute2 nftables)
+packages=(protobuf-compiler libprotobuf-dev etcd-server etcd-client libseccomp-dev busybox-static crun iproute2 nftables iperf3)
 command -v python3 >/dev/null 2>&1 || packages+=(python3 python3-venv)
 missing=()
 for p in "${packages[@]}"; do
