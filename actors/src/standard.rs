@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::controller::{ControlLoop, Controller, Shared};
 use crate::allocator::repair::AllocationRepair;
 use crate::controllers::{DeploymentController, NamespaceController, ReplicaSetController, ReplicationControllerController};
-use crate::controllers::{DisruptionController, LocalPathProvisioner, VolumeBinder};
+use crate::controllers::{DisruptionController, EndpointsController, LocalPathProvisioner, VolumeBinder};
 use crate::controllers::{KubernetesService, NodeIpam, ServiceAccountsController};
 use crate::events::EventTtl;
 use crate::gc::GarbageCollector;
@@ -32,5 +32,6 @@ pub fn control_plane(shared: Arc<Shared>) -> ControlPlane<Shared> {
         .singleton(ControlLoop(DisruptionController::default()))
         .singleton(ControlLoop(ServiceAccountsController))
         .singleton(ControlLoop(KubernetesService))
+        .manager(Controller(EndpointsController))
         .singleton(ControlLoop(NodeIpam::default()))
 }

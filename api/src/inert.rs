@@ -24,7 +24,7 @@ pub const INERT_FIELDS: &[(&str, &str, &str)] = &[
     ("HorizontalPodAutoscaler", "spec.behavior.scaleUp.tolerance, scaleDown.tolerance", "stored; the cluster-wide tolerance applies"),
     ("Lease", "spec.preferredHolder, spec.strategy", "stored only (no coordinated leader election)"),
     ("ServiceAccount", "secrets, imagePullSecrets, automountServiceAccountToken", "stored; no token volumes or pull secrets until the security work"),
-    ("EndpointSlice", "endpoints, ports", "validated and stored; no controller fills slices from Services yet"),
+    ("EndpointSlice", "endpoints[].hints", "stored; the endpoints controller sets none and the proxy ignores them"),
 ];
 
 /// The README section listing [`INERT_FIELDS`], as a Markdown table.

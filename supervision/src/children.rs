@@ -37,6 +37,15 @@ impl<W> ChildKind<W> {
         ChildKind { follow: follow::<W, C> }
     }
 
+    /// Children of type `C` that wake every object whose selector matches their labels
+    /// (old and new), whoever owns them: a Service follows the pods it selects this way.
+    pub const fn selected<C: Resource>() -> Self
+    where
+        W: HasSource<C>,
+    {
+        ChildKind { follow: follow_selected::<W, C> }
+    }
+
     /// The changes of these children that concern owners of kind `owner_kind`.
     pub(crate) fn follow(&self, world: &W, owner_kind: &'static str) -> BoxStream<'static, ChildChange> {
         (self.follow)(world, owner_kind)
@@ -61,6 +70,31 @@ impl<W> Children<W> {
 fn follow<W: HasSource<C>, C: Resource>(world: &W, owner_kind: &'static str) -> BoxStream<'static, ChildChange> {
     let rx = world.source().subscribe();
     BroadcastStream::new(rx).filter_map(move |i| futures::future::ready(child_change(owner_kind, i))).boxed()
+}
+
+fn follow_selected<W: HasSource<C>, C: Resource>(world: &W, _owner_kind: &'static str) -> BoxStream<'static, ChildChange> {
+    let rx = world.source().subscribe();
+    BroadcastStream::new(rx).flat_map(|i| futures::stream::iter(selected_changes(i))).boxed()
+}
+
+/// A selected child's change: one wake-up per distinct label set it had before and after.
+fn selected_changes<C: Resource>(item: Result<Change<C>, BroadcastStreamRecvError>) -> Vec<ChildChange> {
+    let (new, old) = match item {
+        Ok(Change::Applied { new, old }) => (Some(new), old),
+        Ok(Change::Deleted(o)) => (None, Some(o)),
+        Ok(Change::Resynced) | Err(_) => return vec![ChildChange::Lagged],
+    };
+    let mut out: Vec<ChildChange> = Vec::new();
+    for obj in [new.as_ref(), old.as_ref()].into_iter().flatten() {
+        let c = ChildChange::Touched {
+            owners: Vec::new(),
+            orphan: Some((obj.meta().namespace.clone().unwrap_or_default(), obj.meta().labels.clone())),
+        };
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn child_change<C: Resource>(owner_kind: &str, item: Result<Change<C>, BroadcastStreamRecvError>) -> Option<ChildChange> {

@@ -5,6 +5,7 @@
 
 pub mod deployment;
 pub mod disruption;
+pub mod endpoints;
 pub mod kubernetes_service;
 pub mod namespace;
 pub mod nodeipam;
@@ -14,6 +15,7 @@ pub mod volume;
 
 pub use deployment::DeploymentController;
 pub use disruption::DisruptionController;
+pub use endpoints::EndpointsController;
 pub use namespace::NamespaceController;
 pub use nodeipam::NodeIpam;
 pub use replicaset::{ReplicaSetController, ReplicationControllerController};

@@ -1,6 +1,6 @@
 //! EndpointSlice (discovery.k8s.io/v1): a Service's backends in slices of at most 1000
-//! endpoints of one address type. Served as an API kind; the controller that fills it
-//! from Services and Pods comes with the Services work.
+//! endpoints of one address type. The endpoints controller
+//! (`actors/src/controllers/endpoints.rs`) fills them from Services and Pods.
 
 use std::collections::BTreeMap;
 
