@@ -86,7 +86,7 @@ fn kill_paths_take_every_kubectl_spelling_of_a_kind() {
     let (code, status) = api.post("/debug/actors/widgets/kill", &body).unwrap();
     assert_eq!(code, 404, "{status}");
     assert!(status["message"].as_str().unwrap_or("").contains("no actor kind or singleton named \"widgets\""), "{status}");
-    let (code, status) = api.post("/debug/actors/services/kill", &body).unwrap();
+    let (code, status) = api.post("/debug/actors/configmaps/kill", &body).unwrap();
     assert_eq!(code, 404, "a kind without a manager: {status}");
     let (code, status) = api.post("/debug/actors/deploy/default/nothing/kill", &body).unwrap();
     assert_eq!(code, 404, "{status}");
