@@ -105,40 +105,13 @@ impl Drop for World {
         if let Ok(layout) = Layout::detect() {
             let top = layout.resolve(&self.cgroup_root);
             for _ in 0..50 {
-                if remove_cgroup_tree(&layout, &top) {
-                    layout.remove_up(&top);
+                if layout.kill_tree(&top) {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
     }
-}
-
-fn remove_cgroup_tree(layout: &Layout, top: &str) -> bool {
-    let mut ok = true;
-    for d in layout.dirs(top) {
-        ok &= rm_cgroup_dir(&d);
-    }
-    ok
-}
-
-fn rm_cgroup_dir(d: &Path) -> bool {
-    if !d.exists() {
-        return true;
-    }
-    let mut ok = true;
-    for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
-        if e.path().is_dir() {
-            ok &= rm_cgroup_dir(&e.path());
-        }
-    }
-    if let Ok(procs) = std::fs::read_to_string(d.join("cgroup.procs")) {
-        for p in procs.lines().filter_map(|l| l.parse::<i32>().ok()) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
-        }
-    }
-    ok && std::fs::remove_dir(d).is_ok()
 }
 
 fn mounts_below(prefix: &str) -> Vec<String> {

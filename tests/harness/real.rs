@@ -162,45 +162,16 @@ impl Drop for RealCluster {
         if let Ok(layout) = Layout::detect() {
             let top = layout.resolve(&format!("shoal/{}", self.node));
             for _ in 0..100 {
-                if layout.dirs(&top).iter().all(|d| rm_cgroup_dir(d)) {
-                    layout.remove_up(&top);
+                if layout.kill_tree(&top) {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        let root = self.cluster.path().to_string_lossy().into_owned();
-        for m in mounts_below(&root).into_iter().rev() {
-            let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        // Deepest first.
+        for m in node_host::volumes::teardown::mounts_below(self.cluster.path()).unwrap_or_default() {
+            let _ = node_host::volumes::teardown::unmount(&m);
         }
         let _ = &self.ns;
     }
-}
-
-/// Kills what is in `d` and below, and removes the cgroups; false while some remain.
-fn rm_cgroup_dir(d: &Path) -> bool {
-    if !d.exists() {
-        return true;
-    }
-    let mut ok = true;
-    for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
-        if e.path().is_dir() {
-            ok &= rm_cgroup_dir(&e.path());
-        }
-    }
-    if let Ok(procs) = std::fs::read_to_string(d.join("cgroup.procs")) {
-        for p in procs.lines().filter_map(|l| l.parse::<i32>().ok()) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
-        }
-    }
-    ok && std::fs::remove_dir(d).is_ok()
-}
-
-fn mounts_below(prefix: &str) -> Vec<String> {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
-        .filter(|m| m.starts_with(prefix))
-        .collect()
 }

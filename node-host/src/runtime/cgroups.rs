@@ -113,6 +113,18 @@ impl Layout {
         fs::read_to_string(file).ok().and_then(|s| stat_value(&s, key)).is_some_and(|n| n > 0)
     }
 
+    /// SIGKILLs every process in `path` and below, in every hierarchy, and removes those
+    /// cgroups (then the empty ancestors, as [`Layout::remove_up`]); false while some
+    /// remain (processes take a moment to leave): call again. For tearing down what
+    /// outlives an agent on purpose (tests, a node being wiped).
+    pub fn kill_tree(&self, path: &str) -> bool {
+        let done = self.dirs(path).iter().all(|d| kill_and_remove(d));
+        if done {
+            self.remove_up(path);
+        }
+        done
+    }
+
     /// Removes the empty directories of `path` and of its ancestors, in every hierarchy,
     /// up to (not including) the agent's own cgroup in that hierarchy (an ancestor still
     /// in use stays); false when `path` itself is still there.
@@ -231,4 +243,23 @@ mod tests {
         assert_eq!(stat_value(text, "oom_kill"), Some(2));
         assert_eq!(stat_value(text, "missing"), None);
     }
+}
+
+/// Kills what is in `d` and below and removes the directories, deepest first.
+fn kill_and_remove(d: &std::path::Path) -> bool {
+    if !d.exists() {
+        return true;
+    }
+    let mut ok = true;
+    for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            ok &= kill_and_remove(&e.path());
+        }
+    }
+    if let Ok(procs) = std::fs::read_to_string(d.join("cgroup.procs")) {
+        for p in procs.lines().filter_map(|l| l.parse::<i32>().ok()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+    ok && std::fs::remove_dir(d).is_ok()
 }
