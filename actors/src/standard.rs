@@ -6,7 +6,7 @@ use crate::controller::{ControlLoop, Controller, Shared};
 use crate::allocator::repair::AllocationRepair;
 use crate::controllers::{DeploymentController, NamespaceController, ReplicaSetController, ReplicationControllerController};
 use crate::controllers::{DisruptionController, EndpointsController, LocalPathProvisioner, VolumeBinder};
-use crate::controllers::{KubernetesService, NodeIpam, ServiceAccountsController};
+use crate::controllers::{ClusterNetwork, KubernetesService, NodeIpam, ServiceAccountsController};
 use crate::events::EventTtl;
 use crate::gc::GarbageCollector;
 use crate::nodelifecycle::NodeLifecycle;
@@ -32,6 +32,7 @@ pub fn control_plane(shared: Arc<Shared>) -> ControlPlane<Shared> {
         .singleton(ControlLoop(DisruptionController::default()))
         .singleton(ControlLoop(ServiceAccountsController))
         .singleton(ControlLoop(KubernetesService))
+        .singleton(ControlLoop(ClusterNetwork))
         .manager(Controller(EndpointsController))
         .singleton(ControlLoop(NodeIpam::default()))
 }

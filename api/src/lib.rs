@@ -13,6 +13,7 @@ pub mod image;
 pub mod inert;
 pub mod kinds;
 pub mod model;
+pub mod network;
 pub mod time;
 pub mod validation;
 

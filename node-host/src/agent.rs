@@ -145,10 +145,23 @@ impl PodInfo {
     }
 }
 
+/// Something that adds its figures to the node server's `/metrics` (the overlay, the
+/// service proxy, the DNS server), in the Prometheus text format.
+pub trait MetricsSource: Send + Sync + 'static {
+    fn render(&self, out: &mut String);
+}
+
 /// What the agent knows of its pods, for the node server (logs, exec, metrics).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct NodeStats {
     pods: RwLock<BTreeMap<String, PodInfo>>,
+    metrics: RwLock<Vec<Arc<dyn MetricsSource>>>,
+}
+
+impl std::fmt::Debug for NodeStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeStats").field("pods", &self.read().len()).finish_non_exhaustive()
+    }
 }
 
 impl NodeStats {
@@ -160,6 +173,18 @@ impl NodeStats {
     }
     pub fn pods(&self) -> Vec<PodInfo> {
         self.read().values().cloned().collect()
+    }
+    /// Adds a source of the node server's `/metrics`.
+    pub fn add_metrics(&self, source: Arc<dyn MetricsSource>) {
+        self.metrics.write().unwrap_or_else(|p| p.into_inner()).push(source);
+    }
+    /// Every source's figures, in the order they were added.
+    pub fn render_metrics(&self) -> String {
+        let mut out = String::new();
+        for m in self.metrics.read().unwrap_or_else(|p| p.into_inner()).iter() {
+            m.render(&mut out);
+        }
+        out
     }
     pub fn pod(&self, namespace: &str, name: &str) -> Option<PodInfo> {
         self.read().get(&format!("{namespace}/{name}")).cloned()

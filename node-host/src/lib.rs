@@ -10,6 +10,7 @@ pub mod host;
 pub mod logs;
 pub mod server;
 pub mod image;
+pub mod netplane;
 pub mod network;
 pub mod node;
 pub mod pod;

@@ -38,6 +38,9 @@ impl AgentStreams {
 
 #[async_trait]
 impl Streams for AgentStreams {
+    async fn metrics(&self) -> String {
+        self.0.stats.render_metrics()
+    }
     async fn usage(&self) -> Vec<crate::server::ContainerUsage> {
         let mut out = Vec::new();
         for p in self.0.stats.pods() {

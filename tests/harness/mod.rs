@@ -14,6 +14,7 @@ use serde_json::Value;
 
 pub mod etcd;
 pub mod kubectl;
+pub mod multinode;
 pub mod netns;
 pub mod real;
 pub use etcd::Etcd;
@@ -56,6 +57,8 @@ pub struct Cluster {
     nodes: Vec<Option<Child>>,
     /// The client of the running server (one runtime and connection pool for the test).
     api: Option<Api>,
+    /// Where the server listens (`127.0.0.1:0` unless a test's nodes must reach it).
+    listen: String,
 }
 
 impl Cluster {
@@ -81,7 +84,16 @@ impl Cluster {
         Self::build(Backend::Embedded, args, true)
     }
 
+    /// A cluster whose server listens on `listen` (e.g. an underlay address its nodes reach).
+    pub fn listening_on(backend: Backend, args: &[&str], listen: &str) -> Self {
+        Self::build_on(backend, args, false, listen)
+    }
+
     fn build(backend: Backend, args: &[&str], real_node: bool) -> Self {
+        Self::build_on(backend, args, real_node, "127.0.0.1:0")
+    }
+
+    fn build_on(backend: Backend, args: &[&str], real_node: bool, listen: &str) -> Self {
         let dir = tempfile::Builder::new().prefix("shoal-e2e-").tempdir_in("/var/tmp").expect("creating a temporary directory");
         let (etcd, backend_args) = match backend {
             Backend::Embedded => {
@@ -98,7 +110,7 @@ impl Cluster {
             }
         };
         let extra_args = args.iter().map(|s| s.to_string()).collect();
-        let mut c = Cluster { url: String::new(), dir, server: None, etcd, backend_args, extra_args, nodes: Vec::new(), api: None };
+        let mut c = Cluster { url: String::new(), dir, server: None, etcd, backend_args, extra_args, nodes: Vec::new(), api: None, listen: listen.to_string() };
         c.start_server();
         c
     }
@@ -150,7 +162,7 @@ impl Cluster {
         let mut child = Command::new(shoal_bin())
             .args(&self.backend_args)
             .args(&self.extra_args)
-            .args(["--listen", "127.0.0.1:0", "--kubeconfig-out"])
+            .args(["--listen", &self.listen, "--kubeconfig-out"])
             .arg(&kubeconfig)
             .env("SHOAL_LOG", "warn")
             .stdout(Stdio::piped())

@@ -17,6 +17,11 @@ use super::{wait_for, Cluster};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
+/// A number no other cluster of this test process has (node names).
+pub fn next_id() -> u32 {
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 /// Tests with real nodes need root (namespaces, cgroups, mounts): they fail without it,
 /// saying so (DESIGN.md, "Testing"), instead of passing without running.
 pub fn require_root() {

@@ -213,6 +213,13 @@ pub async fn release(store: &dyn Store, key: &str, uid: &str) {
     }
 }
 
+/// The low addresses of a service range that random allocation leaves alone (upstream's
+/// static band: a sixteenth of the range, between 16 and 256 addresses), so that the
+/// addresses Services ask for by name — `10.96.0.10` for the cluster DNS — stay free.
+pub fn static_band(size: u64) -> u64 {
+    (size / 16).clamp(16, 256).min(size / 2)
+}
+
 async fn release_all(store: &dyn Store, keys: &[String], uid: &str) {
     for k in keys {
         release(store, k, uid).await;
@@ -220,18 +227,21 @@ async fn release_all(store: &dyn Store, keys: &[String], uid: &str) {
 }
 
 /// Picks a free value among `size` candidates (`nth(offset)`), skipping `skip`: random
-/// tries first, then a scan from a random start over what the store shows as free.
+/// tries first, above the `low` band (kept for values asked for by name, as upstream's
+/// static band), then a scan from a random start over all of what the store shows as free.
+#[allow(clippy::too_many_arguments)]
 async fn allocate_any(
     store: &dyn Store,
     owner: &Allocation,
     dry_run: bool,
     prefix: &str,
     size: u64,
+    low: u64,
     skip: &(dyn Fn(u64) -> bool + Sync),
     key_of: &(dyn Fn(u64) -> String + Sync),
 ) -> Result<String> {
     for _ in 0..16 {
-        let off = rand::rng().random_range(0..size);
+        let off = rand::rng().random_range(low.min(size - 1)..size);
         if skip(off) {
             continue;
         }
@@ -314,7 +324,7 @@ async fn allocate(
                 let size = cidr.size();
                 // Never the network address, the reserved first address or the broadcast.
                 let key =
-                    allocate_any(store, &owner, dry_run, IP_PREFIX, size, &|o| o <= 1 || o >= size - 1, &|o| ip_key(cidr.nth(o)))
+                    allocate_any(store, &owner, dry_run, IP_PREFIX, size, static_band(size), &|o| o <= 1 || o >= size - 1, &|o| ip_key(cidr.nth(o)))
                         .await?;
                 took(&key);
                 key
@@ -363,7 +373,7 @@ async fn allocate(
                 }
                 None => {
                     let key =
-                        allocate_any(store, &owner, dry_run, PORT_PREFIX, range.size(), &|_| false, &|o| port_key(range.nth(o)))
+                        allocate_any(store, &owner, dry_run, PORT_PREFIX, range.size(), 0, &|_| false, &|o| port_key(range.nth(o)))
                             .await?;
                     let np: i32 = key.trim_start_matches(PORT_PREFIX).parse().unwrap_or(0);
                     took(&key);

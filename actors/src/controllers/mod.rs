@@ -3,6 +3,7 @@
 //! Register with the runtime: [`replicaset::ReplicaSetController`],
 //! [`replicaset::ReplicationControllerController`] and [`deployment::DeploymentController`].
 
+pub mod cluster_network;
 pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
@@ -13,6 +14,7 @@ pub mod replicaset;
 pub mod serviceaccounts;
 pub mod volume;
 
+pub use cluster_network::ClusterNetwork;
 pub use deployment::DeploymentController;
 pub use disruption::DisruptionController;
 pub use endpoints::EndpointsController;

@@ -54,6 +54,12 @@ struct AppState {
     streams: Arc<dyn Streams>,
 }
 
+/// `GET /metrics`: the node's own figures (overlay, service proxy, DNS).
+async fn node_metrics(State(st): State<AppState>) -> Response {
+    let body = st.streams.metrics().await;
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
 /// The routes, for a caller that serves them itself.
 pub fn router(streams: Arc<dyn Streams>) -> Router {
     Router::new()
@@ -62,6 +68,7 @@ pub fn router(streams: Arc<dyn Streams>) -> Router {
         .route("/attach/{ns}/{pod}/{container}", get(attach).post(attach))
         .route("/portForward/{ns}/{pod}", get(port_forward).post(port_forward))
         .route("/metrics/resource", get(resource_metrics))
+        .route("/metrics", get(node_metrics))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(AppState { streams })
 }

@@ -68,6 +68,10 @@ pub trait Streams: Send + Sync + 'static {
     async fn usage(&self) -> Vec<ContainerUsage> {
         Vec::new()
     }
+    /// The node's own figures for `/metrics` (the network's; none by default).
+    async fn metrics(&self) -> String {
+        String::new()
+    }
 }
 
 /// One running container's usage, read from its cgroup at `at`.

@@ -18,3 +18,4 @@ pub mod udp_batch;
 
 pub use self::core::{Action, Peer, PeerError, Tunnel, DEFAULT_PORT, ENCAP_OVERHEAD};
 pub use self::metrics::{DropReason, Metrics, Snapshot};
+pub use self::shell::{OverlayShell, ShellConfig, ShellError, ShellOptions, DEFAULT_DEVICE};
