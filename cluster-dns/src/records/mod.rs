@@ -1,5 +1,5 @@
 //! The cluster zone as data: Services and EndpointSlices indexed into the names the
-//! Kubernetes DNS specification defines, answered without any I/O (see [`answer`]).
+//! Kubernetes DNS specification defines, answered without any I/O ([`Records::answer`]).
 //!
 //! Semantics follow CoreDNS's `kubernetes` plugin (`pods insecure`, TTL 5 s):
 //! - `svc.ns.svc.<domain>`: the ClusterIPs; for a headless Service the addresses of its
