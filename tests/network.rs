@@ -44,6 +44,8 @@ metadata:
   labels: {{app: web, pod: {name}}}
 spec:
   nodeName: {node}
+  hostname: {name}
+  subdomain: web
   terminationGracePeriodSeconds: 1
   containers:
   - name: web
@@ -133,7 +135,7 @@ fn send_from_node(ns: &std::path::Path, from: &str, to: &str, datagram: Vec<u8>)
 
 #[test]
 fn pods_services_and_the_overlay_on_three_nodes() {
-    let mc = MultiCluster::start("net", 3);
+    let mut mc = MultiCluster::start("net", 3);
     let names: Vec<String> = mc.nodes.iter().map(|n| n.name.clone()).collect();
     for (i, node) in names.iter().enumerate() {
         apply(&mc, &web_pod(&format!("web-{i}"), node));
@@ -143,10 +145,18 @@ fn pods_services_and_the_overlay_on_three_nodes() {
         r#"
 apiVersion: v1
 kind: Service
-metadata: {name: web}
+metadata: {name: web-cip}
 spec:
   selector: {app: web}
   ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  clusterIP: None
+  selector: {app: web}
+  ports: [{name: http, port: 8080}]
 ---
 apiVersion: v1
 kind: Service
@@ -183,13 +193,31 @@ spec:
     }
 
     // ClusterIP: every endpoint answers within 100 requests.
-    let cip = service_ip(&mc, "web");
+    let cip = service_ip(&mc, "web-cip");
     let seen = wait_for("the ClusterIP to reach every endpoint", Duration::from_secs(60), || {
         let r = sh(&mc, "web-1", "shell", &format!("for i in $(seq 100); do timeout 2 wget -qO- http://{cip}/; done"));
         let seen: BTreeSet<String> = hostnames(&r.stdout).into_iter().collect();
         if seen.len() == 3 { Ok(seen) } else { Err(format!("answered by {seen:?}: {}", r.stderr)) }
     });
     assert_eq!(seen, (0..3).map(|i| format!("web-{i}")).collect());
+
+    // Cluster DNS: a Service's short name through the search list, the pods of a
+    // headless Service, a pod's hostname.subdomain; every node serves it.
+    for (i, n) in names.iter().enumerate() {
+        let out = wait_for(&format!("web-{i} (on {n}) to reach web-cip by name"), Duration::from_secs(30), || {
+            let r = sh(&mc, &format!("web-{i}"), "shell", "timeout 5 wget -qO- http://web-cip/");
+            if r.success() { Ok(r.stdout) } else { Err(r.text()) }
+        });
+        assert_eq!(hostnames(&out).len(), 1, "{out}");
+    }
+    let out = sh(&mc, "web-1", "shell", "nslookup web.default.svc.cluster.local");
+    for ip in &ips {
+        assert!(out.stdout.contains(&format!("Address: {ip}")), "the headless Service lacks {ip}:\n{}", out.text());
+    }
+    let out = sh(&mc, "web-2", "shell", "nslookup web-0.web.default.svc.cluster.local");
+    assert!(out.stdout.contains(&format!("Address: {}", ips[0])), "web-0.web:\n{}", out.text());
+    let out = sh(&mc, "web-2", "shell", "nslookup nothing-here.default.svc.cluster.local");
+    assert!(out.text().contains("NXDOMAIN"), "{}", out.text());
 
     // NodePort: every node answers from the underlay.
     let (_, np) = mc.cluster.api().get("/api/v1/namespaces/default/services/web-np").expect("reading web-np");
@@ -238,4 +266,120 @@ spec:
         let now = metric(&text, "shoal_overlay_dropped_packets_total", "spoofed_source");
         if now > before { Ok(()) } else { Err(text) }
     });
+
+    // Nothing leaks: a deleted Service leaves every node's table; a stopped node without
+    // pods leaves no TUN device, bridge or table in its namespace.
+    let table = |n: &harness::multinode::NodeHost| String::from_utf8_lossy(&n.run("nft", &["list", "table", "ip", "shoal-proxy"]).stdout).into_owned();
+    assert!(table(&mc.nodes[0]).contains(&nobody), "the table lacks {nobody}");
+    mc.cluster.kubectl().ok(&["delete", "service", "nobody"]);
+    for n in &mc.nodes {
+        wait_for(&format!("{}'s table to forget {nobody}", n.name), Duration::from_secs(20), || {
+            let t = table(n);
+            if t.contains("shoal-proxy") && !t.contains(&nobody) { Ok(()) } else { Err(t) }
+        });
+    }
+    mc.cluster.kubectl().ok(&["delete", "pod", "web-2", "--wait=true", "--timeout=60s"]);
+    mc.stop_node(2);
+    let n = &mc.nodes[2];
+    let links = String::from_utf8_lossy(&n.run("ip", &["-o", "link"]).stdout).into_owned();
+    assert!(!links.contains("shoal-tun0") && !links.contains("shoal0"), "left behind:\n{links}");
+    let o = n.run("nft", &["list", "tables"]);
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("shoal-proxy"), "the table is left behind");
+    let routes = String::from_utf8_lossy(&n.run("ip", &["route"]).stdout).into_owned();
+    assert!(!routes.contains("10.244."), "routes left behind:\n{routes}");
+}
+
+const ROLLOUT: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: hello}
+spec:
+  replicas: 10
+  selector: {matchLabels: {app: hello}}
+  strategy:
+    type: RollingUpdate
+    rollingUpdate: {maxUnavailable: 0, maxSurge: 3}
+  template:
+    metadata: {labels: {app: hello}}
+    spec:
+      terminationGracePeriodSeconds: 15
+      containers:
+      - name: hello
+        image: hello:v1
+        ports: [{containerPort: 8080}]
+        readinessProbe:
+          httpGet: {path: /healthz, port: 8080}
+          periodSeconds: 1
+        lifecycle:
+          preStop: {sleep: {seconds: 3}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: hello}
+spec:
+  selector: {app: hello}
+  ports: [{port: 80, targetPort: 8080}]
+"#;
+
+/// A client that asks the Service without pause and logs each answer's version, or FAIL.
+fn client_pod(node: &str, service_ip: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: client}}
+spec:
+  nodeName: {node}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: client
+    image: busybox:latest
+    command:
+    - sh
+    - -c
+    - |
+      while true; do
+        if out=$(timeout 3 wget -qO- http://{service_ip}/); then
+          echo "$out" | sed -n 's/.*"version":"\([^"]*\)".*/\1/p' >> /tmp/log
+        else
+          echo FAIL >> /tmp/log
+        fi
+      done
+"#
+    )
+}
+
+#[test]
+fn a_rollout_behind_a_service_loses_no_request() {
+    let mc = MultiCluster::start("roll", 3);
+    apply(&mc, ROLLOUT);
+    let k = mc.cluster.kubectl();
+    let r = k.run(&["rollout", "status", "deployment/hello", "--timeout=180s"]);
+    assert!(r.success(), "{}", r.text());
+    let cip = service_ip(&mc, "hello");
+    apply(&mc, &client_pod(&mc.nodes[0].name, &cip));
+    wait_ready(&mc, "client");
+    let log = |k: &harness::kubectl::Kubectl| k.run(&["exec", "client", "--", "cat", "/tmp/log"]).stdout;
+    wait_for("the client to get answers from v1", Duration::from_secs(30), || {
+        let l = log(&k);
+        if l.lines().filter(|x| *x == "v1").count() >= 20 { Ok(()) } else { Err(l) }
+    });
+
+    k.ok(&["set", "image", "deployment/hello", "hello=hello:v2"]);
+    let r = k.run(&["rollout", "status", "deployment/hello", "--timeout=300s"]);
+    assert!(r.success(), "{}", r.text());
+    let before = log(&k).lines().count();
+    wait_for("the client to get answers after the rollout", Duration::from_secs(30), || {
+        let n = log(&k).lines().count();
+        if n >= before + 30 { Ok(()) } else { Err(format!("{n} answers")) }
+    });
+
+    let lines: Vec<String> = log(&k).lines().map(str::to_string).collect();
+    let failed = lines.iter().filter(|l| *l == "FAIL").count();
+    let v1 = lines.iter().filter(|l| *l == "v1").count();
+    let v2 = lines.iter().filter(|l| *l == "v2").count();
+    eprintln!("rollout: {} requests, {v1} answered by v1, {v2} by v2, {failed} failed", lines.len());
+    assert_eq!(failed, 0, "requests failed during the rollout ({} in all)", lines.len());
+    assert_eq!(lines.first().map(String::as_str), Some("v1"));
+    assert!(lines.iter().rev().take(20).all(|l| l == "v2"), "the last answers are not all v2: {:?}", &lines[lines.len().saturating_sub(20)..]);
 }

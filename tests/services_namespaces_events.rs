@@ -79,9 +79,9 @@ fn cluster_ips_and_node_ports_are_unique_honoured_refused_released_and_survive_a
     }
 
     // A requested free address is honoured; the same again, or one outside the range, is 422.
-    let s = create(&api, SVCS, &service("fixed", json!({"clusterIP": "10.96.0.10"})));
-    assert_eq!(s["spec"]["clusterIP"], "10.96.0.10");
-    refused(&api, SVCS, &service("fixed2", json!({"clusterIP": "10.96.0.10"})), 422, "provided IP is already allocated");
+    let s = create(&api, SVCS, &service("fixed", json!({"clusterIP": "10.96.0.20"})));
+    assert_eq!(s["spec"]["clusterIP"], "10.96.0.20");
+    refused(&api, SVCS, &service("fixed2", json!({"clusterIP": "10.96.0.20"})), 422, "provided IP is already allocated");
     refused(&api, SVCS, &service("outside", json!({"clusterIP": "10.200.0.1"})), 422, "not in the valid range");
     assert_eq!(api.get(&format!("{SVCS}/fixed2")).unwrap().0, 404, "a refused create stores nothing");
 
@@ -94,8 +94,8 @@ fn cluster_ips_and_node_ports_are_unique_honoured_refused_released_and_survive_a
 
     // clusterIP is immutable; a replace that leaves it out keeps it.
     let mut changed = get(&api, &format!("{SVCS}/fixed"));
-    changed["spec"]["clusterIP"] = json!("10.96.0.11");
-    changed["spec"]["clusterIPs"] = json!(["10.96.0.11"]);
+    changed["spec"]["clusterIP"] = json!("10.96.0.21");
+    changed["spec"]["clusterIPs"] = json!(["10.96.0.21"]);
     let (code, v) = api.put(&format!("{SVCS}/fixed"), &changed).unwrap();
     assert_eq!(code, 422, "{v}");
     assert!(v["message"].as_str().unwrap_or("").contains("field is immutable"), "{v}");
@@ -104,7 +104,7 @@ fn cluster_ips_and_node_ports_are_unique_honoured_refused_released_and_survive_a
     kept["spec"].as_object_mut().unwrap().remove("clusterIPs");
     kept["metadata"]["labels"] = json!({"touched": "yes"});
     let (code, v) = api.put(&format!("{SVCS}/fixed"), &kept).unwrap();
-    assert_eq!((code, v["spec"]["clusterIP"].clone()), (200, json!("10.96.0.10")), "{v}");
+    assert_eq!((code, v["spec"]["clusterIP"].clone()), (200, json!("10.96.0.20")), "{v}");
 
     // NodePorts: allocated per port in 30000-32767, a requested one honoured, a taken one 422.
     let np = create(&api, SVCS, &service("np", json!({"type": "NodePort", "ports": [{"name": "a", "port": 80}, {"name": "b", "port": 81}]})));
@@ -129,7 +129,7 @@ fn cluster_ips_and_node_ports_are_unique_honoured_refused_released_and_survive_a
     // Allocations are held in the store: they survive a restart of the server.
     cluster.restart_server();
     let api = cluster.api();
-    refused(&api, SVCS, &service("after-restart", json!({"clusterIP": "10.96.0.10"})), 422, "provided IP is already allocated");
+    refused(&api, SVCS, &service("after-restart", json!({"clusterIP": "10.96.0.20"})), 422, "provided IP is already allocated");
     refused(
         &api,
         SVCS,
@@ -143,8 +143,8 @@ fn cluster_ips_and_node_ports_are_unique_honoured_refused_released_and_survive_a
     // Deleting releases: the address and the port can be taken again at once.
     assert_eq!(api.delete(&format!("{SVCS}/fixed")).unwrap().0, 200);
     assert_eq!(api.delete(&format!("{SVCS}/np-fixed")).unwrap().0, 200);
-    let s = create(&api, SVCS, &service("reuse", json!({"clusterIP": "10.96.0.10"})));
-    assert_eq!(s["spec"]["clusterIP"], "10.96.0.10");
+    let s = create(&api, SVCS, &service("reuse", json!({"clusterIP": "10.96.0.20"})));
+    assert_eq!(s["spec"]["clusterIP"], "10.96.0.20");
     create(&api, SVCS, &service("reuse-np", json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": 30080}]})));
 }
 

@@ -82,9 +82,13 @@ pub async fn run_host(mut opts: HostOptions, zygote: Zygote, stop: impl Future<O
         &stats,
     )
     .map_err(HostError::NetPlane)?;
-    let parts = AgentParts { runtime: Arc::new(runtime), images, network: Arc::new(network), lookup: None, stats };
+    let network = Arc::new(network);
+    let parts = AgentParts { runtime: Arc::new(runtime), images, network: network.clone(), lookup: None, stats };
     let result = run_agent(opts.agent, parts, stop).await;
     netplane.stop().await;
+    if let Err(e) = crate::network::PodNetwork::shutdown(network.as_ref()).await {
+        tracing::warn!(error = %e, "removing the node bridge");
+    }
     let _ = stop_sync.send(());
     let _ = sync.await;
     Ok(result?)

@@ -4,7 +4,8 @@
 //! configured apart from the control plane), and the `kube-system/kube-dns` Service on the
 //! service range's tenth address, as kubeadm places CoreDNS's. The DNS Service has no
 //! selector: each node serves DNS itself and writes the EndpointSlice of its own server
-//! (node-host's `netplane`), owned by its Node so that it goes with it. Created at start,
+//! (node-host's `netplane`), owned by its Node so that it goes with it; with
+//! `internalTrafficPolicy: Local` a pod asks its own node's server. Created at start,
 //! written back when changed, recreated when deleted (checked every few seconds).
 
 use std::time::Duration;
@@ -55,6 +56,8 @@ pub fn dns_service(cfg: &NetworkConfig) -> Service {
     s.spec.cluster_ip = Some(cfg.dns_ip.to_string());
     s.spec.cluster_ips = vec![cfg.dns_ip.to_string()];
     s.spec.session_affinity = Some("None".into());
+    // Each node serves DNS itself: a pod's queries stay on its node.
+    s.spec.internal_traffic_policy = Some("Local".into());
     s.spec.ports = vec![dns_port("dns", "UDP"), dns_port("dns-tcp", "TCP")];
     s
 }
@@ -90,10 +93,11 @@ pub async fn reconcile(cx: &Cx) -> Result<(), ReconcileError> {
             Err(RegistryError::AlreadyExists { .. }) => {}
             Err(e) => return Err(e.into()),
         },
-        Ok(s) if s.spec.ports != wanted.spec.ports || !s.spec.selector.is_empty() => {
+        Ok(s) if s.spec.ports != wanted.spec.ports || !s.spec.selector.is_empty() || s.spec.internal_traffic_policy != wanted.spec.internal_traffic_policy => {
             cx.modify::<Service>(Some(network::DNS_NAMESPACE), network::DNS_SERVICE, UpdateScope::Main, |s| {
                 s.spec.ports = wanted.spec.ports.clone();
                 s.spec.selector.clear();
+                s.spec.internal_traffic_policy = wanted.spec.internal_traffic_policy.clone();
                 true
             })
             .await?;

@@ -7,6 +7,7 @@
 //! Everything lives in the network namespace of the process (a node's).
 
 pub mod config;
+pub mod dns;
 pub mod overlay;
 pub mod proxy;
 pub mod world;
@@ -33,6 +34,8 @@ pub struct NetPlaneOptions {
 
 /// The running pieces; [`NetPlane::stop`] takes down what they made.
 pub struct NetPlane {
+    node_name: String,
+    dns: Arc<dns::DnsState>,
     overlay: Arc<overlay::OverlayState>,
     proxy: Arc<proxy::ProxyState>,
     watchers: Vec<tokio::task::JoinHandle<()>>,
@@ -53,17 +56,23 @@ impl NetPlane {
         let world = Arc::new(world);
         let overlay = Arc::new(overlay::OverlayState::default());
         let proxy = Arc::new(proxy::ProxyState::new(&world.facts));
+        let resolv_conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let dns = Arc::new(dns::DnsState::new(api.clone(), &resolv_conf));
         stats.add_metrics(overlay.clone());
         stats.add_metrics(proxy.clone());
+        stats.add_metrics(dns.clone());
         let handle = ControlPlane::new(world)
             .singleton(overlay::OverlayLoop(overlay.clone()))
             .singleton(proxy::ProxyLoop(proxy.clone()))
+            .singleton(dns::DnsLoop(dns.clone()))
             .start();
-        Ok(NetPlane { overlay, proxy, watchers, _handle: handle })
+        Ok(NetPlane { node_name: opts.node_name, dns, overlay, proxy, watchers, _handle: handle })
     }
 
-    /// Stops the pieces and removes the TUN device, its route and the nftables table.
+    /// Stops the pieces, withdraws the node's DNS endpoint and removes the TUN device, its
+    /// route and the nftables table.
     pub async fn stop(self) {
+        self.dns.stop(&self.node_name).await;
         for w in &self.watchers {
             w.abort();
         }

@@ -101,6 +101,14 @@ impl<L: Links> PodNetwork for BridgeNetwork<L> {
         self.blocking(move |n| n.ensure_node(&cidr).map(|_| ())).await
     }
 
+    async fn shutdown(&self) -> Result<(), NetworkError> {
+        self.blocking(|n| {
+            let bridge = n.config().bridge.clone();
+            n.links().remove_bridge_if_unused(&bridge).map(|_| ()).map_err(overlay::NodeNetError::from)
+        })
+        .await
+    }
+
     async fn attach(&self, pod_uid: &str, netns: &Path) -> Result<PodAddress, NetworkError> {
         let (uid, ns) = (pod_uid.to_string(), netns.to_path_buf());
         self.blocking(move |n| n.attach(&uid, &ns)).await.map(address)

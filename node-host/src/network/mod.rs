@@ -33,6 +33,11 @@ pub enum NetworkError {
 pub trait PodNetwork: Send + Sync + 'static {
     /// Prepares the node side (the bridge with the subnet's gateway address).
     async fn ensure_node(&self, pod_cidr: &str) -> Result<(), NetworkError>;
+    /// The node stops: removes the bridge if no pod is wired to it any more (pods that
+    /// still run keep theirs, for the next agent to adopt). Nothing by default.
+    async fn shutdown(&self) -> Result<(), NetworkError> {
+        Ok(())
+    }
     /// Wires the namespace at `netns` to the node bridge and gives it an address; the
     /// same pod (by uid) always gets the address it already holds.
     async fn attach(&self, pod_uid: &str, netns: &Path) -> Result<PodAddress, NetworkError>;

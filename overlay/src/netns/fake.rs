@@ -68,4 +68,12 @@ impl Links for FakeLinks {
         self.record(Call::Detach(host_name.to_string()));
         Ok(self.attached.lock().unwrap_or_else(|p| p.into_inner()).remove(host_name).is_some())
     }
+
+    fn remove_bridge_if_unused(&self, name: &str) -> Result<bool, LinkError> {
+        if !self.attached.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+            return Ok(false);
+        }
+        let mut b = self.bridge.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(b.take_if(|b| b.name == name).is_some())
+    }
 }

@@ -69,6 +69,8 @@ pub trait Links: Send + Sync + 'static {
     fn is_attached(&self, veth: &VethSpec) -> Result<bool, LinkError>;
     /// Removes the host end (its peer goes with it); returns whether there was one.
     fn detach(&self, host_name: &str) -> Result<bool, LinkError>;
+    /// Removes the bridge unless a pod is still wired to it; returns whether it went.
+    fn remove_bridge_if_unused(&self, name: &str) -> Result<bool, LinkError>;
 }
 
 /// The node-side end's name for a pod: `veth` and 10 hex digits of a hash of the pod's

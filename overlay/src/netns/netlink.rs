@@ -154,6 +154,18 @@ impl Netlink {
         }
     }
 
+    /// How many links have `master` as their bridge.
+    pub fn ports(&mut self, master: u32) -> io::Result<usize> {
+        let replies = self.request(RouteNetlinkMessage::GetLink(LinkMessage::default()), NLM_F_DUMP)?;
+        Ok(replies
+            .iter()
+            .filter(|r| match r {
+                RouteNetlinkMessage::NewLink(l) => l.attributes.iter().any(|a| matches!(a, LinkAttribute::Controller(i) if *i == master)),
+                _ => false,
+            })
+            .count())
+    }
+
     /// Creates a bridge (up).
     pub fn add_bridge(&mut self, name: &str, mtu: Option<u32>) -> io::Result<()> {
         let mut m = LinkMessage::default();

@@ -148,6 +148,17 @@ impl Links for VethLinks {
     fn detach(&self, host_name: &str) -> Result<bool, LinkError> {
         self.with_node(|nl| nl.del_link(host_name))?.map_err(|source| LinkError::Remove { host: host_name.to_string(), source })
     }
+
+    fn remove_bridge_if_unused(&self, name: &str) -> Result<bool, LinkError> {
+        self.with_node(|nl| {
+            let Some(bridge) = nl.link(name)? else { return Ok(false) };
+            if nl.ports(bridge.index)? > 0 {
+                return Ok(false);
+            }
+            nl.del_link(name)
+        })?
+        .map_err(|source| LinkError::Bridge { bridge: name.to_string(), source })
+    }
 }
 
 /// Whether a network namespace file can be opened (the pod's sandbox still exists).
