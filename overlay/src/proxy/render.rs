@@ -31,7 +31,7 @@ pub struct Observed {
 
 /// The base chains: name, type, hook, priority (the filter chains run before DNAT, on
 /// the destination the client asked for).
-const BASE_CHAINS: [(&str, &str, &str, i32); 6] = [
+pub(crate) const BASE_CHAINS: [(&str, &str, &str, i32); 6] = [
     ("filter-input", "filter", "input", -110),
     ("filter-forward", "filter", "forward", -110),
     ("filter-output", "filter", "output", -110),
@@ -40,9 +40,9 @@ const BASE_CHAINS: [(&str, &str, &str, i32); 6] = [
     ("nat-postrouting", "nat", "postrouting", 100),
 ];
 
-const HELPER_CHAINS: [&str; 5] = ["services", "masquerading", MARK_MASQ_CHAIN, "endpoints-check", REJECT_CHAIN];
+pub(crate) const HELPER_CHAINS: [&str; 5] = ["services", "masquerading", MARK_MASQ_CHAIN, "endpoints-check", REJECT_CHAIN];
 
-const NODEPORT_IPS: &str = "nodeport-ips";
+pub(crate) const NODEPORT_IPS: &str = "nodeport-ips";
 
 impl TableSpec {
     fn prefix(&self, verb: &str, object: &str) -> String {
