@@ -304,7 +304,7 @@ fn normalized(table: &Value) -> BTreeMap<String, Vec<String>> {
             }
             let mut v = vec![o.to_string()];
             v.extend(elems);
-            out.insert(format!("{}", o.get("name").and_then(Value::as_str).map(String::from).unwrap_or_else(|| o.to_string())), v);
+            out.insert(o.get("name").and_then(Value::as_str).map(String::from).unwrap_or_else(|| o.to_string()), v);
         }
     }
     out

@@ -174,8 +174,11 @@ impl Conntrack for CtNetlink {
     }
 }
 
-/// The tuple `(proto, src, dst)` of a nested `CTA_TUPLE_*`.
-fn parse_tuple(buf: &[u8]) -> Option<(u8, (Ipv4Addr, u16), (Ipv4Addr, u16))> {
+/// Protocol, source and destination of one direction.
+type Tuple = (u8, (Ipv4Addr, u16), (Ipv4Addr, u16));
+
+/// The tuple of a nested `CTA_TUPLE_*`.
+fn parse_tuple(buf: &[u8]) -> Option<Tuple> {
     let (mut src, mut dst, mut proto, mut sport, mut dport) = (None, None, None, 0, 0);
     for (ty, v) in attrs(buf) {
         match ty {

@@ -160,13 +160,14 @@ impl fmt::Display for Rule {
 
 impl PartialEq<str> for Rule {
     fn eq(&self, other: &str) -> bool {
-        self.to_string() == other
+        let text = self.to_string();
+        text == other
     }
 }
 
 impl PartialEq<&str> for Rule {
     fn eq(&self, other: &&str) -> bool {
-        self.to_string() == *other
+        self == *other
     }
 }
 

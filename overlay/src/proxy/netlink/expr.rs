@@ -308,8 +308,11 @@ mod tests {
     use super::*;
     use crate::proxy::netlink::msg::attrs;
 
-    /// The expressions of `f` as (name, [(attribute, value or nested bytes)]).
-    fn decode(f: impl FnOnce(&mut Messages)) -> Vec<(String, Vec<(u16, Vec<u8>)>)> {
+    /// Expressions as (name, [(attribute, value or nested bytes)]).
+    type Decoded = Vec<(String, Vec<(u16, Vec<u8>)>)>;
+
+    /// The expressions `f` writes.
+    fn decode(f: impl FnOnce(&mut Messages)) -> Decoded {
         let mut m = Messages::with_capacity(256);
         f(&mut m);
         let bytes = m.into_bytes();
@@ -325,7 +328,7 @@ mod tests {
             .collect()
     }
 
-    fn names(e: &[(String, Vec<(u16, Vec<u8>)>)]) -> Vec<&str> {
+    fn names(e: &Decoded) -> Vec<&str> {
         e.iter().map(|(n, _)| n.as_str()).collect()
     }
 

@@ -38,6 +38,25 @@ const UDATA_ADDR_SET: [u8; 6] = [0, 4, 2, 0, 0, 0];
 /// Elements per message: a message's element list is one attribute (at most 64 KiB).
 const ELEMENTS_PER_MESSAGE: usize = 96;
 
+/// A verdict: its code and, for `jump`/`goto`, the chain.
+type Verdict<'a> = (i32, Option<&'a str>);
+
+/// What kind of set a `NEWSET` makes.
+#[derive(Clone, Copy)]
+struct SetKind<'a> {
+    flags: u32,
+    key_type: u32,
+    key_len: u32,
+    verdict_map: bool,
+    timeout_s: Option<u32>,
+    udata: &'a [u8],
+}
+
+impl SetKind<'static> {
+    /// `type ipv4_addr;`
+    const ADDRESSES: Self = SetKind { flags: 0, key_type: TYPE_IPV4_ADDR, key_len: 4, verdict_map: false, timeout_s: None, udata: &UDATA_ADDR_SET };
+}
+
 /// A batch under construction for one table.
 pub struct TableBatch<'s> {
     spec: &'s TableSpec,
@@ -119,23 +138,23 @@ impl<'s> TableBatch<'s> {
         self.m.end();
     }
 
-    fn set(&mut self, name: &str, flags: u32, key_type: u32, key_len: u32, verdict_map: bool, timeout_s: Option<u32>, udata: &[u8]) {
+    fn set(&mut self, name: &str, s: SetKind<'_>) {
         self.set_id += 1;
         self.start(NEWSET, NLM_F_CREATE);
         self.table_attr(1);
         self.m.str(2, name);
-        self.m.u32(3, flags);
-        self.m.u32(4, key_type);
-        self.m.u32(5, key_len);
-        if verdict_map {
+        self.m.u32(3, s.flags);
+        self.m.u32(4, s.key_type);
+        self.m.u32(5, s.key_len);
+        if s.verdict_map {
             self.m.u32(6, DATA_VERDICT);
             self.m.u32(7, 0);
         }
         self.m.u32(10, self.set_id);
-        if let Some(t) = timeout_s {
+        if let Some(t) = s.timeout_s {
             self.m.u64(11, u64::from(t) * 1000);
         }
-        self.m.bytes(13, udata);
+        self.m.bytes(13, s.udata);
         self.m.end();
     }
 
@@ -144,12 +163,12 @@ impl<'s> TableBatch<'s> {
             VerdictMap::ServiceIps | VerdictMap::NoEndpointServices => (TYPE_ADDR_PROTO_PORT, 12),
             VerdictMap::ServiceNodePorts | VerdictMap::NoEndpointNodePorts => (TYPE_PROTO_PORT, 8),
         };
-        self.set(map.name(), SET_MAP, ty, len, true, None, &UDATA_VERDICT_MAP);
+        self.set(map.name(), SetKind { flags: SET_MAP, key_type: ty, key_len: len, verdict_map: true, timeout_s: None, udata: &UDATA_VERDICT_MAP });
     }
 
     /// An affinity set: `type ipv4_addr; flags dynamic,timeout; timeout Ns`.
     pub fn add_affinity_set(&mut self, name: &str, timeout_s: u32) {
-        self.set(name, SET_TIMEOUT | SET_EVAL, TYPE_IPV4_ADDR, 4, false, Some(timeout_s), &UDATA_ADDR_SET);
+        self.set(name, SetKind { flags: SET_TIMEOUT | SET_EVAL, timeout_s: Some(timeout_s), ..SetKind::ADDRESSES });
     }
 
     pub fn delete_set(&mut self, name: &str) {
@@ -184,7 +203,7 @@ impl<'s> TableBatch<'s> {
 
     /// Elements `key : verdict` (in `nft` syntax, as the [`Ruleset`] keeps them).
     pub fn add_elements<'a>(&mut self, map: VerdictMap, elements: impl IntoIterator<Item = (&'a String, &'a String)>) -> Result<(), NetlinkError> {
-        let parsed: Vec<(Vec<u8>, (i32, Option<&str>))> =
+        let parsed: Vec<(Vec<u8>, Verdict<'_>)> =
             elements.into_iter().map(|(k, v)| Ok((element_key(map, k)?, element_verdict(v)?))).collect::<Result<_, NetlinkError>>()?;
         for chunk in parsed.chunks(ELEMENTS_PER_MESSAGE) {
             self.elements_message(NEWSETELEM, NLM_F_CREATE, map.name(), chunk.iter().map(|(k, v)| (k.as_slice(), Some(*v))));
@@ -200,7 +219,7 @@ impl<'s> TableBatch<'s> {
         Ok(())
     }
 
-    fn elements_message<'a>(&mut self, msg: u8, flags: u16, set: &str, elements: impl Iterator<Item = (&'a [u8], Option<(i32, Option<&'a str>)>)>) {
+    fn elements_message<'a>(&mut self, msg: u8, flags: u16, set: &str, elements: impl Iterator<Item = (&'a [u8], Option<Verdict<'a>>)>) {
         self.start(msg, flags);
         self.table_attr(1);
         self.m.str(2, set);
@@ -238,7 +257,7 @@ impl<'s> TableBatch<'s> {
                 self.delete_set(NODEPORT_IPS);
             }
         } else {
-            self.set(NODEPORT_IPS, 0, TYPE_IPV4_ADDR, 4, false, None, &UDATA_ADDR_SET);
+            self.set(NODEPORT_IPS, SetKind::ADDRESSES);
             self.flush_set(NODEPORT_IPS);
             let keys: Vec<[u8; 4]> = self.spec.node.node_ips.iter().map(Ipv4Addr::octets).collect();
             for chunk in keys.chunks(ELEMENTS_PER_MESSAGE) {
@@ -408,7 +427,7 @@ pub fn element_key(map: VerdictMap, key: &str) -> Result<Vec<u8>, NetlinkError> 
 }
 
 /// A map verdict in `nft` syntax: `goto CHAIN` or `drop`.
-fn element_verdict(v: &str) -> Result<(i32, Option<&str>), NetlinkError> {
+fn element_verdict(v: &str) -> Result<Verdict<'_>, NetlinkError> {
     match v.strip_prefix("goto ") {
         Some(chain) => Ok((NFT_GOTO, Some(chain))),
         None if v == "drop" => Ok((NF_DROP, None)),
