@@ -87,7 +87,7 @@ fn sync(node: &Path, proxy: &mut Proxy, services: &[Service], slices: &[Endpoint
 
 fn print(what: &str, s: &SyncStats) {
     println!(
-        "{what:<44} {:>9.1?} total  (render {:>8.1?}, nft {:>9.1?}; {} chains, {} elements, script {} KiB{})",
+        "{what:<44} {:>9.1?} total  (render {:>8.1?}, apply {:>9.1?}; {} chains, {} elements, batch {} KiB{})",
         s.render + s.apply,
         s.render,
         s.apply,

@@ -85,13 +85,15 @@ impl World {
                 (ns, addr)
             })
             .collect();
-        let facts = NodeFacts {
-            node_name: "n1".into(),
-            node_ips: vec![],
-            cluster_cidr: Subnet::parse("10.244.0.0/16").unwrap(),
-            node_port_range: 30000..=32767,
-        };
-        World { _root: root, node, pods, proxy: Proxy::new(ProxyConfig::new(facts)) }
+        World { _root: root, node, pods, proxy: Proxy::new(ProxyConfig::new(Self::node_facts())) }
+    }
+
+    fn node_facts() -> NodeFacts {
+        NodeFacts { node_name: "n1".into(), node_ips: vec![], cluster_cidr: Subnet::parse("10.244.0.0/16").unwrap(), node_port_range: 30000..=32767 }
+    }
+
+    fn facts(&self) -> NodeFacts {
+        Self::node_facts()
     }
 
     fn pod_ip(&self, i: usize) -> Ipv4Addr {
@@ -271,5 +273,160 @@ fn node_ports_answer_on_the_node_address_and_affinity_keeps_a_client_on_one_endp
 
     let sticky_seen = tally(&w.pods[2].0.path(), SocketAddrV4::new("10.96.0.31".parse().unwrap(), 80), 20);
     assert_eq!(sticky_seen.len(), 1, "ClientIP affinity: one endpoint for one client: {sticky_seen:?}");
+    w.remove();
+}
+
+/// The table's listing with what differs between equal tables taken out: handles, the
+/// order of chains and of map elements (rules keep their order within a chain).
+fn normalized(table: &Value) -> BTreeMap<String, Vec<String>> {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(o) => {
+                o.remove("handle");
+                o.values_mut().for_each(strip);
+            }
+            Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for item in table.get("nftables").and_then(Value::as_array).into_iter().flatten() {
+        let mut item = item.clone();
+        strip(&mut item);
+        if let Some(r) = item.get("rule") {
+            let chain = r.get("chain").and_then(Value::as_str).unwrap_or_default().to_string();
+            out.entry(format!("rules of {chain}")).or_default().push(r.to_string());
+        } else if let Some(o) = item.as_object_mut().and_then(|o| o.values_mut().next()) {
+            let mut elems: Vec<String> = o.get("elem").and_then(Value::as_array).into_iter().flatten().map(Value::to_string).collect();
+            elems.sort();
+            if let Some(obj) = o.as_object_mut() {
+                obj.remove("elem");
+            }
+            let mut v = vec![o.to_string()];
+            v.extend(elems);
+            out.insert(o.get("name").and_then(Value::as_str).map(String::from).unwrap_or_else(|| o.to_string()), v);
+        }
+    }
+    out
+}
+
+fn udp_service(name: &str, ip: &str, port: u16) -> Service {
+    let mut s = service(name, ip, port);
+    s.spec.ports[0].protocol = Some("UDP".into());
+    s.spec.ports[0].name = Some("dns".into());
+    s
+}
+
+fn udp_slice(service: &str, ips: &[Ipv4Addr], port: u16) -> EndpointSlice {
+    let mut s = slice(service, ips);
+    s.ports = vec![EndpointSlicePort { name: Some("dns".into()), port: Some(i32::from(port)), protocol: Some("UDP".into()), ..Default::default() }];
+    s
+}
+
+#[test]
+fn incremental_netlink_syncs_leave_the_table_a_full_sync_from_scratch_writes_and_nft_f_writes_the_same() {
+    let mut w = World::new("eq", "10.244.13.0/24", 4);
+    let ips: Vec<Ipv4Addr> = (0..4).map(|i| w.pod_ip(i)).collect();
+    let ip = |i: usize| ips[i];
+    let mut np = service("np", "10.96.1.2", 80);
+    np.spec.type_ = Some("NodePort".into());
+    np.spec.ports[0].node_port = Some(30081);
+    let mut local = np.clone();
+    local.metadata.name = "local".into();
+    local.spec.cluster_ip = Some("10.96.1.3".into());
+    local.spec.ports[0].node_port = Some(30082);
+    local.spec.external_traffic_policy = Some("Local".into());
+    local.spec.external_ips = vec!["192.0.2.9".into()];
+    let mut sticky = service("sticky", "10.96.1.4", 80);
+    sticky.spec.session_affinity = Some("ClientIP".into());
+    sticky.spec.session_affinity_config = Some(SessionAffinityConfig { client_ip: Some(ClientIpConfig { timeout_seconds: Some(60) }) });
+    let services = vec![service("web", "10.96.1.1", 80), np.clone(), local.clone(), sticky.clone(), udp_service("dns", "10.96.1.5", 53), service("empty", "10.96.1.6", 80)];
+    let slices = vec![slice("web", &[ip(0), ip(1), ip(2)]), slice("np", &[ip(0)]), slice("local", &[ip(1)]), slice("sticky", &[ip(0), ip(1)]), udp_slice("dns", &[ip(2)], 5353)];
+    assert!(w.sync(&services, &slices).full);
+
+    // A run of changes, each applied incrementally.
+    let mut s2 = services.clone();
+    let mut e2 = slices.clone();
+    e2[0] = slice("web", &[ip(0), ip(2), ip(3)]);
+    assert!(!w.sync(&s2, &e2).full);
+    s2.remove(5);
+    s2.push(service("late", "10.96.1.7", 80));
+    e2.push(slice("late", &[ip(3)]));
+    w.sync(&s2, &e2);
+    s2[3].spec.session_affinity_config = Some(SessionAffinityConfig { client_ip: Some(ClientIpConfig { timeout_seconds: Some(120) }) });
+    e2[1] = slice("np", &[]);
+    w.sync(&s2, &e2);
+    s2.remove(1);
+    e2.remove(1);
+    e2[1] = slice("local", &[ip(1), ip(3)]);
+    let stats = w.sync(&s2, &e2);
+    assert!(!stats.full && stats.services_changed == 2, "{stats:?}");
+    let incremental = normalized(&w.table().expect("table"));
+
+    w.remove();
+    w.proxy = Proxy::new(ProxyConfig::new(w.facts()));
+    assert!(w.sync(&s2, &e2).full);
+    let scratch = normalized(&w.table().expect("table"));
+    assert_eq!(incremental, scratch, "incremental syncs over netlink against one full sync");
+
+    w.remove();
+    let mut by_nft = Proxy::with_nft(ProxyConfig::new(w.facts()), NftCommand::default());
+    in_netns(&w.node.path(), || by_nft.sync(&s2, &e2).map_err(io::Error::other)).expect("sync through nft -f");
+    let scripted = normalized(&w.table().expect("table"));
+    assert_eq!(scratch, scripted, "the netlink batch against the nft -f script");
+    assert!(scripted.keys().any(|k| k.starts_with("affinity-")), "{:?}", scripted.keys().collect::<Vec<_>>());
+    w.remove();
+}
+
+/// A UDP server in `ns` answering each datagram with `name`.
+fn serve_udp(ns: &Path, port: u16, name: &'static str) {
+    let sock = in_netns(ns, || std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port))).expect("binding in the pod");
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        while let Ok((_, from)) = sock.recv_from(&mut buf) {
+            let _ = sock.send_to(name.as_bytes(), from);
+        }
+    });
+}
+
+#[test]
+fn a_udp_flow_to_a_removed_endpoint_loses_its_conntrack_entry_and_moves_to_the_next_one() {
+    use overlay::proxy::CtNetlink;
+    let mut w = World::new("ct", "10.244.14.0/24", 3);
+    serve_udp(&w.pods[0].0.path(), 5353, "pod-0");
+    serve_udp(&w.pods[1].0.path(), 5353, "pod-1");
+    let vip = SocketAddrV4::new("10.96.2.1".parse().unwrap(), 53);
+    let services = [udp_service("dns", "10.96.2.1", 53)];
+    w.sync(&services, &[udp_slice("dns", &[w.pod_ip(0)], 5353)]);
+
+    // One client socket: the same 5-tuple, so the same conntrack entry, for every datagram.
+    let client = in_netns(&w.pods[2].0.path(), || {
+        let s = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+        Ok(s)
+    })
+    .expect("client socket");
+    let ask = |s: &std::net::UdpSocket| -> String {
+        s.send_to(b"?", vip).expect("sending");
+        let mut buf = [0u8; 64];
+        let (n, _) = s.recv_from(&mut buf).expect("an answer through the Service");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert_eq!(ask(&client), "pod-0");
+    let to_pod0 = |w: &World| {
+        let entries = in_netns(&w.node.path(), || CtNetlink.list().map_err(io::Error::other)).expect("listing conntrack");
+        entries.iter().filter(|e| e.proto == 17 && e.orig_dst == (*vip.ip(), 53) && e.reply_src == (w.pod_ip(0), 5353)).count()
+    };
+    assert_eq!(to_pod0(&w), 1, "the flow is DNATed to pod 0");
+
+    let stats = w.sync(&services, &[udp_slice("dns", &[w.pod_ip(1)], 5353)]);
+    assert!(!stats.full);
+    assert_eq!(stats.conntrack_deleted, 1, "{stats:?}");
+    assert_eq!(to_pod0(&w), 0, "the entry to the removed endpoint is gone");
+    assert_eq!(ask(&client), "pod-1", "the same flow now reaches the remaining endpoint");
+
+    // The last endpoint goes: every entry to the Service goes.
+    let stats = w.sync(&services, &[udp_slice("dns", &[], 5353)]);
+    assert_eq!(stats.conntrack_deleted, 1, "{stats:?}");
     w.remove();
 }

@@ -3,12 +3,18 @@
 //!
 //! - [`model`]: Services + slices + node facts → the desired [`Ruleset`] (pure);
 //! - [`endpoints`]: which endpoints each Service port uses (pure);
+//! - [`fragments`]: each Service's part of the desired state, kept between syncs (pure);
 //! - [`render`]: `nft -f` scripts — a full sync, an incremental one from a diff (pure);
-//! - [`nft`]: running `nft` in the current network namespace ([`Nft`], a fake);
+//! - [`netlink`]: the same transactions as nf_tables netlink batches, sent without `nft`;
+//! - [`nft`]: the seam ([`Nft`], [`Change`]), the `nft` binary, a fake;
+//! - [`conntrack`]: stale UDP conntrack entries cleared through ctnetlink;
 //! - [`Proxy`]: remembers what it applied, syncs incrementally, fully at start and on demand.
 
+pub mod conntrack;
 pub mod endpoints;
+pub mod fragments;
 pub mod model;
+pub mod netlink;
 pub mod nft;
 pub mod render;
 pub mod ruleset;
@@ -20,10 +26,13 @@ use std::time::{Duration, Instant};
 
 use api::model::{EndpointSlice, Service};
 
+pub use conntrack::{stale_udp, Conntrack, ConntrackError, CtNetlink, FakeConntrack, StaleUdp};
+pub use fragments::Fragments;
 pub use model::NodeFacts;
-pub use nft::{FakeNft, Nft, NftCommand, NftError};
+pub use netlink::NetlinkNft;
+pub use nft::{Change, FakeNft, Nft, NftCommand, NftError};
 pub use render::{Diff, Observed, TableSpec};
-pub use ruleset::{Ruleset, VerdictMap};
+pub use ruleset::{Rule, Ruleset, UdpDest, VerdictMap};
 
 /// The table's default name.
 pub const DEFAULT_TABLE: &str = "shoal-proxy";
@@ -66,32 +75,60 @@ pub struct SyncStats {
     /// Chains added, refilled and removed; map elements added and removed (incremental syncs).
     pub chains_changed: usize,
     pub elements_changed: usize,
-    /// The size of the script handed to `nft` (0: nothing to do, `nft` not run).
+    /// The size of the transaction handed to nf_tables (0: nothing to do, nothing sent).
     pub script_bytes: usize,
-    /// Computing the desired state and the script; running `nft`.
+    /// Computing the desired state and the transaction; applying it.
     pub render: Duration,
     pub apply: Duration,
+    /// Services whose rules were recomputed.
+    pub services_changed: usize,
+    /// Stale UDP conntrack entries deleted (flows to endpoints that went).
+    pub conntrack_deleted: usize,
 }
 
 /// The node's service proxy: owns one table and keeps it equal to the Services.
-pub struct Proxy<N: Nft = NftCommand> {
+pub struct Proxy<N: Nft = NetlinkNft> {
     spec: TableSpec,
     nft: N,
+    conntrack: Box<dyn Conntrack>,
     /// What the last successful sync put in the table; `None` until then and after a failure.
     applied: Option<Ruleset>,
     full_due: bool,
+    fragments: Fragments,
+    /// Two Services claimed one object in the last whole merge: compare whole states.
+    overlapping: bool,
+    /// The UDP destinations of the last successful sync, kept across failures (stale
+    /// conntrack entries are found against it).
+    last_udp: Option<std::collections::BTreeMap<UdpDest, std::collections::BTreeSet<(std::net::Ipv4Addr, u16)>>>,
 }
 
-impl Proxy<NftCommand> {
-    /// A proxy that runs the `nft` binary in the calling thread's network namespace.
+impl Proxy<NetlinkNft> {
+    /// A proxy that programs nf_tables and clears conntrack entries over netlink, in the
+    /// calling thread's network namespace.
     pub fn new(config: ProxyConfig) -> Self {
-        Self::with_nft(config, NftCommand::default())
+        Self::with_nft(config, NetlinkNft).with_conntrack(CtNetlink)
     }
 }
 
 impl<N: Nft> Proxy<N> {
+    /// A proxy over `nft`; it clears no conntrack entry until [`Self::with_conntrack`].
     pub fn with_nft(config: ProxyConfig, nft: N) -> Self {
-        Proxy { spec: TableSpec { table: config.table, mark: config.mark, node: config.node }, nft, applied: None, full_due: true }
+        Proxy {
+            spec: TableSpec { table: config.table, mark: config.mark, node: config.node },
+            nft,
+            conntrack: Box::new(FakeConntrack::default()),
+            applied: None,
+            full_due: true,
+            fragments: Fragments::default(),
+            overlapping: false,
+            last_udp: None,
+        }
+    }
+
+    /// Clears stale UDP conntrack entries through `conntrack`.
+    pub fn with_conntrack(mut self, conntrack: impl Conntrack) -> Self {
+        self.conntrack = Box::new(conntrack);
+        self
     }
 
     pub fn table(&self) -> &str {
@@ -109,66 +146,123 @@ impl<N: Nft> Proxy<N> {
     }
 
     /// Brings the table to what `services` and `slices` ask for: in full the first time
-    /// (and after [`Self::resync_next`] or a failure), otherwise only what changed.
+    /// (and after [`Self::resync_next`] or a failure), otherwise only what changed. Only
+    /// the Services whose object or slices changed since the last sync are recomputed.
     pub fn sync<S: Borrow<Service>, E: Borrow<EndpointSlice>>(&mut self, services: &[S], slices: &[E]) -> Result<SyncStats, ProxyError> {
         let started = Instant::now();
-        let want = model::desired(services, slices, &self.spec.node);
-        let mut stats = SyncStats { chains: want.chains.len(), elements: want.element_count(), ..Default::default() };
-        match self.applied.take().filter(|_| !self.full_due) {
-            Some(old) => self.sync_incremental(old, want, started, stats),
-            None => {
-                stats.full = true;
-                self.sync_full(want, started, stats)
+        let update = self.fragments.update(services, slices, &self.spec.node);
+        let mut stats = SyncStats { services_changed: update.services, ..Default::default() };
+        let prev = self.applied.take();
+        let Some(mut old) = prev.filter(|_| !self.full_due) else {
+            stats.full = true;
+            let (want, overlapping) = self.fragments.merged(services);
+            self.overlapping = overlapping;
+            let stale = stale_udp(self.last_udp.as_ref(), &want.udp);
+            return self.sync_full(want, stale, started, stats);
+        };
+        if update.services == 0 {
+            (stats.chains, stats.elements) = (old.chains.len(), old.element_count());
+            stats.render = started.elapsed();
+            self.applied = Some(old);
+            return Ok(stats);
+        }
+        // The changed Services' parts alone say what changes, unless two Services claim
+        // one object (say, one address): then the whole desired state is compared.
+        let mut fast = !update.duplicate && !self.overlapping;
+        if fast {
+            fragments::remove_from(&mut old, &update.old);
+            if fragments::claims_any(&old, &update.new) {
+                // Nothing overlapped before: putting the old parts back restores the state.
+                fragments::merge_into(&mut old, &update.old);
+                fast = false;
             }
         }
-    }
-
-    fn sync_incremental(&mut self, old: Ruleset, want: Ruleset, started: Instant, mut stats: SyncStats) -> Result<SyncStats, ProxyError> {
-        let diff = Diff::between(&old, &want);
-        stats.chains_changed = diff.added_chains.len() + diff.changed_chains.len() + diff.removed_chains.len();
-        stats.elements_changed = diff.elements_in.values().map(Vec::len).sum::<usize>() + diff.elements_out.values().map(Vec::len).sum::<usize>();
-        let script = self.spec.incremental(&diff, &want);
-        drop(diff);
-        stats.render = started.elapsed();
-        stats.script_bytes = script.len();
-        if !script.is_empty() {
-            let t = Instant::now();
-            // On failure `applied` stays `None`: the next sync is a full one.
-            self.nft.apply(&script).map_err(|source| ProxyError::Apply { table: self.spec.table.clone(), kind: "incremental", source })?;
-            stats.apply = t.elapsed();
+        if fast {
+            let diff = Diff::between(&update.old, &update.new);
+            let stale = stale_udp(Some(&update.old.udp), &update.new.udp);
+            self.sync_incremental(&diff, &update.new, stale, started, &mut stats)?;
+            drop(diff);
+            fragments::merge_into(&mut old, &update.new);
+            self.applied = Some(old);
+        } else {
+            let (want, overlapping) = self.fragments.merged(services);
+            let diff = Diff::between(&old, &want);
+            let stale = stale_udp(Some(&old.udp), &want.udp);
+            self.sync_incremental(&diff, &want, stale, started, &mut stats)?;
+            drop(diff);
+            self.overlapping = overlapping;
+            self.applied = Some(want);
         }
-        self.applied = Some(want);
+        let applied = self.applied.as_ref().expect("just set");
+        self.last_udp = Some(applied.udp.clone());
+        (stats.chains, stats.elements) = (applied.chains.len(), applied.element_count());
         Ok(stats)
     }
 
-    fn sync_full(&mut self, want: Ruleset, started: Instant, mut stats: SyncStats) -> Result<SyncStats, ProxyError> {
-        let table = self.spec.table.clone();
-        let observed = self.nft.observe(&table).map_err(|source| ProxyError::Observe { table: table.clone(), source })?;
-        let script = self.spec.full(&want, observed.as_ref());
+    fn sync_incremental(&mut self, diff: &Diff<'_>, want: &Ruleset, stale: Vec<StaleUdp>, started: Instant, stats: &mut SyncStats) -> Result<(), ProxyError> {
+        stats.chains_changed = diff.added_chains.len() + diff.changed_chains.len() + diff.removed_chains.len();
+        stats.elements_changed = diff.elements_in.values().map(Vec::len).sum::<usize>() + diff.elements_out.values().map(Vec::len).sum::<usize>();
         stats.render = started.elapsed();
-        stats.script_bytes = script.len();
+        let change = Change::Incremental { diff, want };
+        if !change.is_empty() {
+            let t = Instant::now();
+            // On failure `applied` stays `None`: the next sync is a full one.
+            stats.script_bytes =
+                self.nft.apply(&self.spec, &change).map_err(|source| ProxyError::Apply { table: self.spec.table.clone(), kind: "incremental", source })?;
+            stats.apply = t.elapsed();
+        }
+        stats.conntrack_deleted = self.clear_conntrack(&stale);
+        Ok(())
+    }
+
+    fn sync_full(&mut self, want: Ruleset, stale: Vec<StaleUdp>, started: Instant, mut stats: SyncStats) -> Result<SyncStats, ProxyError> {
+        let table = self.spec.table.clone();
+        (stats.chains, stats.elements) = (want.chains.len(), want.element_count());
+        let observed = self.nft.observe(&table).map_err(|source| ProxyError::Observe { table: table.clone(), source })?;
+        stats.render = started.elapsed();
         let t = Instant::now();
-        if let Err(first) = self.nft.apply(&script) {
-            if observed.is_none() {
-                return Err(ProxyError::Apply { table, kind: "full", source: first });
+        match self.nft.apply(&self.spec, &Change::Full { want: &want, observed: observed.as_ref() }) {
+            Ok(bytes) => stats.script_bytes = bytes,
+            Err(first) => {
+                if observed.is_none() {
+                    return Err(ProxyError::Apply { table, kind: "full", source: first });
+                }
+                // Leftovers the transaction cannot reuse (say, a chain of another type): start over.
+                tracing::warn!(table = %table, error = %first, "full sync over the old table failed; recreating the table");
+                stats.script_bytes =
+                    self.nft.apply(&self.spec, &Change::Recreate { want: &want }).map_err(|source| ProxyError::Apply { table, kind: "full", source })?;
             }
-            // Leftovers the script cannot reuse (say, a chain of another type): start over.
-            tracing::warn!(table = %table, error = %first, "full sync over the old table failed; recreating the table");
-            let script = self.spec.delete() + &self.spec.full(&want, None);
-            stats.script_bytes = script.len();
-            self.nft.apply(&script).map_err(|source| ProxyError::Apply { table, kind: "full", source })?;
         }
         stats.apply = t.elapsed();
+        stats.conntrack_deleted = self.clear_conntrack(&stale);
+        self.last_udp = Some(want.udp.clone());
         self.applied = Some(want);
         self.full_due = false;
         Ok(stats)
+    }
+
+    /// Stale entries are cleared after the table changed (no new flow can pick the old
+    /// endpoint any more); a failure is logged, not fatal: the flows time out anyway.
+    fn clear_conntrack(&self, stale: &[StaleUdp]) -> usize {
+        if stale.is_empty() {
+            return 0;
+        }
+        match self.conntrack.clear(stale) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(table = %self.spec.table, error = %e, "clearing stale UDP conntrack entries");
+                0
+            }
+        }
     }
 
     /// Removes the table and everything in it (the proxy stops); already gone is fine.
     pub fn remove(&mut self) -> Result<(), ProxyError> {
         self.applied = None;
         self.full_due = true;
-        self.nft.apply(&self.spec.delete()).map_err(|source| ProxyError::Remove { table: self.spec.table.clone(), source })
+        self.fragments.clear();
+        self.last_udp = None;
+        self.nft.apply(&self.spec, &Change::Delete).map(|_| ()).map_err(|source| ProxyError::Remove { table: self.spec.table.clone(), source })
     }
 }
 

@@ -1,6 +1,8 @@
-//! Running `nft` (Debian's `nftables` package) in the calling thread's network
-//! namespace: a script on stdin is one transaction (`nft -f -`); listings are read as
-//! JSON. [`Nft`] is the narrow seam, [`FakeNft`] its recording fake.
+//! The seam between the proxy and nf_tables: [`Nft`] applies one [`Change`] as one
+//! transaction and lists the table's chains and sets. [`NftCommand`] runs `nft`
+//! (Debian's `nftables` package) in the calling thread's network namespace with the
+//! change as a script (`nft -f -`); [`super::netlink::NetlinkNft`] sends it as a netlink
+//! batch; [`FakeNft`] records the scripts.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -10,7 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use super::render::Observed;
+use super::netlink::NetlinkError;
+use super::render::{Diff, Observed, TableSpec};
+use super::ruleset::Ruleset;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NftError {
@@ -20,12 +24,53 @@ pub enum NftError {
     Failed { what: String, stderr: String },
     #[error("reading the JSON listing of table {table}")]
     Listing { table: String, #[source] source: serde_json::Error },
+    #[error("nf_tables over netlink")]
+    Netlink(#[from] NetlinkError),
 }
 
-/// What the proxy needs of `nft`.
+/// One transaction on the proxy's table.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// The table becomes exactly `want`, over what a listing found (`None`: no table).
+    Full { want: &'a Ruleset, observed: Option<&'a Observed> },
+    /// The table is deleted and made again as `want`.
+    Recreate { want: &'a Ruleset },
+    /// Only what `diff` says changed, towards `want`.
+    Incremental { diff: &'a Diff<'a>, want: &'a Ruleset },
+    /// The table goes (already gone is fine).
+    Delete,
+}
+
+impl Change<'_> {
+    /// The change as one `nft -f` script (empty: nothing to do).
+    pub fn script(&self, spec: &TableSpec) -> String {
+        match self {
+            Change::Full { want, observed } => spec.full(want, *observed),
+            Change::Recreate { want } => spec.delete() + &spec.full(want, None),
+            Change::Incremental { diff, want } => spec.incremental(diff, want),
+            Change::Delete => spec.delete(),
+        }
+    }
+
+    /// A guess of the bytes the change takes, to allocate once.
+    pub fn size_hint(&self) -> usize {
+        match self {
+            Change::Full { want, .. } | Change::Recreate { want } => 8192 + want.chains.values().map(|r| 160 + r.len() * 360).sum::<usize>() + want.element_count() * 160,
+            Change::Incremental { diff, .. } => 4096 + (diff.added_chains.len() + diff.changed_chains.len()) * 1500,
+            Change::Delete => 256,
+        }
+    }
+
+    /// Whether the change does nothing.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Change::Incremental { diff, .. } if diff.is_empty())
+    }
+}
+
+/// What the proxy needs of nf_tables.
 pub trait Nft: Send + Sync + 'static {
-    /// Runs `script` as one transaction.
-    fn apply(&self, script: &str) -> Result<(), NftError>;
+    /// Applies `change` to `spec`'s table as one transaction; the bytes handed over.
+    fn apply(&self, spec: &TableSpec, change: &Change<'_>) -> Result<usize, NftError>;
     /// The chains and sets of `ip <table>`; `None` when there is no such table.
     fn observe(&self, table: &str) -> Result<Option<Observed>, NftError>;
 }
@@ -74,9 +119,20 @@ impl NftCommand {
     }
 }
 
-impl Nft for NftCommand {
-    fn apply(&self, script: &str) -> Result<(), NftError> {
+impl NftCommand {
+    /// Runs `script` as one transaction (`nft -f -`).
+    pub fn apply_script(&self, script: &str) -> Result<(), NftError> {
         self.run(&["-f", "-"], Some(script), "-f (transaction)").map(|_| ())
+    }
+}
+
+impl Nft for NftCommand {
+    fn apply(&self, spec: &TableSpec, change: &Change<'_>) -> Result<usize, NftError> {
+        let script = change.script(spec);
+        if !script.is_empty() {
+            self.apply_script(&script)?;
+        }
+        Ok(script.len())
     }
 
     fn observe(&self, table: &str) -> Result<Option<Observed>, NftError> {
@@ -158,13 +214,14 @@ impl FakeNft {
 }
 
 impl Nft for FakeNft {
-    fn apply(&self, script: &str) -> Result<(), NftError> {
+    fn apply(&self, spec: &TableSpec, change: &Change<'_>) -> Result<usize, NftError> {
+        let script = change.script(spec);
         let mut s = self.lock();
-        s.scripts.push(script.to_string());
+        s.scripts.push(script.clone());
         if std::mem::take(&mut s.fail_next) {
             return Err(NftError::Failed { what: "-f (fake)".into(), stderr: "injected failure".into() });
         }
-        Ok(())
+        Ok(script.len())
     }
 
     fn observe(&self, _table: &str) -> Result<Option<Observed>, NftError> {

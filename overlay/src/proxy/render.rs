@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use super::model::{NodeFacts, MARK_MASQ_CHAIN, REJECT_CHAIN};
-use super::ruleset::{is_affinity_set, is_service_chain, Ruleset, VerdictMap};
+use super::ruleset::{is_affinity_set, is_service_chain, Rule, Ruleset, VerdictMap};
 
 /// The table's name and the facts its skeleton depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub struct Observed {
 
 /// The base chains: name, type, hook, priority (the filter chains run before DNAT, on
 /// the destination the client asked for).
-const BASE_CHAINS: [(&str, &str, &str, i32); 6] = [
+pub(crate) const BASE_CHAINS: [(&str, &str, &str, i32); 6] = [
     ("filter-input", "filter", "input", -110),
     ("filter-forward", "filter", "forward", -110),
     ("filter-output", "filter", "output", -110),
@@ -40,9 +40,9 @@ const BASE_CHAINS: [(&str, &str, &str, i32); 6] = [
     ("nat-postrouting", "nat", "postrouting", 100),
 ];
 
-const HELPER_CHAINS: [&str; 5] = ["services", "masquerading", MARK_MASQ_CHAIN, "endpoints-check", REJECT_CHAIN];
+pub(crate) const HELPER_CHAINS: [&str; 5] = ["services", "masquerading", MARK_MASQ_CHAIN, "endpoints-check", REJECT_CHAIN];
 
-const NODEPORT_IPS: &str = "nodeport-ips";
+pub(crate) const NODEPORT_IPS: &str = "nodeport-ips";
 
 impl TableSpec {
     fn prefix(&self, verb: &str, object: &str) -> String {
@@ -149,10 +149,10 @@ impl TableSpec {
         self.add_sets(&mut out, &sets);
         let chains: Vec<&String> = want.chains.keys().filter(|c| !seen.chains.contains(*c)).collect();
         self.add_chains(&mut out, &chains);
-        let mut rules: Vec<(&str, &[String])> = Vec::new();
         let skeleton = self.skeleton_rules();
-        rules.extend(skeleton.iter().map(|(c, r)| (*c, r.as_slice())));
-        rules.extend(want.chains.iter().map(|(c, r)| (c.as_str(), r.as_slice())));
+        let skeleton: Vec<(&str, &[String])> = skeleton.iter().map(|(c, r)| (*c, r.as_slice())).collect();
+        self.add_rules(&mut out, &skeleton);
+        let rules: Vec<(&str, &[Rule])> = want.chains.iter().map(|(c, r)| (c.as_str(), r.as_slice())).collect();
         self.add_rules(&mut out, &rules);
         for map in VerdictMap::ALL {
             self.add_elements(&mut out, map, want.map(map));
@@ -185,7 +185,7 @@ impl TableSpec {
         let sets: Vec<(&String, &u32)> = d.added_sets.iter().filter_map(|s| new.affinity_sets.get_key_value(*s)).collect();
         self.add_sets(&mut out, &sets);
         self.add_chains(&mut out, &d.added_chains);
-        let rules: Vec<(&str, &[String])> =
+        let rules: Vec<(&str, &[Rule])> =
             d.added_chains.iter().chain(&d.changed_chains).filter_map(|c| new.chains.get(*c).map(|r| (c.as_str(), r.as_slice()))).collect();
         self.add_rules(&mut out, &rules);
         for (map, elements) in &d.elements_in {
@@ -207,7 +207,7 @@ impl TableSpec {
     }
 
     /// Rules in block form (`table … { chain … { rule … } }`): each chain's name once.
-    fn add_rules(&self, out: &mut String, chains: &[(&str, &[String])]) {
+    fn add_rules<R: std::fmt::Display>(&self, out: &mut String, chains: &[(&str, &[R])]) {
         if chains.iter().all(|(_, r)| r.is_empty()) {
             return;
         }
@@ -243,7 +243,7 @@ impl TableSpec {
 
 /// A rough size of a full script, to allocate once.
 fn estimate(rs: &Ruleset) -> usize {
-    rs.chains.values().map(|r| 96 + r.iter().map(|l| l.len() + 3).sum::<usize>()).sum::<usize>() + rs.element_count() * 96 + 8192
+    rs.chains.values().map(|r| 96 + r.len() * 120).sum::<usize>() + rs.element_count() * 96 + 8192
 }
 
 /// What differs between two rulesets.
@@ -298,7 +298,7 @@ impl<'a> Diff<'a> {
     /// A chain whose rules name a set made again (new timeout) is refilled too: a set
     /// that rules point at cannot be deleted.
     fn chains(&mut self, old: &'a Ruleset, new: &'a Ruleset) {
-        let remade: Vec<String> = self.added_sets.iter().filter(|s| old.affinity_sets.contains_key(**s)).map(|s| format!("@{s} ")).collect();
+        let remade: Vec<&str> = self.added_sets.iter().filter(|s| old.affinity_sets.contains_key(**s)).map(|s| s.as_str()).collect();
         for (name, rules) in &new.chains {
             match old.chains.get(name) {
                 None => self.added_chains.push(name),
@@ -320,8 +320,8 @@ impl<'a> Diff<'a> {
     }
 }
 
-fn names_any(rules: &[String], needles: &[String]) -> bool {
-    !needles.is_empty() && rules.iter().any(|r| needles.iter().any(|n| r.contains(n.as_str())))
+fn names_any(rules: &[Rule], sets: &[&str]) -> bool {
+    !sets.is_empty() && rules.iter().any(|r| r.set().is_some_and(|s| sets.contains(&s)))
 }
 
 #[cfg(test)]

@@ -2,7 +2,14 @@
 //! elements of the four verdict maps and the affinity sets (the fixed skeleton is
 //! rendered apart, in [`super::render`]). Plain data, compared to find what a sync changes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use crate::ipam::Subnet;
+
+/// The chain every masquerade goes through: it sets the mark `masquerading` looks for.
+pub const MARK_MASQ_CHAIN: &str = "mark-for-masquerade";
 
 /// The verdict maps of the table, keyed by destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -40,14 +47,150 @@ impl VerdictMap {
     }
 }
 
-/// What the Services ask of the table: every per-Service chain with its rules (in `nft`
-/// syntax, without the `add rule … CHAIN` prefix), every map element (key → verdict),
-/// and every affinity set with its timeout in seconds.
+/// A Service port's protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl Protocol {
+    /// From the API's spelling (`TCP`, `UDP`, `SCTP`, any case).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "TCP" => Some(Protocol::Tcp),
+            "UDP" => Some(Protocol::Udp),
+            "SCTP" => Some(Protocol::Sctp),
+            _ => None,
+        }
+    }
+
+    /// As `nft` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+        }
+    }
+
+    /// The IP protocol number.
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+            Protocol::Sctp => 132,
+        }
+    }
+}
+
+/// One rule of a per-Service chain: the few shapes kube-proxy's layout uses. [`fmt::Display`]
+/// gives its `nft` syntax; [`super::netlink`] encodes the same expressions `nft` would.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rule {
+    /// `ip daddr D P dport N ip saddr != CIDR jump mark-for-masquerade`: ClusterIP traffic
+    /// from outside the pod network.
+    MasqueradeOutsiders { daddr: Ipv4Addr, protocol: Protocol, dport: u16, cidr: Subnet },
+    /// `jump mark-for-masquerade`
+    Masquerade,
+    /// `ip saddr CIDR goto C comment "short-circuit pod traffic"`
+    PodSourceGoto { cidr: Subnet, chain: String },
+    /// `fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"`
+    LocalSourceMasquerade,
+    /// `fib saddr type local goto C comment "short-circuit local traffic"`
+    LocalSourceGoto { chain: String },
+    /// `goto C`
+    Goto { chain: String },
+    /// `ip saddr @SET goto C`: a client seen recently goes to the same endpoint.
+    AffinityGoto { set: String, chain: String },
+    /// `numgen random mod N == 0 goto C`
+    RandomGoto { modulus: u32, chain: String },
+    /// `ip saddr IP jump mark-for-masquerade`: an endpoint reaching itself.
+    Hairpin { ip: Ipv4Addr },
+    /// `update @SET { ip saddr }`
+    RememberClient { set: String },
+    /// `meta l4proto P dnat to IP:PORT`
+    Dnat { protocol: Protocol, ip: Ipv4Addr, port: u16 },
+}
+
+impl Rule {
+    /// The comment `nft` keeps with the rule.
+    pub fn comment(&self) -> Option<&'static str> {
+        match self {
+            Rule::PodSourceGoto { .. } => Some("short-circuit pod traffic"),
+            Rule::LocalSourceMasquerade => Some("masquerade local traffic"),
+            Rule::LocalSourceGoto { .. } => Some("short-circuit local traffic"),
+            _ => None,
+        }
+    }
+
+    /// The set the rule names, if any.
+    pub fn set(&self) -> Option<&str> {
+        match self {
+            Rule::AffinityGoto { set, .. } | Rule::RememberClient { set } => Some(set),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rule::MasqueradeOutsiders { daddr, protocol, dport, cidr } => {
+                write!(f, "ip daddr {daddr} {} dport {dport} ip saddr != {cidr} jump {MARK_MASQ_CHAIN}", protocol.name())?
+            }
+            Rule::Masquerade => write!(f, "jump {MARK_MASQ_CHAIN}")?,
+            Rule::PodSourceGoto { cidr, chain } => write!(f, "ip saddr {cidr} goto {chain}")?,
+            Rule::LocalSourceMasquerade => write!(f, "fib saddr type local jump {MARK_MASQ_CHAIN}")?,
+            Rule::LocalSourceGoto { chain } => write!(f, "fib saddr type local goto {chain}")?,
+            Rule::Goto { chain } => write!(f, "goto {chain}")?,
+            Rule::AffinityGoto { set, chain } => write!(f, "ip saddr @{set} goto {chain}")?,
+            Rule::RandomGoto { modulus, chain } => write!(f, "numgen random mod {modulus} == 0 goto {chain}")?,
+            Rule::Hairpin { ip } => write!(f, "ip saddr {ip} jump {MARK_MASQ_CHAIN}")?,
+            Rule::RememberClient { set } => write!(f, "update @{set} {{ ip saddr }}")?,
+            Rule::Dnat { protocol, ip, port } => write!(f, "meta l4proto {} dnat to {ip}:{port}", protocol.name())?,
+        }
+        match self.comment() {
+            Some(c) => write!(f, " comment \"{c}\""),
+            None => Ok(()),
+        }
+    }
+}
+
+impl PartialEq<str> for Rule {
+    fn eq(&self, other: &str) -> bool {
+        let text = self.to_string();
+        text == other
+    }
+}
+
+impl PartialEq<&str> for Rule {
+    fn eq(&self, other: &&str) -> bool {
+        self == *other
+    }
+}
+
+/// What the Services ask of the table: every per-Service chain with its rules, every map
+/// element (key → verdict, in `nft` syntax), every affinity set with its timeout in
+/// seconds, and the UDP destinations whose stale conntrack entries a change must clear.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ruleset {
-    pub chains: BTreeMap<String, Vec<String>>,
+    pub chains: BTreeMap<String, Vec<Rule>>,
     pub maps: BTreeMap<VerdictMap, BTreeMap<String, String>>,
     pub affinity_sets: BTreeMap<String, u32>,
+    /// Each UDP destination of a Service (with or without endpoints) → the endpoints it
+    /// DNATs to; not part of the table, compared to clear stale conntrack entries.
+    pub udp: BTreeMap<UdpDest, BTreeSet<(Ipv4Addr, u16)>>,
+}
+
+/// Where a client sends UDP traffic for a Service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum UdpDest {
+    /// A ClusterIP or external IP, and the Service port.
+    Ip(Ipv4Addr, u16),
+    /// A NodePort, on any local address.
+    NodePort(u16),
 }
 
 impl Ruleset {
