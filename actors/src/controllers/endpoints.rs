@@ -38,9 +38,9 @@ pub struct EndpointsController;
 
 /// Whether this controller keeps the Service's endpoints.
 pub fn managed(svc: &Service) -> bool {
-    !svc.spec.selector.is_empty()
-        && !(svc.metadata.name == super::kubernetes_service::NAME
-            && svc.metadata.namespace.as_deref() == Some(super::kubernetes_service::NAMESPACE))
+    let is_kubernetes = svc.metadata.name == super::kubernetes_service::NAME
+        && svc.metadata.namespace.as_deref() == Some(super::kubernetes_service::NAMESPACE);
+    !svc.spec.selector.is_empty() && !is_kubernetes
 }
 
 /// One pod's endpoint, before it is written into either kind.
