@@ -168,6 +168,23 @@ spec:
 ---
 apiVersion: v1
 kind: Service
+metadata: {name: web-local}
+spec:
+  type: NodePort
+  externalTrafficPolicy: Local
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-sticky}
+spec:
+  selector: {app: web}
+  sessionAffinity: ClientIP
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
 metadata: {name: self}
 spec:
   selector: {pod: web-0}
@@ -227,6 +244,24 @@ spec:
         let body = wait_for(&format!("NodePort {addr}"), Duration::from_secs(30), || http_get(&addr, Duration::from_secs(3)));
         assert_eq!(hostnames(&body).len(), 1, "{body}");
     }
+
+    // externalTrafficPolicy: Local — each node's NodePort answers from its own pod.
+    let (_, local) = mc.cluster.api().get("/api/v1/namespaces/default/services/web-local").expect("reading web-local");
+    let port = local["spec"]["ports"][0]["nodePort"].as_i64().expect("a nodePort");
+    for (i, n) in mc.nodes.iter().enumerate() {
+        let addr = format!("{}:{port}", n.ip);
+        for _ in 0..5 {
+            let body = wait_for(&format!("Local NodePort {addr}"), Duration::from_secs(30), || http_get(&addr, Duration::from_secs(3)));
+            assert_eq!(hostnames(&body), vec![format!("web-{i}")], "{addr} answered from another node");
+        }
+    }
+
+    // sessionAffinity: ClientIP — one client, one endpoint.
+    let sticky = service_ip(&mc, "web-sticky");
+    let out = sh(&mc, "web-2", "shell", &format!("for i in $(seq 20); do timeout 2 wget -qO- http://{sticky}/; done"));
+    let seen: BTreeSet<String> = hostnames(&out.stdout).into_iter().collect();
+    assert_eq!(seen.len(), 1, "a ClientIP-affine Service answered from {seen:?}");
+    assert_eq!(hostnames(&out.stdout).len(), 20, "{}", out.text());
 
     // A Service without endpoints refuses at once.
     let nobody = service_ip(&mc, "nobody");
