@@ -90,6 +90,12 @@ struct ControlFlags {
     /// Prefix length of each node's pod CIDR.
     #[arg(long, default_value_t = actors::controllers::nodeipam::DEFAULT_NODE_CIDR_MASK)]
     node_cidr_mask_size: u8,
+    /// The UDP port of every node's overlay.
+    #[arg(long, default_value_t = api::network::DEFAULT_OVERLAY_PORT)]
+    overlay_port: u16,
+    /// The cluster DNS domain.
+    #[arg(long, default_value = api::network::DEFAULT_DOMAIN)]
+    cluster_domain: String,
     /// Serve the API only, without the controllers (e.g. to measure the gateway alone).
     #[arg(long)]
     no_controllers: bool,
@@ -113,6 +119,8 @@ impl ControlFlags {
             // Known once the listener is bound (`cmd::cluster`).
             api_server: None,
             node_ipam,
+            overlay_port: self.overlay_port,
+            cluster_domain: self.cluster_domain.clone(),
         })
     }
 }

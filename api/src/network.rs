@@ -19,12 +19,15 @@ pub const DNS_OFFSET: u64 = 10;
 /// The `managed-by` of the slices each node writes for its own DNS server.
 pub const DNS_SLICE_MANAGER: &str = "node.shoal.io";
 pub const DEFAULT_DOMAIN: &str = "cluster.local";
+/// The overlay's UDP port (Flannel's UDP backend's).
+pub const DEFAULT_OVERLAY_PORT: u16 = 8285;
 
 const KEY_CLUSTER_CIDR: &str = "clusterCIDR";
 const KEY_SERVICE_CIDR: &str = "serviceCIDR";
 const KEY_NODE_PORTS: &str = "nodePortRange";
 const KEY_DNS_IP: &str = "clusterDNS";
 const KEY_DOMAIN: &str = "clusterDomain";
+const KEY_OVERLAY_PORT: &str = "overlayPort";
 
 /// What a node needs to know of the cluster's network.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +41,8 @@ pub struct NetworkConfig {
     /// The cluster DNS Service's address (pods' `nameserver`).
     pub dns_ip: Ipv4Addr,
     pub domain: String,
+    /// The UDP port every node's overlay listens on.
+    pub overlay_port: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,6 +61,7 @@ impl NetworkConfig {
             (KEY_NODE_PORTS.to_string(), self.node_port_range.clone()),
             (KEY_DNS_IP.to_string(), self.dns_ip.to_string()),
             (KEY_DOMAIN.to_string(), self.domain.clone()),
+            (KEY_OVERLAY_PORT.to_string(), self.overlay_port.to_string()),
         ])
     }
 
@@ -76,7 +82,12 @@ impl NetworkConfig {
         if domain.is_empty() {
             return Err(ConfigError { key: KEY_DOMAIN, message: "empty".into() });
         }
-        Ok(NetworkConfig { cluster_cidr, service_cidr, node_port_range, dns_ip, domain })
+        let overlay_port = get(KEY_OVERLAY_PORT)?
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or(ConfigError { key: KEY_OVERLAY_PORT, message: "not a port (1-65535)".into() })?;
+        Ok(NetworkConfig { cluster_cidr, service_cidr, node_port_range, dns_ip, domain, overlay_port })
     }
 }
 
@@ -114,6 +125,7 @@ mod tests {
             node_port_range: "30000-32767".into(),
             dns_ip: Ipv4Addr::new(10, 96, 0, 10),
             domain: DEFAULT_DOMAIN.into(),
+            overlay_port: DEFAULT_OVERLAY_PORT,
         }
     }
 

@@ -59,6 +59,10 @@ pub struct ControlConfig {
     /// The cluster pod CIDR and the size of each node's share (`--cluster-cidr`,
     /// `--node-cidr-mask-size`).
     pub node_ipam: crate::controllers::nodeipam::NodeIpamConfig,
+    /// The UDP port every node's overlay listens on (`--overlay-port`, 8285).
+    pub overlay_port: u16,
+    /// The cluster DNS domain (`--cluster-domain`, `cluster.local`).
+    pub cluster_domain: String,
 }
 
 impl Default for ControlConfig {
@@ -70,6 +74,8 @@ impl Default for ControlConfig {
             eviction_timeout: Duration::from_secs(defaults::EVICTION_TIMEOUT_SECS),
             api_server: None,
             node_ipam: Default::default(),
+            overlay_port: api::network::DEFAULT_OVERLAY_PORT,
+            cluster_domain: api::network::DEFAULT_DOMAIN.into(),
         }
     }
 }

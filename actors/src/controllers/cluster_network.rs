@@ -32,7 +32,8 @@ pub fn config(cx: &Cx) -> NetworkConfig {
         service_cidr: alloc.service_cidr.to_string(),
         node_port_range: alloc.node_ports.to_string(),
         dns_ip: alloc.service_cidr.nth(network::DNS_OFFSET),
-        domain: network::DEFAULT_DOMAIN.into(),
+        domain: cx.config().cluster_domain.clone(),
+        overlay_port: cx.config().overlay_port,
     }
 }
 
@@ -136,6 +137,7 @@ mod tests {
             node_port_range: "30000-32767".into(),
             dns_ip: Ipv4Addr::new(10, 96, 0, 10),
             domain: "cluster.local".into(),
+            overlay_port: 8285,
         }
     }
 

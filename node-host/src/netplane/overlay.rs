@@ -123,6 +123,7 @@ impl Loop for OverlayLoop {
             None => {
                 let ip = world.facts.node_ip;
                 let mut config = ShellConfig::new(own, world.facts.cluster, ip);
+                config.listen.set_port(world.facts.network.overlay_port);
                 config.underlay_mtu = underlay_mtu(ip);
                 let (shell, refused) = OverlayShell::start(config, peers.clone()).await.map_err(|e| format!("starting the overlay: {e:#}"))?;
                 tracing::info!(subnet = %own, listen = %shell.local_addr(), peers = peers.len(), "overlay running");
