@@ -19,7 +19,7 @@ pub const INERT_FIELDS: &[(&str, &str, &str)] = &[
     ("Job", "spec.backoffLimitPerIndex, spec.maxFailedIndexes, spec.podReplacementPolicy, spec.managedBy", "validated and stored; no Job controller yet"),
     ("Job", "spec.scheduling", "stored only (gang scheduling is alpha upstream)"),
     ("Node", "spec.configSource, status.config, status.volumesAttached", "stored as node hosts report them"),
-    ("Service", "spec.sessionAffinityConfig, spec.trafficDistribution", "stored; no proxy yet"),
+    ("Service", "spec.trafficDistribution", "stored; the proxy ignores topology preferences"),
     ("PersistentVolumeClaim", "spec.dataSource, spec.dataSourceRef, spec.volumeAttributesClassName", "stored; no provisioner"),
     ("HorizontalPodAutoscaler", "spec.behavior.scaleUp.tolerance, scaleDown.tolerance", "stored; the cluster-wide tolerance applies"),
     ("Lease", "spec.preferredHolder, spec.strategy", "stored only (no coordinated leader election)"),
