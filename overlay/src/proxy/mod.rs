@@ -1,10 +1,11 @@
-//! The service proxy of a node: Services and EndpointSlices in, one nftables table
-//! (`ip shoal-proxy`) out, in kube-proxy's nftables layout.
+//! The service proxy of a node: Services and EndpointSlices in, nftables out in
+//! kube-proxy's nftables layout, sharded: the Services over `ip shoal-proxy-00` … `-15`
+//! (a change validates one shard), the shared parts in `ip shoal-proxy` (see [`render`]).
 //!
 //! - [`model`]: Services + slices + node facts → the desired [`Ruleset`] (pure);
 //! - [`endpoints`]: which endpoints each Service port uses (pure);
 //! - [`fragments`]: each Service's part of the desired state, kept between syncs (pure);
-//! - [`render`]: `nft -f` scripts — a full sync, an incremental one from a diff (pure);
+//! - [`render`]: the tables, and `nft -f` scripts — a full sync, an incremental one from a diff (pure);
 //! - [`netlink`]: the same transactions as nf_tables netlink batches, sent without `nft`;
 //! - [`nft`]: the seam ([`Nft`], [`Change`]), the `nft` binary, a fake;
 //! - [`conntrack`]: stale UDP conntrack entries cleared through ctnetlink;
@@ -31,11 +32,14 @@ pub use fragments::Fragments;
 pub use model::NodeFacts;
 pub use netlink::NetlinkNft;
 pub use nft::{Change, FakeNft, Nft, NftCommand, NftError};
-pub use render::{Diff, Observed, TableSpec};
+pub use render::{Diff, Observed, ObservedTables, TableSpec};
 pub use ruleset::{Rule, Ruleset, UdpDest, VerdictMap};
 
-/// The table's default name.
+/// The default name of the common table (the shards are `<table>-00` and on).
 pub const DEFAULT_TABLE: &str = "shoal-proxy";
+/// The default number of shards: a change validates 1/16 of the Services' rules; a new
+/// connection goes through at most 16 NAT chains (one or two map lookups each).
+pub const DEFAULT_SHARDS: usize = 16;
 /// The default masquerade mark bit (kube-proxy's `--masquerade-bit 14`).
 pub const DEFAULT_MARK: u32 = 0x4000;
 
@@ -43,24 +47,26 @@ pub const DEFAULT_MARK: u32 = 0x4000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyConfig {
     pub table: String,
+    /// Tables the Services are spread over (at least one).
+    pub shards: usize,
     pub mark: u32,
     pub node: NodeFacts,
 }
 
 impl ProxyConfig {
-    /// The default table and mark for this node.
+    /// The default tables and mark for this node.
     pub fn new(node: NodeFacts) -> Self {
-        ProxyConfig { table: DEFAULT_TABLE.to_string(), mark: DEFAULT_MARK, node }
+        ProxyConfig { table: DEFAULT_TABLE.to_string(), shards: DEFAULT_SHARDS, mark: DEFAULT_MARK, node }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
-    #[error("reading table {table} before a full sync")]
+    #[error("listing tables {table}* before a full sync")]
     Observe { table: String, #[source] source: NftError },
-    #[error("applying the {kind} sync of table {table}")]
+    #[error("applying the {kind} sync of tables {table}*")]
     Apply { table: String, kind: &'static str, #[source] source: NftError },
-    #[error("removing table {table}")]
+    #[error("removing tables {table}*")]
     Remove { table: String, #[source] source: NftError },
 }
 
@@ -72,9 +78,11 @@ pub struct SyncStats {
     /// Per-Service chains and map elements of the desired state.
     pub chains: usize,
     pub elements: usize,
-    /// Chains added, refilled and removed; map elements added and removed (incremental syncs).
+    /// Chains added, refilled and removed; map elements added and removed; tables they
+    /// are in (incremental syncs).
     pub chains_changed: usize,
     pub elements_changed: usize,
+    pub tables_changed: usize,
     /// The size of the transaction handed to nf_tables (0: nothing to do, nothing sent).
     pub script_bytes: usize,
     /// Computing the desired state and the transaction; applying it.
@@ -86,7 +94,7 @@ pub struct SyncStats {
     pub conntrack_deleted: usize,
 }
 
-/// The node's service proxy: owns one table and keeps it equal to the Services.
+/// The node's service proxy: owns its tables and keeps them equal to the Services.
 pub struct Proxy<N: Nft = NetlinkNft> {
     spec: TableSpec,
     nft: N,
@@ -114,7 +122,7 @@ impl<N: Nft> Proxy<N> {
     /// A proxy over `nft`; it clears no conntrack entry until [`Self::with_conntrack`].
     pub fn with_nft(config: ProxyConfig, nft: N) -> Self {
         Proxy {
-            spec: TableSpec { table: config.table, mark: config.mark, node: config.node },
+            spec: TableSpec::new(config.table, config.shards, config.mark, config.node),
             nft,
             conntrack: Box::new(FakeConntrack::default()),
             applied: None,
@@ -202,6 +210,7 @@ impl<N: Nft> Proxy<N> {
     fn sync_incremental(&mut self, diff: &Diff<'_>, want: &Ruleset, stale: Vec<StaleUdp>, started: Instant, stats: &mut SyncStats) -> Result<(), ProxyError> {
         stats.chains_changed = diff.added_chains.len() + diff.changed_chains.len() + diff.removed_chains.len();
         stats.elements_changed = diff.elements_in.values().map(Vec::len).sum::<usize>() + diff.elements_out.values().map(Vec::len).sum::<usize>();
+        stats.tables_changed = self.spec.tables_changed(diff);
         stats.render = started.elapsed();
         let change = Change::Incremental { diff, want };
         if !change.is_empty() {
@@ -218,19 +227,22 @@ impl<N: Nft> Proxy<N> {
     fn sync_full(&mut self, want: Ruleset, stale: Vec<StaleUdp>, started: Instant, mut stats: SyncStats) -> Result<SyncStats, ProxyError> {
         let table = self.spec.table.clone();
         (stats.chains, stats.elements) = (want.chains.len(), want.element_count());
-        let observed = self.nft.observe(&table).map_err(|source| ProxyError::Observe { table: table.clone(), source })?;
+        let observed = self.nft.observe(&self.spec).map_err(|source| ProxyError::Observe { table: table.clone(), source })?;
         stats.render = started.elapsed();
+        stats.tables_changed = self.spec.names().len() + observed.keys().filter(|t| !self.spec.names().contains(t)).count();
         let t = Instant::now();
-        match self.nft.apply(&self.spec, &Change::Full { want: &want, observed: observed.as_ref() }) {
+        match self.nft.apply(&self.spec, &Change::Full { want: &want, observed: &observed }) {
             Ok(bytes) => stats.script_bytes = bytes,
             Err(first) => {
-                if observed.is_none() {
+                if observed.is_empty() {
                     return Err(ProxyError::Apply { table, kind: "full", source: first });
                 }
                 // Leftovers the transaction cannot reuse (say, a chain of another type): start over.
-                tracing::warn!(table = %table, error = %first, "full sync over the old table failed; recreating the table");
-                stats.script_bytes =
-                    self.nft.apply(&self.spec, &Change::Recreate { want: &want }).map_err(|source| ProxyError::Apply { table, kind: "full", source })?;
+                tracing::warn!(table = %table, error = %first, "full sync over the old tables failed; recreating the tables");
+                stats.script_bytes = self
+                    .nft
+                    .apply(&self.spec, &Change::Recreate { want: &want, observed: &observed })
+                    .map_err(|source| ProxyError::Apply { table, kind: "full", source })?;
             }
         }
         stats.apply = t.elapsed();
@@ -256,13 +268,16 @@ impl<N: Nft> Proxy<N> {
         }
     }
 
-    /// Removes the table and everything in it (the proxy stops); already gone is fine.
+    /// Removes every table of the proxy and everything in them (the proxy stops), those of
+    /// another shard count too; already gone is fine.
     pub fn remove(&mut self) -> Result<(), ProxyError> {
         self.applied = None;
         self.full_due = true;
         self.fragments.clear();
         self.last_udp = None;
-        self.nft.apply(&self.spec, &Change::Delete).map(|_| ()).map_err(|source| ProxyError::Remove { table: self.spec.table.clone(), source })
+        let err = |source| ProxyError::Remove { table: self.spec.table.clone(), source };
+        let observed = self.nft.observe(&self.spec).map_err(err)?;
+        self.nft.apply(&self.spec, &Change::Delete { observed: &observed }).map(|_| ()).map_err(err)
     }
 }
 
@@ -313,20 +328,25 @@ mod tests {
     #[test]
     fn a_full_sync_over_an_unusable_table_recreates_it() {
         let (mut p, fake) = proxy();
-        fake.set_observed(Some(Observed::default()));
+        fake.set_observed(ObservedTables::from([("shoal-proxy".to_string(), Observed::default())]));
         fake.fail_next_apply();
         p.sync::<Service, api::model::EndpointSlice>(&[], &[]).unwrap();
         let scripts = fake.scripts();
         assert_eq!(scripts.len(), 2);
-        assert!(scripts[1].starts_with("add table ip shoal-proxy\ndelete table ip shoal-proxy\nadd table ip shoal-proxy\n"));
+        assert!(scripts[1].starts_with("add table ip shoal-proxy\ndelete table ip shoal-proxy\nadd table ip shoal-proxy-00\ndelete table ip shoal-proxy-00\n"));
+        assert!(scripts[1].contains("delete table ip shoal-proxy-15\nadd table ip shoal-proxy\n"), "then made again");
     }
 
     #[test]
-    fn remove_deletes_the_table_and_the_next_sync_is_full() {
+    fn remove_deletes_every_table_and_the_next_sync_is_full() {
         let (mut p, fake) = proxy();
         p.sync::<Service, api::model::EndpointSlice>(&[], &[]).unwrap();
+        fake.set_observed(ObservedTables::from([("shoal-proxy-31".to_string(), Observed::default())]));
         p.remove().unwrap();
-        assert_eq!(fake.scripts().last().unwrap(), "add table ip shoal-proxy\ndelete table ip shoal-proxy\n");
+        let script = fake.scripts().last().unwrap().clone();
+        assert!(script.starts_with("add table ip shoal-proxy\ndelete table ip shoal-proxy\nadd table ip shoal-proxy-00\n"), "{script}");
+        assert_eq!(script.matches("delete table").count(), 1 + DEFAULT_SHARDS + 1, "the common table, the shards, another layout's shard");
+        assert!(script.ends_with("delete table ip shoal-proxy-31\n"));
         assert!(p.sync::<Service, api::model::EndpointSlice>(&[], &[]).unwrap().full);
     }
 }
