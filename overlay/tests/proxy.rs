@@ -8,6 +8,7 @@ use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use api::model::{
@@ -17,7 +18,7 @@ use api::model::{
 use overlay::ipam::Subnet;
 use overlay::netns::netlink::in_netns;
 use overlay::netns::VethLinks;
-use overlay::proxy::{NftCommand, NodeFacts, Proxy, ProxyConfig};
+use overlay::proxy::{NftCommand, NodeFacts, Proxy, ProxyConfig, Shared};
 use overlay::{Address, NodeNet, NodeNetConfig};
 use serde_json::Value;
 
@@ -110,7 +111,7 @@ impl World {
         });
     }
 
-    fn sync(&mut self, services: &[Service], slices: &[EndpointSlice]) -> overlay::proxy::SyncStats {
+    fn sync<S: Shared<Service> + Sync, E: Shared<EndpointSlice> + Sync>(&mut self, services: &[S], slices: &[E]) -> overlay::proxy::SyncStats {
         let proxy = &mut self.proxy;
         in_netns(&self.node.path(), || proxy.sync(services, slices).map_err(|e| io::Error::other(format!("{e}: {:?}", std::error::Error::source(&e)))))
             .expect("proxy sync")
@@ -219,7 +220,7 @@ fn cluster_ip_spreads_over_every_endpoint_and_a_removed_endpoint_or_service_leav
     assert!(!seen.contains_key("pod-1"), "{seen:?}");
 
     // The Service goes: no chain and no element of it stay.
-    w.sync(&[], &[]);
+    w.sync::<Service, EndpointSlice>(&[], &[]);
     let table = w.table().expect("the table stays, empty");
     assert!(!chains(&table).iter().any(|c| c.contains("/web/")), "{:?}", chains(&table));
     assert!(!map_text(&table, "service-ips").contains("10.96.0.10"));
@@ -344,25 +345,28 @@ fn incremental_netlink_syncs_leave_the_table_a_full_sync_from_scratch_writes_and
     sticky.spec.session_affinity_config = Some(SessionAffinityConfig { client_ip: Some(ClientIpConfig { timeout_seconds: Some(60) }) });
     let services = vec![service("web", "10.96.1.1", 80), np.clone(), local.clone(), sticky.clone(), udp_service("dns", "10.96.1.5", 53), service("empty", "10.96.1.6", 80)];
     let slices = vec![slice("web", &[ip(0), ip(1), ip(2)]), slice("np", &[ip(0)]), slice("local", &[ip(1)]), slice("sticky", &[ip(0), ip(1)]), udp_slice("dns", &[ip(2)], 5353)];
+    // As a cache hands them out: an object that did not change is the same `Arc`.
+    let (services, slices): (Vec<Arc<Service>>, Vec<Arc<EndpointSlice>>) = (services.into_iter().map(Arc::new).collect(), slices.into_iter().map(Arc::new).collect());
     assert!(w.sync(&services, &slices).full);
 
-    // A run of changes, each applied incrementally.
+    // A run of changes, each applied incrementally, found from what changed in the lists.
     let mut s2 = services.clone();
     let mut e2 = slices.clone();
-    e2[0] = slice("web", &[ip(0), ip(2), ip(3)]);
-    assert!(!w.sync(&s2, &e2).full);
+    e2[0] = Arc::new(slice("web", &[ip(0), ip(2), ip(3)]));
+    let stats = w.sync(&s2, &e2);
+    assert!(!stats.full && stats.by_address, "{stats:?}");
     s2.remove(5);
-    s2.push(service("late", "10.96.1.7", 80));
-    e2.push(slice("late", &[ip(3)]));
-    w.sync(&s2, &e2);
-    s2[3].spec.session_affinity_config = Some(SessionAffinityConfig { client_ip: Some(ClientIpConfig { timeout_seconds: Some(120) }) });
-    e2[1] = slice("np", &[]);
-    w.sync(&s2, &e2);
+    s2.push(Arc::new(service("late", "10.96.1.7", 80)));
+    e2.push(Arc::new(slice("late", &[ip(3)])));
+    assert!(w.sync(&s2, &e2).by_address);
+    Arc::make_mut(&mut s2[3]).spec.session_affinity_config = Some(SessionAffinityConfig { client_ip: Some(ClientIpConfig { timeout_seconds: Some(120) }) });
+    e2[1] = Arc::new(slice("np", &[]));
+    assert!(w.sync(&s2, &e2).by_address);
     s2.remove(1);
     e2.remove(1);
-    e2[1] = slice("local", &[ip(1), ip(3)]);
+    e2[1] = Arc::new(slice("local", &[ip(1), ip(3)]));
     let stats = w.sync(&s2, &e2);
-    assert!(!stats.full && stats.services_changed == 2, "{stats:?}");
+    assert!(!stats.full && stats.by_address && stats.services_changed == 2, "{stats:?}");
     let incremental = normalized(&w.table().expect("table"));
 
     w.remove();

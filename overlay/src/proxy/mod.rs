@@ -22,13 +22,12 @@ pub mod ruleset;
 #[cfg(test)]
 mod testutil;
 
-use std::borrow::Borrow;
 use std::time::{Duration, Instant};
 
 use api::model::{EndpointSlice, Service};
 
 pub use conntrack::{stale_udp, Conntrack, ConntrackError, CtNetlink, FakeConntrack, StaleUdp};
-pub use fragments::Fragments;
+pub use fragments::{Fragments, Shared};
 pub use model::NodeFacts;
 pub use netlink::NetlinkNft;
 pub use nft::{Change, FakeNft, Nft, NftCommand, NftError};
@@ -90,6 +89,9 @@ pub struct SyncStats {
     pub apply: Duration,
     /// Services whose rules were recomputed.
     pub services_changed: usize,
+    /// They were found from the part of the lists that changed (shared objects), not by
+    /// looking up every Service (see [`fragments`]).
+    pub by_address: bool,
     /// Stale UDP conntrack entries deleted (flows to endpoints that went).
     pub conntrack_deleted: usize,
 }
@@ -153,13 +155,14 @@ impl<N: Nft> Proxy<N> {
         self.full_due = true;
     }
 
-    /// Brings the table to what `services` and `slices` ask for: in full the first time
+    /// Brings the tables to what `services` and `slices` ask for: in full the first time
     /// (and after [`Self::resync_next`] or a failure), otherwise only what changed. Only
-    /// the Services whose object or slices changed since the last sync are recomputed.
-    pub fn sync<S: Borrow<Service>, E: Borrow<EndpointSlice>>(&mut self, services: &[S], slices: &[E]) -> Result<SyncStats, ProxyError> {
+    /// the Services whose object or slices changed since the last sync are recomputed;
+    /// lists of `Arc`s (as a cache hands out) are compared by address first.
+    pub fn sync<S: Shared<Service>, E: Shared<EndpointSlice>>(&mut self, services: &[S], slices: &[E]) -> Result<SyncStats, ProxyError> {
         let started = Instant::now();
         let update = self.fragments.update(services, slices, &self.spec.node);
-        let mut stats = SyncStats { services_changed: update.services, ..Default::default() };
+        let mut stats = SyncStats { services_changed: update.services, by_address: update.by_address, ..Default::default() };
         let prev = self.applied.take();
         let Some(mut old) = prev.filter(|_| !self.full_due) else {
             stats.full = true;
