@@ -187,6 +187,7 @@ fn main() {
     proxy.resync_next();
     print("full resync over the same 10000 (table kept)", &sync(&node.path(), &mut proxy, &services, &slices));
 
+    if std::env::var("PAUSE").is_ok() { std::thread::sleep(Duration::from_secs(2)); }
     let mut changed = servers.to_vec();
     changed[4] = ips[5];
     slices[5_000] = Arc::new(slice(5_000, &changed));

@@ -72,9 +72,10 @@ impl<T> Shared<T> for Arc<T> {
 /// What one update found.
 #[derive(Debug, Default)]
 pub struct Update {
-    /// The old parts of the Services that changed or went, merged.
+    /// The old parts of the Services that changed or went, merged (when asked for, or
+    /// found by address).
     pub old: Ruleset,
-    /// The new parts of the Services that changed or came, merged.
+    /// The new parts of the Services that changed or came, merged (likewise).
     pub new: Ruleset,
     /// Services changed, added or removed.
     pub services: usize,
@@ -85,8 +86,9 @@ pub struct Update {
 }
 
 impl Fragments {
-    /// Brings the parts to `services` and `slices`.
-    pub fn update<S: Shared<Service>, E: Shared<EndpointSlice>>(&mut self, services: &[S], slices: &[E], node: &NodeFacts) -> Update {
+    /// Brings the parts to `services` and `slices`; `parts`: hand back the old and new parts
+    /// of what changed (a full sync needs only [`Self::merged`]).
+    pub fn update<S: Shared<Service>, E: Shared<EndpointSlice>>(&mut self, services: &[S], slices: &[E], node: &NodeFacts, parts: bool) -> Update {
         let shared_services: Option<Vec<&Arc<Service>>> = services.iter().map(Shared::shared).collect();
         let shared_slices: Option<Vec<&Arc<EndpointSlice>>> = slices.iter().map(Shared::shared).collect();
         if let (Some(sv), Some(sl)) = (&shared_services, &shared_slices) {
@@ -94,7 +96,7 @@ impl Fragments {
                 return u;
             }
         }
-        let u = self.update_by_name(services, slices, node);
+        let u = self.update_by_name(services, slices, node, parts);
         self.last = match (shared_services, shared_slices) {
             (Some(sv), Some(sl)) if !u.duplicate => Some(Last::new(&sv, &sl)),
             _ => None,
@@ -194,7 +196,7 @@ impl Fragments {
     }
 
     /// The update from every Service and slice, looked up by name.
-    fn update_by_name<S: Borrow<Service>, E: Borrow<EndpointSlice>>(&mut self, services: &[S], slices: &[E], node: &NodeFacts) -> Update {
+    fn update_by_name<S: Borrow<Service>, E: Borrow<EndpointSlice>>(&mut self, services: &[S], slices: &[E], node: &NodeFacts, parts: bool) -> Update {
         self.generation += 1;
         let generation = self.generation;
         let by_service = slices_by_service(slices.iter().map(Borrow::borrow));
@@ -216,13 +218,18 @@ impl Fragments {
                     continue;
                 }
                 let part = fragment(svc, own, node);
-                merge_into(&mut u.old, &std::mem::replace(&mut e.part, part.clone()));
-                merge_into(&mut u.new, &part);
+                if parts {
+                    merge_into(&mut u.old, &e.part);
+                    merge_into(&mut u.new, &part);
+                }
+                e.part = part;
                 e.service = svc.clone();
                 e.slices = own.iter().map(|s| (*s).clone()).collect();
             } else {
                 let part = fragment(svc, own, node);
-                merge_into(&mut u.new, &part);
+                if parts {
+                    merge_into(&mut u.new, &part);
+                }
                 names.insert(key.1.to_string(), Entry { service: svc.clone(), slices: own.iter().map(|s| (*s).clone()).collect(), part, seen: generation });
             }
             u.services += 1;
@@ -232,7 +239,9 @@ impl Fragments {
                 if e.seen == generation {
                     return true;
                 }
-                merge_into(&mut u.old, &e.part);
+                if parts {
+                    merge_into(&mut u.old, &e.part);
+                }
                 u.services += 1;
                 false
             });
@@ -348,19 +357,19 @@ mod tests {
         let mut f = Fragments::default();
         let services = vec![service("web", "10.96.0.10", 80), service("db", "10.96.0.11", 5432)];
         let mut slices = vec![slice("web", 8080, &[("10.244.1.2", "n1")]), slice("db", 5432, &[("10.244.1.4", "n1")])];
-        let u = f.update(&services, &slices, &node());
+        let u = f.update(&services, &slices, &node(), true);
         assert_eq!(u.services, 2);
         assert_eq!(f.merged(&services), (desired(&services, &slices, &node()), false));
 
-        assert_eq!(f.update(&services, &slices, &node()).services, 0, "nothing changed");
+        assert_eq!(f.update(&services, &slices, &node(), true).services, 0, "nothing changed");
 
         slices[1] = slice("db", 5432, &[("10.244.1.5", "n1")]);
-        let u = f.update(&services, &slices, &node());
+        let u = f.update(&services, &slices, &node(), true);
         assert_eq!(u.services, 1);
         assert!(u.old.chains.keys().all(|c| c.contains("/db/")) && u.new.chains.keys().all(|c| c.contains("/db/")));
         assert_eq!(f.merged(&services).0, desired(&services, &slices, &node()));
 
-        let u = f.update(&services[..1], &slices, &node());
+        let u = f.update(&services[..1], &slices, &node(), true);
         assert_eq!((u.services, u.new.chains.len()), (1, 0), "db went: only old parts");
         assert_eq!(f.merged(&services[..1]).0, desired(&services[..1], &slices, &node()));
     }
@@ -373,43 +382,43 @@ mod tests {
         let mut services: Vec<Arc<Service>> = (0..6).map(|i| svc(&format!("s{i}"), 10 + i)).collect();
         let mut slices: Vec<Arc<EndpointSlice>> = (0..6).map(|i| sl(&format!("s{i}"), 10 + i)).collect();
         let check = |f: &Fragments, services: &[Arc<Service>], slices: &[Arc<EndpointSlice>]| assert_eq!(f.merged(services).0, desired(services, slices, &node()));
-        let u = f.update(&services, &slices, &node());
+        let u = f.update(&services, &slices, &node(), true);
         assert!(!u.by_address && u.services == 6);
-        let u = f.update(&services, &slices, &node());
+        let u = f.update(&services, &slices, &node(), true);
         assert!(u.by_address && u.services == 0, "{u:?}");
 
         slices[3] = sl("s3", 99);
-        let u = f.update(&services, &slices, &node());
+        let u = f.update(&services, &slices, &node(), true);
         assert!(u.by_address && u.services == 1 && u.new.chains.keys().all(|c| c.contains("/s3/")), "{u:?}");
         check(&f, &services, &slices);
 
         services.insert(2, svc("late", 50));
         slices.insert(4, sl("late", 50));
-        let u = f.update(&services, &slices, &node());
+        let u = f.update(&services, &slices, &node(), true);
         assert!(u.by_address && u.services == 1 && u.old.chains.is_empty() && !u.new.chains.is_empty(), "{u:?}");
         check(&f, &services, &slices);
 
         // A slice before its Service: nothing to do; then the Service finds it.
         slices.push(sl("early", 60));
-        assert_eq!(f.update(&services, &slices, &node()).services, 0);
+        assert_eq!(f.update(&services, &slices, &node(), true).services, 0);
         services.push(svc("early", 60));
-        let u = f.update(&services, &slices, &node());
+        let u = f.update(&services, &slices, &node(), true);
         assert!(u.by_address && u.services == 1 && u.new.chains.keys().any(|c| c.ends_with("__10.244.1.60/8080")), "{u:?}");
         check(&f, &services, &slices);
 
         services.remove(1);
         slices.remove(1);
-        let u = f.update(&services, &slices, &node());
+        let u = f.update(&services, &slices, &node(), true);
         assert!(u.by_address && u.services == 1 && u.new.chains.is_empty(), "s1 went: {u:?}");
         check(&f, &services, &slices);
 
         // A Service listed twice: compared by name, which sees it.
         services.push(services[0].clone());
-        let u = f.update(&services, &slices, &node());
+        let u = f.update(&services, &slices, &node(), true);
         assert!(!u.by_address && u.duplicate);
         services.pop();
-        assert!(!f.update(&services, &slices, &node()).by_address, "no last lists after a duplicate");
-        assert!(f.update(&services, &slices, &node()).by_address);
+        assert!(!f.update(&services, &slices, &node(), true).by_address, "no last lists after a duplicate");
+        assert!(f.update(&services, &slices, &node(), true).by_address);
         check(&f, &services, &slices);
     }
 
@@ -420,29 +429,29 @@ mod tests {
         web.metadata.resource_version = "7".into();
         let mut slices = vec![slice("web", 8080, &[("10.244.1.2", "n1")])];
         slices[0].metadata.resource_version = "8".into();
-        f.update(std::slice::from_ref(&web), &slices, &node());
+        f.update(std::slice::from_ref(&web), &slices, &node(), true);
         // The same version: the same object, whatever a copy in hand says.
         let mut stale = slices.clone();
         stale[0].endpoints.clear();
-        assert_eq!(f.update(std::slice::from_ref(&web), &stale, &node()).services, 0);
+        assert_eq!(f.update(std::slice::from_ref(&web), &stale, &node(), true).services, 0);
         stale[0].metadata.resource_version = "9".into();
-        assert_eq!(f.update(std::slice::from_ref(&web), &stale, &node()).services, 1, "a new version is looked at");
+        assert_eq!(f.update(std::slice::from_ref(&web), &stale, &node(), true).services, 1, "a new version is looked at");
         web.metadata.resource_version = "10".into();
-        let u = f.update(std::slice::from_ref(&web), &stale, &node());
+        let u = f.update(std::slice::from_ref(&web), &stale, &node(), true);
         assert_eq!(u.services, 1);
         assert!(u.new.chains.is_empty() && u.old.chains.is_empty(), "recomputed, and still without endpoints");
         web.metadata.resource_version.clear();
-        assert_eq!(f.update(std::slice::from_ref(&web), &stale, &node()).services, 1, "no version: compared whole (and it differs)");
-        assert_eq!(f.update(std::slice::from_ref(&web), &stale, &node()).services, 0, "compared whole, equal");
+        assert_eq!(f.update(std::slice::from_ref(&web), &stale, &node(), true).services, 1, "no version: compared whole (and it differs)");
+        assert_eq!(f.update(std::slice::from_ref(&web), &stale, &node(), true).services, 0, "compared whole, equal");
     }
 
     #[test]
     fn two_services_on_one_address_overlap_and_a_duplicate_is_seen() {
         let mut f = Fragments::default();
         let services = vec![service("a", "10.96.0.10", 80), service("b", "10.96.0.10", 80)];
-        f.update::<_, EndpointSlice>(&services, &[], &node());
+        f.update::<_, EndpointSlice>(&services, &[], &node(), true);
         assert!(f.merged(&services).1);
         let twice = vec![service("a", "10.96.0.10", 80), service("a", "10.96.0.10", 80)];
-        assert!(f.update::<_, EndpointSlice>(&twice, &[], &node()).duplicate);
+        assert!(f.update::<_, EndpointSlice>(&twice, &[], &node(), true).duplicate);
     }
 }

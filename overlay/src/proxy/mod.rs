@@ -107,8 +107,8 @@ pub struct Proxy<N: Nft = NetlinkNft> {
     fragments: Fragments,
     /// Two Services claimed one object in the last whole merge: compare whole states.
     overlapping: bool,
-    /// The UDP destinations of the last successful sync, kept across failures (stale
-    /// conntrack entries are found against it).
+    /// The UDP destinations of the last successful sync while `applied` is `None` (after
+    /// a failure): stale conntrack entries are found against them.
     last_udp: Option<std::collections::BTreeMap<UdpDest, std::collections::BTreeSet<(std::net::Ipv4Addr, u16)>>>,
 }
 
@@ -161,15 +161,22 @@ impl<N: Nft> Proxy<N> {
     /// lists of `Arc`s (as a cache hands out) are compared by address first.
     pub fn sync<S: Shared<Service>, E: Shared<EndpointSlice>>(&mut self, services: &[S], slices: &[E]) -> Result<SyncStats, ProxyError> {
         let started = Instant::now();
-        let update = self.fragments.update(services, slices, &self.spec.node);
+        let full = self.full_due || self.applied.is_none();
+        let update = self.fragments.update(services, slices, &self.spec.node, !full);
         let mut stats = SyncStats { services_changed: update.services, by_address: update.by_address, ..Default::default() };
         let prev = self.applied.take();
-        let Some(mut old) = prev.filter(|_| !self.full_due) else {
-            stats.full = true;
-            let (want, overlapping) = self.fragments.merged(services);
-            self.overlapping = overlapping;
-            let stale = stale_udp(self.last_udp.as_ref(), &want.udp);
-            return self.sync_full(want, stale, started, stats);
+        let mut old = match prev {
+            Some(old) if !self.full_due => old,
+            prev => {
+                if let Some(p) = prev {
+                    self.last_udp = Some(p.udp);
+                }
+                stats.full = true;
+                let (want, overlapping) = self.fragments.merged(services);
+                self.overlapping = overlapping;
+                let stale = stale_udp(self.last_udp.as_ref(), &want.udp);
+                return self.sync_full(want, stale, started, stats);
+            }
         };
         if update.services == 0 {
             (stats.chains, stats.elements) = (old.chains.len(), old.element_count());
@@ -191,7 +198,12 @@ impl<N: Nft> Proxy<N> {
         if fast {
             let diff = Diff::between(&update.old, &update.new);
             let stale = stale_udp(Some(&update.old.udp), &update.new.udp);
-            self.sync_incremental(&diff, &update.new, stale, started, &mut stats)?;
+            if let Err(e) = self.sync_incremental(&diff, &update.new, stale, started, &mut stats) {
+                // The table is as it was: so are its UDP destinations.
+                fragments::merge_into(&mut old, &update.old);
+                self.last_udp = Some(old.udp);
+                return Err(e);
+            }
             drop(diff);
             fragments::merge_into(&mut old, &update.new);
             self.applied = Some(old);
@@ -199,13 +211,16 @@ impl<N: Nft> Proxy<N> {
             let (want, overlapping) = self.fragments.merged(services);
             let diff = Diff::between(&old, &want);
             let stale = stale_udp(Some(&old.udp), &want.udp);
-            self.sync_incremental(&diff, &want, stale, started, &mut stats)?;
+            if let Err(e) = self.sync_incremental(&diff, &want, stale, started, &mut stats) {
+                drop(diff);
+                self.last_udp = Some(old.udp);
+                return Err(e);
+            }
             drop(diff);
             self.overlapping = overlapping;
             self.applied = Some(want);
         }
         let applied = self.applied.as_ref().expect("just set");
-        self.last_udp = Some(applied.udp.clone());
         (stats.chains, stats.elements) = (applied.chains.len(), applied.element_count());
         Ok(stats)
     }
@@ -248,11 +263,13 @@ impl<N: Nft> Proxy<N> {
                     .map_err(|source| ProxyError::Apply { table, kind: "full", source })?;
             }
         }
-        stats.apply = t.elapsed();
         stats.conntrack_deleted = self.clear_conntrack(&stale);
-        self.last_udp = Some(want.udp.clone());
+        self.last_udp = None;
         self.applied = Some(want);
         self.full_due = false;
+        drop((observed, stale));
+        release_freed_memory();
+        stats.apply = t.elapsed();
         Ok(stats)
     }
 
@@ -281,6 +298,17 @@ impl<N: Nft> Proxy<N> {
         let err = |source| ProxyError::Remove { table: self.spec.table.clone(), source };
         let observed = self.nft.observe(&self.spec).map_err(err)?;
         self.nft.apply(&self.spec, &Change::Delete { observed: &observed }).map(|_| ()).map_err(err)
+    }
+}
+
+/// Hands the allocator's freed small blocks back at once: a full sync frees millions of
+/// them (the old desired state), and glibc would otherwise merge them all on the next
+/// large allocation, in the next sync (≈30 ms after 10,000 Services).
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim has no preconditions; it only reorganises the allocator's free lists.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -56,7 +56,18 @@ impl Nft for NetlinkNft {
         }
         let (bytes, acked) = b.finish();
         let Some(acked) = acked else { return Ok(0) };
-        Conn::open()?.transact(&bytes, acked)?;
+        let conn = Conn::open()?;
+        conn.transact(&bytes, acked)?;
+        if matches!(change, Change::Full { .. } | Change::Recreate { .. }) {
+            // The commit after one that changed every chain brings each chain's other rule
+            // generation up to date and frees the old one (`nf_tables_commit_chain`, for
+            // every chain): ≈35 ms for 60,000 chains. Pay it now, not in the next sync.
+            let mut settle = table::TableBatch::new(spec, 256);
+            settle.settle();
+            if let (bytes, Some(acked)) = settle.finish() {
+                conn.transact(&bytes, acked)?;
+            }
+        }
         Ok(bytes.len())
     }
 

@@ -36,6 +36,9 @@ const TYPE_PROTO_PORT: u32 = (12 << 6) | 13;
 const UDATA_VERDICT_MAP: [u8; 28] = [0, 4, 0, 0, 0, 0, 1, 4, 0, 0, 0, 0, 3, 8, 0, 4, 13, 0, 0, 0, 1, 0, 6, 4, 0, 0, 0, 0];
 const UDATA_ADDR_SET: [u8; 6] = [0, 4, 2, 0, 0, 0];
 
+/// The chain [`TableBatch::settle`] makes and deletes.
+const SETTLE_CHAIN: &str = "settle";
+
 /// Elements per message: a message's element list is one attribute (at most 64 KiB).
 const ELEMENTS_PER_MESSAGE: usize = 96;
 
@@ -112,6 +115,13 @@ impl<'s> TableBatch<'s> {
         self.start(DELTABLE, 0);
         self.table_attr(1);
         self.m.end();
+    }
+
+    /// A transaction that changes nothing but commits: an empty chain of the common table
+    /// made and deleted (no rule, so nothing to validate).
+    pub fn settle(&mut self) {
+        self.on(COMMON).add_chain(SETTLE_CHAIN);
+        self.delete_chain(SETTLE_CHAIN);
     }
 
     /// Deletes a table that is not of this layout (another shard count's).
