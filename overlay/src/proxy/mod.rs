@@ -295,9 +295,12 @@ impl<N: Nft> Proxy<N> {
         self.full_due = true;
         self.fragments.clear();
         self.last_udp = None;
-        let err = |source| ProxyError::Remove { table: self.spec.table.clone(), source };
-        let observed = self.nft.observe(&self.spec).map_err(err)?;
-        self.nft.apply(&self.spec, &Change::Delete { observed: &observed }).map(|_| ()).map_err(err)
+        // Another shard count's tables are found by listing; this layout's go in any case.
+        let observed = self.nft.observe(&self.spec).unwrap_or_else(|e| {
+            tracing::warn!(table = %self.spec.table, error = %e, "listing tables before removing them; removing this layout's only");
+            ObservedTables::new()
+        });
+        self.nft.apply(&self.spec, &Change::Delete { observed: &observed }).map(|_| ()).map_err(|source| ProxyError::Remove { table: self.spec.table.clone(), source })
     }
 }
 
