@@ -8,6 +8,7 @@ use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use api::model::{
@@ -17,7 +18,7 @@ use api::model::{
 use overlay::ipam::Subnet;
 use overlay::netns::netlink::in_netns;
 use overlay::netns::VethLinks;
-use overlay::proxy::{NftCommand, NodeFacts, Proxy, ProxyConfig};
+use overlay::proxy::{NftCommand, NodeFacts, Proxy, ProxyConfig, Shared};
 use overlay::{Address, NodeNet, NodeNetConfig};
 use serde_json::Value;
 
@@ -110,14 +111,14 @@ impl World {
         });
     }
 
-    fn sync(&mut self, services: &[Service], slices: &[EndpointSlice]) -> overlay::proxy::SyncStats {
+    fn sync<S: Shared<Service> + Sync, E: Shared<EndpointSlice> + Sync>(&mut self, services: &[S], slices: &[E]) -> overlay::proxy::SyncStats {
         let proxy = &mut self.proxy;
         in_netns(&self.node.path(), || proxy.sync(services, slices).map_err(|e| io::Error::other(format!("{e}: {:?}", std::error::Error::source(&e)))))
             .expect("proxy sync")
     }
 
     fn table(&self) -> Option<Value> {
-        in_netns(&self.node.path(), || NftCommand::default().list_json("shoal-proxy").map_err(io::Error::other)).expect("listing the table")
+        in_netns(&self.node.path(), || NftCommand::default().list_tables_json("shoal-proxy").map_err(io::Error::other)).expect("listing the tables")
     }
 
     fn remove(&mut self) {
@@ -219,7 +220,7 @@ fn cluster_ip_spreads_over_every_endpoint_and_a_removed_endpoint_or_service_leav
     assert!(!seen.contains_key("pod-1"), "{seen:?}");
 
     // The Service goes: no chain and no element of it stay.
-    w.sync(&[], &[]);
+    w.sync::<Service, EndpointSlice>(&[], &[]);
     let table = w.table().expect("the table stays, empty");
     assert!(!chains(&table).iter().any(|c| c.contains("/web/")), "{:?}", chains(&table));
     assert!(!map_text(&table, "service-ips").contains("10.96.0.10"));
@@ -293,9 +294,10 @@ fn normalized(table: &Value) -> BTreeMap<String, Vec<String>> {
     for item in table.get("nftables").and_then(Value::as_array).into_iter().flatten() {
         let mut item = item.clone();
         strip(&mut item);
+        let in_table = |o: &Value| o.get("table").and_then(Value::as_str).unwrap_or_default().to_string();
         if let Some(r) = item.get("rule") {
             let chain = r.get("chain").and_then(Value::as_str).unwrap_or_default().to_string();
-            out.entry(format!("rules of {chain}")).or_default().push(r.to_string());
+            out.entry(format!("rules of {}/{chain}", in_table(r))).or_default().push(r.to_string());
         } else if let Some(o) = item.as_object_mut().and_then(|o| o.values_mut().next()) {
             let mut elems: Vec<String> = o.get("elem").and_then(Value::as_array).into_iter().flatten().map(Value::to_string).collect();
             elems.sort();
@@ -304,7 +306,8 @@ fn normalized(table: &Value) -> BTreeMap<String, Vec<String>> {
             }
             let mut v = vec![o.to_string()];
             v.extend(elems);
-            out.insert(o.get("name").and_then(Value::as_str).map(String::from).unwrap_or_else(|| o.to_string()), v);
+            let name = o.get("name").and_then(Value::as_str).map(|n| format!("{}/{n}", in_table(o))).unwrap_or_else(|| o.to_string());
+            out.insert(name, v);
         }
     }
     out
@@ -342,25 +345,28 @@ fn incremental_netlink_syncs_leave_the_table_a_full_sync_from_scratch_writes_and
     sticky.spec.session_affinity_config = Some(SessionAffinityConfig { client_ip: Some(ClientIpConfig { timeout_seconds: Some(60) }) });
     let services = vec![service("web", "10.96.1.1", 80), np.clone(), local.clone(), sticky.clone(), udp_service("dns", "10.96.1.5", 53), service("empty", "10.96.1.6", 80)];
     let slices = vec![slice("web", &[ip(0), ip(1), ip(2)]), slice("np", &[ip(0)]), slice("local", &[ip(1)]), slice("sticky", &[ip(0), ip(1)]), udp_slice("dns", &[ip(2)], 5353)];
+    // As a cache hands them out: an object that did not change is the same `Arc`.
+    let (services, slices): (Vec<Arc<Service>>, Vec<Arc<EndpointSlice>>) = (services.into_iter().map(Arc::new).collect(), slices.into_iter().map(Arc::new).collect());
     assert!(w.sync(&services, &slices).full);
 
-    // A run of changes, each applied incrementally.
+    // A run of changes, each applied incrementally, found from what changed in the lists.
     let mut s2 = services.clone();
     let mut e2 = slices.clone();
-    e2[0] = slice("web", &[ip(0), ip(2), ip(3)]);
-    assert!(!w.sync(&s2, &e2).full);
+    e2[0] = Arc::new(slice("web", &[ip(0), ip(2), ip(3)]));
+    let stats = w.sync(&s2, &e2);
+    assert!(!stats.full && stats.by_address, "{stats:?}");
     s2.remove(5);
-    s2.push(service("late", "10.96.1.7", 80));
-    e2.push(slice("late", &[ip(3)]));
-    w.sync(&s2, &e2);
-    s2[3].spec.session_affinity_config = Some(SessionAffinityConfig { client_ip: Some(ClientIpConfig { timeout_seconds: Some(120) }) });
-    e2[1] = slice("np", &[]);
-    w.sync(&s2, &e2);
+    s2.push(Arc::new(service("late", "10.96.1.7", 80)));
+    e2.push(Arc::new(slice("late", &[ip(3)])));
+    assert!(w.sync(&s2, &e2).by_address);
+    Arc::make_mut(&mut s2[3]).spec.session_affinity_config = Some(SessionAffinityConfig { client_ip: Some(ClientIpConfig { timeout_seconds: Some(120) }) });
+    e2[1] = Arc::new(slice("np", &[]));
+    assert!(w.sync(&s2, &e2).by_address);
     s2.remove(1);
     e2.remove(1);
-    e2[1] = slice("local", &[ip(1), ip(3)]);
+    e2[1] = Arc::new(slice("local", &[ip(1), ip(3)]));
     let stats = w.sync(&s2, &e2);
-    assert!(!stats.full && stats.services_changed == 2, "{stats:?}");
+    assert!(!stats.full && stats.by_address && stats.services_changed == 2, "{stats:?}");
     let incremental = normalized(&w.table().expect("table"));
 
     w.remove();
@@ -374,8 +380,62 @@ fn incremental_netlink_syncs_leave_the_table_a_full_sync_from_scratch_writes_and
     in_netns(&w.node.path(), || by_nft.sync(&s2, &e2).map_err(io::Error::other)).expect("sync through nft -f");
     let scripted = normalized(&w.table().expect("table"));
     assert_eq!(scratch, scripted, "the netlink batch against the nft -f script");
-    assert!(scripted.keys().any(|k| k.starts_with("affinity-")), "{:?}", scripted.keys().collect::<Vec<_>>());
+    assert!(scripted.keys().any(|k| k.contains("/affinity-")), "{:?}", scripted.keys().collect::<Vec<_>>());
     w.remove();
+}
+
+/// The names of the tables in a listing.
+fn table_names(table: &Value) -> Vec<String> {
+    items(table, "table").filter_map(|t| t.get("name")?.as_str().map(String::from)).collect()
+}
+
+#[test]
+fn a_full_sync_over_another_shard_count_and_the_single_table_layout_keeps_only_its_tables_and_remove_takes_all() {
+    let mut w = World::new("shard", "10.244.15.0/24", 2);
+    w.serve(0);
+    let services = [service("web", "10.96.3.1", 80), service("db", "10.96.3.2", 80), service("empty", "10.96.3.3", 80)];
+    let slices = [slice("web", &[w.pod_ip(0)]), slice("db", &[w.pod_ip(0)])];
+    let mut wide = ProxyConfig::new(w.facts());
+    wide.shards = 32;
+    w.proxy = Proxy::new(wide);
+    assert!(w.sync(&services, &slices).full);
+    assert_eq!(table_names(&w.table().expect("tables")).len(), 33);
+    // What the single-table layout left in the common table: NAT chains, `services`, a map and a Service's chain.
+    let old_layout = "add table ip shoal-proxy
+add chain ip shoal-proxy nat-output { type nat hook output priority -100; policy accept; }
+add chain ip shoal-proxy services
+add chain ip shoal-proxy service-AAAAAAAA-default/old/tcp/http
+add map ip shoal-proxy service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }
+add rule ip shoal-proxy nat-output jump services
+add rule ip shoal-proxy services ip daddr . meta l4proto . th dport vmap @service-ips
+add rule ip shoal-proxy service-AAAAAAAA-default/old/tcp/http drop
+add element ip shoal-proxy service-ips { 10.96.3.9 . tcp . 80 : goto service-AAAAAAAA-default/old/tcp/http }
+";
+    in_netns(&w.node.path(), || NftCommand::default().apply_script(old_layout).map_err(io::Error::other)).expect("writing the old layout");
+
+    w.proxy = Proxy::new(ProxyConfig::new(w.facts()));
+    assert!(w.sync(&services, &slices).full);
+    let over = w.table().expect("tables");
+    let mut names = table_names(&over);
+    names.sort();
+    let want: Vec<String> = std::iter::once("shoal-proxy".to_string()).chain((0..16).map(|i| format!("shoal-proxy-{i:02}"))).collect();
+    assert_eq!(names, want, "the other layout's shards are gone");
+    assert!(!chains(&over).iter().any(|c| c.contains("/old/")), "{:?}", chains(&over));
+    assert_eq!(ask(&w.pods[1].0.path(), SocketAddrV4::new("10.96.3.1".parse().unwrap(), 80)).expect("web through its shard"), "pod-0");
+    let refused = ask(&w.pods[1].0.path(), SocketAddrV4::new("10.96.3.3".parse().unwrap(), 80)).expect_err("no endpoint");
+    assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused, "{refused}");
+    let over = normalized(&over);
+
+    w.remove();
+    assert!(w.table().is_none(), "every table is gone");
+    w.proxy = Proxy::new(ProxyConfig::new(w.facts()));
+    w.sync(&services, &slices);
+    assert_eq!(over, normalized(&w.table().expect("tables")), "over leftovers against from scratch");
+
+    // `remove` takes another layout's shards too.
+    in_netns(&w.node.path(), || NftCommand::default().apply_script("add table ip shoal-proxy-40\n").map_err(io::Error::other)).expect("a stray shard");
+    w.remove();
+    assert!(w.table().is_none(), "every table is gone");
 }
 
 /// A UDP server in `ns` answering each datagram with `name`.

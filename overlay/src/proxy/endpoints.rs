@@ -43,14 +43,20 @@ impl Chosen {
 pub fn slices_by_service<'a>(slices: impl IntoIterator<Item = &'a EndpointSlice>) -> HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>> {
     let mut by: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::new();
     for s in slices {
-        if s.address_type != "IPv4" {
-            continue;
+        if let Some(key) = slice_service(s) {
+            by.entry(key).or_default().push(s);
         }
-        let Some(service) = s.metadata.labels.get(LABEL_SERVICE_NAME) else { continue };
-        let namespace = s.metadata.namespace.as_deref().unwrap_or("default");
-        by.entry((namespace, service.as_str())).or_default().push(s);
     }
     by
+}
+
+/// The Service an IPv4 slice belongs to, `(namespace, service name)`; `None` for other slices.
+pub fn slice_service(s: &EndpointSlice) -> Option<(&str, &str)> {
+    if s.address_type != "IPv4" {
+        return None;
+    }
+    let service = s.metadata.labels.get(LABEL_SERVICE_NAME)?;
+    Some((s.metadata.namespace.as_deref().unwrap_or("default"), service.as_str()))
 }
 
 /// Every endpoint of the Service port named `port_name` (`""` when unnamed) with

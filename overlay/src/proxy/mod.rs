@@ -1,10 +1,11 @@
-//! The service proxy of a node: Services and EndpointSlices in, one nftables table
-//! (`ip shoal-proxy`) out, in kube-proxy's nftables layout.
+//! The service proxy of a node: Services and EndpointSlices in, nftables out in
+//! kube-proxy's nftables layout, sharded: the Services over `ip shoal-proxy-00` … `-15`
+//! (a change validates one shard), the shared parts in `ip shoal-proxy` (see [`render`]).
 //!
 //! - [`model`]: Services + slices + node facts → the desired [`Ruleset`] (pure);
 //! - [`endpoints`]: which endpoints each Service port uses (pure);
 //! - [`fragments`]: each Service's part of the desired state, kept between syncs (pure);
-//! - [`render`]: `nft -f` scripts — a full sync, an incremental one from a diff (pure);
+//! - [`render`]: the tables, and `nft -f` scripts — a full sync, an incremental one from a diff (pure);
 //! - [`netlink`]: the same transactions as nf_tables netlink batches, sent without `nft`;
 //! - [`nft`]: the seam ([`Nft`], [`Change`]), the `nft` binary, a fake;
 //! - [`conntrack`]: stale UDP conntrack entries cleared through ctnetlink;
@@ -21,21 +22,23 @@ pub mod ruleset;
 #[cfg(test)]
 mod testutil;
 
-use std::borrow::Borrow;
 use std::time::{Duration, Instant};
 
 use api::model::{EndpointSlice, Service};
 
 pub use conntrack::{stale_udp, Conntrack, ConntrackError, CtNetlink, FakeConntrack, StaleUdp};
-pub use fragments::Fragments;
+pub use fragments::{Fragments, Shared};
 pub use model::NodeFacts;
 pub use netlink::NetlinkNft;
 pub use nft::{Change, FakeNft, Nft, NftCommand, NftError};
-pub use render::{Diff, Observed, TableSpec};
+pub use render::{Diff, Observed, ObservedTables, TableSpec};
 pub use ruleset::{Rule, Ruleset, UdpDest, VerdictMap};
 
-/// The table's default name.
+/// The default name of the common table (the shards are `<table>-00` and on).
 pub const DEFAULT_TABLE: &str = "shoal-proxy";
+/// The default number of shards: a change validates 1/16 of the Services' rules; a new
+/// connection goes through at most 16 NAT chains (one or two map lookups each).
+pub const DEFAULT_SHARDS: usize = 16;
 /// The default masquerade mark bit (kube-proxy's `--masquerade-bit 14`).
 pub const DEFAULT_MARK: u32 = 0x4000;
 
@@ -43,24 +46,26 @@ pub const DEFAULT_MARK: u32 = 0x4000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyConfig {
     pub table: String,
+    /// Tables the Services are spread over (at least one).
+    pub shards: usize,
     pub mark: u32,
     pub node: NodeFacts,
 }
 
 impl ProxyConfig {
-    /// The default table and mark for this node.
+    /// The default tables and mark for this node.
     pub fn new(node: NodeFacts) -> Self {
-        ProxyConfig { table: DEFAULT_TABLE.to_string(), mark: DEFAULT_MARK, node }
+        ProxyConfig { table: DEFAULT_TABLE.to_string(), shards: DEFAULT_SHARDS, mark: DEFAULT_MARK, node }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
-    #[error("reading table {table} before a full sync")]
+    #[error("listing tables {table}* before a full sync")]
     Observe { table: String, #[source] source: NftError },
-    #[error("applying the {kind} sync of table {table}")]
+    #[error("applying the {kind} sync of tables {table}*")]
     Apply { table: String, kind: &'static str, #[source] source: NftError },
-    #[error("removing table {table}")]
+    #[error("removing tables {table}*")]
     Remove { table: String, #[source] source: NftError },
 }
 
@@ -72,9 +77,11 @@ pub struct SyncStats {
     /// Per-Service chains and map elements of the desired state.
     pub chains: usize,
     pub elements: usize,
-    /// Chains added, refilled and removed; map elements added and removed (incremental syncs).
+    /// Chains added, refilled and removed; map elements added and removed; tables they
+    /// are in (incremental syncs).
     pub chains_changed: usize,
     pub elements_changed: usize,
+    pub tables_changed: usize,
     /// The size of the transaction handed to nf_tables (0: nothing to do, nothing sent).
     pub script_bytes: usize,
     /// Computing the desired state and the transaction; applying it.
@@ -82,11 +89,14 @@ pub struct SyncStats {
     pub apply: Duration,
     /// Services whose rules were recomputed.
     pub services_changed: usize,
+    /// They were found from the part of the lists that changed (shared objects), not by
+    /// looking up every Service (see [`fragments`]).
+    pub by_address: bool,
     /// Stale UDP conntrack entries deleted (flows to endpoints that went).
     pub conntrack_deleted: usize,
 }
 
-/// The node's service proxy: owns one table and keeps it equal to the Services.
+/// The node's service proxy: owns its tables and keeps them equal to the Services.
 pub struct Proxy<N: Nft = NetlinkNft> {
     spec: TableSpec,
     nft: N,
@@ -97,8 +107,8 @@ pub struct Proxy<N: Nft = NetlinkNft> {
     fragments: Fragments,
     /// Two Services claimed one object in the last whole merge: compare whole states.
     overlapping: bool,
-    /// The UDP destinations of the last successful sync, kept across failures (stale
-    /// conntrack entries are found against it).
+    /// The UDP destinations of the last successful sync while `applied` is `None` (after
+    /// a failure): stale conntrack entries are found against them.
     last_udp: Option<std::collections::BTreeMap<UdpDest, std::collections::BTreeSet<(std::net::Ipv4Addr, u16)>>>,
 }
 
@@ -114,7 +124,7 @@ impl<N: Nft> Proxy<N> {
     /// A proxy over `nft`; it clears no conntrack entry until [`Self::with_conntrack`].
     pub fn with_nft(config: ProxyConfig, nft: N) -> Self {
         Proxy {
-            spec: TableSpec { table: config.table, mark: config.mark, node: config.node },
+            spec: TableSpec::new(config.table, config.shards, config.mark, config.node),
             nft,
             conntrack: Box::new(FakeConntrack::default()),
             applied: None,
@@ -145,20 +155,28 @@ impl<N: Nft> Proxy<N> {
         self.full_due = true;
     }
 
-    /// Brings the table to what `services` and `slices` ask for: in full the first time
+    /// Brings the tables to what `services` and `slices` ask for: in full the first time
     /// (and after [`Self::resync_next`] or a failure), otherwise only what changed. Only
-    /// the Services whose object or slices changed since the last sync are recomputed.
-    pub fn sync<S: Borrow<Service>, E: Borrow<EndpointSlice>>(&mut self, services: &[S], slices: &[E]) -> Result<SyncStats, ProxyError> {
+    /// the Services whose object or slices changed since the last sync are recomputed;
+    /// lists of `Arc`s (as a cache hands out) are compared by address first.
+    pub fn sync<S: Shared<Service>, E: Shared<EndpointSlice>>(&mut self, services: &[S], slices: &[E]) -> Result<SyncStats, ProxyError> {
         let started = Instant::now();
-        let update = self.fragments.update(services, slices, &self.spec.node);
-        let mut stats = SyncStats { services_changed: update.services, ..Default::default() };
+        let full = self.full_due || self.applied.is_none();
+        let update = self.fragments.update(services, slices, &self.spec.node, !full);
+        let mut stats = SyncStats { services_changed: update.services, by_address: update.by_address, ..Default::default() };
         let prev = self.applied.take();
-        let Some(mut old) = prev.filter(|_| !self.full_due) else {
-            stats.full = true;
-            let (want, overlapping) = self.fragments.merged(services);
-            self.overlapping = overlapping;
-            let stale = stale_udp(self.last_udp.as_ref(), &want.udp);
-            return self.sync_full(want, stale, started, stats);
+        let mut old = match prev {
+            Some(old) if !self.full_due => old,
+            prev => {
+                if let Some(p) = prev {
+                    self.last_udp = Some(p.udp);
+                }
+                stats.full = true;
+                let (want, overlapping) = self.fragments.merged(services);
+                self.overlapping = overlapping;
+                let stale = stale_udp(self.last_udp.as_ref(), &want.udp);
+                return self.sync_full(want, stale, started, stats);
+            }
         };
         if update.services == 0 {
             (stats.chains, stats.elements) = (old.chains.len(), old.element_count());
@@ -180,7 +198,12 @@ impl<N: Nft> Proxy<N> {
         if fast {
             let diff = Diff::between(&update.old, &update.new);
             let stale = stale_udp(Some(&update.old.udp), &update.new.udp);
-            self.sync_incremental(&diff, &update.new, stale, started, &mut stats)?;
+            if let Err(e) = self.sync_incremental(&diff, &update.new, stale, started, &mut stats) {
+                // The table is as it was: so are its UDP destinations.
+                fragments::merge_into(&mut old, &update.old);
+                self.last_udp = Some(old.udp);
+                return Err(e);
+            }
             drop(diff);
             fragments::merge_into(&mut old, &update.new);
             self.applied = Some(old);
@@ -188,13 +211,16 @@ impl<N: Nft> Proxy<N> {
             let (want, overlapping) = self.fragments.merged(services);
             let diff = Diff::between(&old, &want);
             let stale = stale_udp(Some(&old.udp), &want.udp);
-            self.sync_incremental(&diff, &want, stale, started, &mut stats)?;
+            if let Err(e) = self.sync_incremental(&diff, &want, stale, started, &mut stats) {
+                drop(diff);
+                self.last_udp = Some(old.udp);
+                return Err(e);
+            }
             drop(diff);
             self.overlapping = overlapping;
             self.applied = Some(want);
         }
         let applied = self.applied.as_ref().expect("just set");
-        self.last_udp = Some(applied.udp.clone());
         (stats.chains, stats.elements) = (applied.chains.len(), applied.element_count());
         Ok(stats)
     }
@@ -202,6 +228,7 @@ impl<N: Nft> Proxy<N> {
     fn sync_incremental(&mut self, diff: &Diff<'_>, want: &Ruleset, stale: Vec<StaleUdp>, started: Instant, stats: &mut SyncStats) -> Result<(), ProxyError> {
         stats.chains_changed = diff.added_chains.len() + diff.changed_chains.len() + diff.removed_chains.len();
         stats.elements_changed = diff.elements_in.values().map(Vec::len).sum::<usize>() + diff.elements_out.values().map(Vec::len).sum::<usize>();
+        stats.tables_changed = self.spec.tables_changed(diff);
         stats.render = started.elapsed();
         let change = Change::Incremental { diff, want };
         if !change.is_empty() {
@@ -218,26 +245,31 @@ impl<N: Nft> Proxy<N> {
     fn sync_full(&mut self, want: Ruleset, stale: Vec<StaleUdp>, started: Instant, mut stats: SyncStats) -> Result<SyncStats, ProxyError> {
         let table = self.spec.table.clone();
         (stats.chains, stats.elements) = (want.chains.len(), want.element_count());
-        let observed = self.nft.observe(&table).map_err(|source| ProxyError::Observe { table: table.clone(), source })?;
+        let observed = self.nft.observe(&self.spec).map_err(|source| ProxyError::Observe { table: table.clone(), source })?;
         stats.render = started.elapsed();
+        stats.tables_changed = self.spec.names().len() + observed.keys().filter(|t| !self.spec.names().contains(t)).count();
         let t = Instant::now();
-        match self.nft.apply(&self.spec, &Change::Full { want: &want, observed: observed.as_ref() }) {
+        match self.nft.apply(&self.spec, &Change::Full { want: &want, observed: &observed }) {
             Ok(bytes) => stats.script_bytes = bytes,
             Err(first) => {
-                if observed.is_none() {
+                if observed.is_empty() {
                     return Err(ProxyError::Apply { table, kind: "full", source: first });
                 }
                 // Leftovers the transaction cannot reuse (say, a chain of another type): start over.
-                tracing::warn!(table = %table, error = %first, "full sync over the old table failed; recreating the table");
-                stats.script_bytes =
-                    self.nft.apply(&self.spec, &Change::Recreate { want: &want }).map_err(|source| ProxyError::Apply { table, kind: "full", source })?;
+                tracing::warn!(table = %table, error = %first, "full sync over the old tables failed; recreating the tables");
+                stats.script_bytes = self
+                    .nft
+                    .apply(&self.spec, &Change::Recreate { want: &want, observed: &observed })
+                    .map_err(|source| ProxyError::Apply { table, kind: "full", source })?;
             }
         }
-        stats.apply = t.elapsed();
         stats.conntrack_deleted = self.clear_conntrack(&stale);
-        self.last_udp = Some(want.udp.clone());
+        self.last_udp = None;
         self.applied = Some(want);
         self.full_due = false;
+        drop((observed, stale));
+        release_freed_memory();
+        stats.apply = t.elapsed();
         Ok(stats)
     }
 
@@ -256,13 +288,30 @@ impl<N: Nft> Proxy<N> {
         }
     }
 
-    /// Removes the table and everything in it (the proxy stops); already gone is fine.
+    /// Removes every table of the proxy and everything in them (the proxy stops), those of
+    /// another shard count too; already gone is fine.
     pub fn remove(&mut self) -> Result<(), ProxyError> {
         self.applied = None;
         self.full_due = true;
         self.fragments.clear();
         self.last_udp = None;
-        self.nft.apply(&self.spec, &Change::Delete).map(|_| ()).map_err(|source| ProxyError::Remove { table: self.spec.table.clone(), source })
+        // Another shard count's tables are found by listing; this layout's go in any case.
+        let observed = self.nft.observe(&self.spec).unwrap_or_else(|e| {
+            tracing::warn!(table = %self.spec.table, error = %e, "listing tables before removing them; removing this layout's only");
+            ObservedTables::new()
+        });
+        self.nft.apply(&self.spec, &Change::Delete { observed: &observed }).map(|_| ()).map_err(|source| ProxyError::Remove { table: self.spec.table.clone(), source })
+    }
+}
+
+/// Hands the allocator's freed small blocks back at once: a full sync frees millions of
+/// them (the old desired state), and glibc would otherwise merge them all on the next
+/// large allocation, in the next sync (≈30 ms after 10,000 Services).
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim has no preconditions; it only reorganises the allocator's free lists.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -313,20 +362,25 @@ mod tests {
     #[test]
     fn a_full_sync_over_an_unusable_table_recreates_it() {
         let (mut p, fake) = proxy();
-        fake.set_observed(Some(Observed::default()));
+        fake.set_observed(ObservedTables::from([("shoal-proxy".to_string(), Observed::default())]));
         fake.fail_next_apply();
         p.sync::<Service, api::model::EndpointSlice>(&[], &[]).unwrap();
         let scripts = fake.scripts();
         assert_eq!(scripts.len(), 2);
-        assert!(scripts[1].starts_with("add table ip shoal-proxy\ndelete table ip shoal-proxy\nadd table ip shoal-proxy\n"));
+        assert!(scripts[1].starts_with("add table ip shoal-proxy\ndelete table ip shoal-proxy\nadd table ip shoal-proxy-00\ndelete table ip shoal-proxy-00\n"));
+        assert!(scripts[1].contains("delete table ip shoal-proxy-15\nadd table ip shoal-proxy\n"), "then made again");
     }
 
     #[test]
-    fn remove_deletes_the_table_and_the_next_sync_is_full() {
+    fn remove_deletes_every_table_and_the_next_sync_is_full() {
         let (mut p, fake) = proxy();
         p.sync::<Service, api::model::EndpointSlice>(&[], &[]).unwrap();
+        fake.set_observed(ObservedTables::from([("shoal-proxy-31".to_string(), Observed::default())]));
         p.remove().unwrap();
-        assert_eq!(fake.scripts().last().unwrap(), "add table ip shoal-proxy\ndelete table ip shoal-proxy\n");
+        let script = fake.scripts().last().unwrap().clone();
+        assert!(script.starts_with("add table ip shoal-proxy\ndelete table ip shoal-proxy\nadd table ip shoal-proxy-00\n"), "{script}");
+        assert_eq!(script.matches("delete table").count(), 1 + DEFAULT_SHARDS + 1, "the common table, the shards, another layout's shard");
+        assert!(script.ends_with("delete table ip shoal-proxy-31\n"));
         assert!(p.sync::<Service, api::model::EndpointSlice>(&[], &[]).unwrap().full);
     }
 }

@@ -1,10 +1,9 @@
-//! The seam between the proxy and nf_tables: [`Nft`] applies one [`Change`] as one
-//! transaction and lists the table's chains and sets. [`NftCommand`] runs `nft`
+//! The seam between the proxy and nf_tables: [`Nft`] applies one [`Change`] to the
+//! proxy's tables as one transaction and lists their chains and sets. [`NftCommand`] runs `nft`
 //! (Debian's `nftables` package) in the calling thread's network namespace with the
 //! change as a script (`nft -f -`); [`super::netlink::NetlinkNft`] sends it as a netlink
 //! batch; [`FakeNft`] records the scripts.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -13,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 
 use super::netlink::NetlinkError;
-use super::render::{Diff, Observed, TableSpec};
+use super::render::{is_proxy_table, Diff, ObservedTables, TableSpec};
 use super::ruleset::Ruleset;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,36 +27,36 @@ pub enum NftError {
     Netlink(#[from] NetlinkError),
 }
 
-/// One transaction on the proxy's table.
+/// One transaction on the proxy's tables.
 #[derive(Debug, Clone, Copy)]
 pub enum Change<'a> {
-    /// The table becomes exactly `want`, over what a listing found (`None`: no table).
-    Full { want: &'a Ruleset, observed: Option<&'a Observed> },
-    /// The table is deleted and made again as `want`.
-    Recreate { want: &'a Ruleset },
+    /// The tables become exactly `want`, over what a listing found (empty: no table).
+    Full { want: &'a Ruleset, observed: &'a ObservedTables },
+    /// The tables (the layout's and the `observed` others) are deleted and made again as `want`.
+    Recreate { want: &'a Ruleset, observed: &'a ObservedTables },
     /// Only what `diff` says changed, towards `want`.
     Incremental { diff: &'a Diff<'a>, want: &'a Ruleset },
-    /// The table goes (already gone is fine).
-    Delete,
+    /// The tables go, the layout's and the `observed` others (already gone is fine).
+    Delete { observed: &'a ObservedTables },
 }
 
 impl Change<'_> {
     /// The change as one `nft -f` script (empty: nothing to do).
     pub fn script(&self, spec: &TableSpec) -> String {
         match self {
-            Change::Full { want, observed } => spec.full(want, *observed),
-            Change::Recreate { want } => spec.delete() + &spec.full(want, None),
+            Change::Full { want, observed } => spec.full(want, observed),
+            Change::Recreate { want, observed } => spec.delete(observed) + &spec.full(want, &ObservedTables::new()),
             Change::Incremental { diff, want } => spec.incremental(diff, want),
-            Change::Delete => spec.delete(),
+            Change::Delete { observed } => spec.delete(observed),
         }
     }
 
     /// A guess of the bytes the change takes, to allocate once.
     pub fn size_hint(&self) -> usize {
         match self {
-            Change::Full { want, .. } | Change::Recreate { want } => 8192 + want.chains.values().map(|r| 160 + r.len() * 360).sum::<usize>() + want.element_count() * 160,
+            Change::Full { want, .. } | Change::Recreate { want, .. } => 8192 + want.chains.values().map(|r| 160 + r.len() * 360).sum::<usize>() + want.element_count() * 160,
             Change::Incremental { diff, .. } => 4096 + (diff.added_chains.len() + diff.changed_chains.len()) * 1500,
-            Change::Delete => 256,
+            Change::Delete { .. } => 256,
         }
     }
 
@@ -69,10 +68,10 @@ impl Change<'_> {
 
 /// What the proxy needs of nf_tables.
 pub trait Nft: Send + Sync + 'static {
-    /// Applies `change` to `spec`'s table as one transaction; the bytes handed over.
+    /// Applies `change` to `spec`'s tables as one transaction; the bytes handed over.
     fn apply(&self, spec: &TableSpec, change: &Change<'_>) -> Result<usize, NftError>;
-    /// The chains and sets of `ip <table>`; `None` when there is no such table.
-    fn observe(&self, table: &str) -> Result<Option<Observed>, NftError>;
+    /// The chains and sets of every `ip` table that is the proxy's ([`TableSpec::is_ours`]).
+    fn observe(&self, spec: &TableSpec) -> Result<ObservedTables, NftError>;
 }
 
 /// The real `nft` binary.
@@ -117,6 +116,24 @@ impl NftCommand {
             Err(e) => Err(e),
         }
     }
+
+    /// `nft -j list ruleset ip` kept to the proxy's tables (the common table `table` and
+    /// its shards, of any count), for tests and tools; `None` when there is none.
+    pub fn list_tables_json(&self, table: &str) -> Result<Option<Value>, NftError> {
+        let all = self.run(&["-j", "list", "ruleset", "ip"], None, "list ruleset")?;
+        let all: Value = serde_json::from_str(&all).map_err(|source| NftError::Listing { table: table.into(), source })?;
+        let ours = |item: &Value| {
+            item.as_object().and_then(|o| o.iter().next()).is_some_and(|(kind, v)| {
+                let name = if kind == "table" { v.get("name") } else { v.get("table") };
+                kind == "metainfo" || name.and_then(Value::as_str).is_some_and(|t| is_proxy_table(table, t))
+            })
+        };
+        let items: Vec<Value> = all.get("nftables").and_then(Value::as_array).into_iter().flatten().filter(|i| ours(i)).cloned().collect();
+        if !items.iter().any(|i| i.get("table").is_some()) {
+            return Ok(None);
+        }
+        Ok(Some(serde_json::json!({ "nftables": items })))
+    }
 }
 
 impl NftCommand {
@@ -135,16 +152,13 @@ impl Nft for NftCommand {
         Ok(script.len())
     }
 
-    fn observe(&self, table: &str) -> Result<Option<Observed>, NftError> {
+    fn observe(&self, spec: &TableSpec) -> Result<ObservedTables, NftError> {
         // Chains and sets only (no rules, no map elements): cheap even for a big table.
-        let chains = match self.run(&["-j", "list", "chains", "ip"], None, "list chains") {
-            Ok(s) => s,
-            Err(NftError::Failed { stderr, .. }) if is_no_such_table(&stderr) => return Ok(None),
-            Err(e) => return Err(e),
-        };
+        let tables = self.run(&["-j", "list", "tables", "ip"], None, "list tables")?;
+        let chains = self.run(&["-j", "list", "chains", "ip"], None, "list chains")?;
         let sets = self.run(&["-j", "-t", "list", "sets", "ip"], None, "list sets")?;
-        let parse = |s: &str| serde_json::from_str::<Value>(s).map_err(|source| NftError::Listing { table: table.into(), source });
-        Ok(observed_from(table, &parse(&chains)?, &parse(&sets)?))
+        let parse = |s: &str| serde_json::from_str::<Value>(s).map_err(|source| NftError::Listing { table: spec.table.clone(), source });
+        Ok(observed_from(spec, &parse(&tables)?, &parse(&chains)?, &parse(&sets)?))
     }
 }
 
@@ -156,28 +170,33 @@ fn first_lines(s: &str, n: usize) -> String {
     s.lines().take(n).collect::<Vec<_>>().join("\n")
 }
 
-/// The chains and sets of `table` in `nft -j list chains` / `list sets` output; `None`
-/// when the table has no chain (it does not exist, or holds nothing of ours).
-pub fn observed_from(table: &str, chains: &Value, sets: &Value) -> Option<Observed> {
-    let items = |v: &Value, kind: &str| -> Vec<Value> {
+/// The proxy's tables, their chains and sets in `nft -j list tables` / `list chains` /
+/// `list sets` output.
+pub fn observed_from(spec: &TableSpec, tables: &Value, chains: &Value, sets: &Value) -> ObservedTables {
+    let items = |v: &Value, kind: &str| -> Vec<(String, String, Option<u32>)> {
         v.get("nftables")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
             .filter_map(|o| o.get(kind))
-            .filter(|o| o.get("table").and_then(Value::as_str) == Some(table))
-            .cloned()
+            .filter_map(|o| {
+                let table = o.get(if kind == "table" { "name" } else { "table" })?.as_str().filter(|t| spec.is_ours(t))?;
+                let timeout = o.get("timeout").and_then(Value::as_u64).and_then(|t| u32::try_from(t).ok());
+                Some((table.to_string(), o.get("name")?.as_str()?.to_string(), timeout))
+            })
             .collect()
     };
-    let chains: BTreeSet<String> = items(chains, "chain").iter().filter_map(|c| c.get("name")?.as_str().map(String::from)).collect();
-    if chains.is_empty() {
-        return None;
+    let mut out = ObservedTables::new();
+    for (table, _, _) in items(tables, "table") {
+        out.entry(table).or_default();
     }
-    let sets: BTreeMap<String, Option<u32>> = items(sets, "set")
-        .iter()
-        .filter_map(|s| Some((s.get("name")?.as_str()?.to_string(), s.get("timeout").and_then(Value::as_u64).and_then(|t| u32::try_from(t).ok()))))
-        .collect();
-    Some(Observed { chains, sets })
+    for (table, name, _) in items(chains, "chain") {
+        out.entry(table).or_default().chains.insert(name);
+    }
+    for (table, name, timeout) in items(sets, "set") {
+        out.entry(table).or_default().sets.insert(name, timeout);
+    }
+    out
 }
 
 /// A recording fake: scripts applied, a table that "exists" once a script ran, and a
@@ -190,7 +209,7 @@ pub struct FakeNft {
 #[derive(Debug, Default)]
 struct FakeState {
     scripts: Vec<String>,
-    observed: Option<Observed>,
+    observed: ObservedTables,
     fail_next: bool,
 }
 
@@ -204,7 +223,7 @@ impl FakeNft {
     }
 
     /// What the next `observe` reports.
-    pub fn set_observed(&self, observed: Option<Observed>) {
+    pub fn set_observed(&self, observed: ObservedTables) {
         self.lock().observed = observed;
     }
 
@@ -224,7 +243,7 @@ impl Nft for FakeNft {
         Ok(script.len())
     }
 
-    fn observe(&self, _table: &str) -> Result<Option<Observed>, NftError> {
+    fn observe(&self, _spec: &TableSpec) -> Result<ObservedTables, NftError> {
         Ok(self.lock().observed.clone())
     }
 }

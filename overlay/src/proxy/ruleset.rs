@@ -257,6 +257,25 @@ pub fn is_service_chain(name: &str) -> bool {
     name.contains('/')
 }
 
+/// The Service (`namespace`, `name`) a per-Service chain or affinity set belongs to, read
+/// back from its name (`prefix` + hash + `-` + `namespace/name/…`, see [`hashed`]; a cut
+/// name keeps both: they are DNS labels, at most 63 bytes each); `None` for other names.
+pub fn service_of(name: &str) -> Option<(&str, &str)> {
+    let rest = [CLUSTER_PREFIX, LOCAL_PREFIX, EXTERNAL_PREFIX, ENDPOINT_PREFIX, AFFINITY_PREFIX].iter().find_map(|p| name.strip_prefix(p))?;
+    let mut parts = rest.get(HASH_LEN + 1..)?.splitn(3, '/');
+    let (namespace, service) = (parts.next()?, parts.next()?);
+    parts.next()?;
+    Some((namespace, service))
+}
+
+/// The shard (`0..shards`) of a Service: a stable hash of `namespace/name`, so every
+/// object of one Service lands in one shard, sync after sync.
+pub fn shard_of(namespace: &str, name: &str, shards: usize) -> usize {
+    let h = fnv1a(namespace.bytes().chain(std::iter::once(b'/')).chain(name.bytes()));
+    // The remainder is below `shards`, a usize.
+    (h % shards.max(1) as u64) as usize
+}
+
 /// Whether a set name is an affinity set.
 pub fn is_affinity_set(name: &str) -> bool {
     name.starts_with(AFFINITY_PREFIX)
@@ -274,15 +293,23 @@ fn hashed(prefix: &str, base: &str) -> String {
     name
 }
 
-/// 40 bits of FNV-1a 64 of `s` in base32 (RFC 4648 alphabet): 8 characters.
+/// The length of the hash in names.
+const HASH_LEN: usize = 8;
+
+/// 40 bits of FNV-1a 64 of `s` in base32 (RFC 4648 alphabet): [`HASH_LEN`] characters.
 fn base32_hash(s: &str) -> String {
     const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let h = fnv1a(s.bytes());
+    (0..HASH_LEN).map(|i| ALPHABET[((h >> (i * 5)) & 31) as usize] as char).collect()
+}
+
+fn fnv1a(bytes: impl Iterator<Item = u8>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
+    for b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    (0..8).map(|i| ALPHABET[((h >> (i * 5)) & 31) as usize] as char).collect()
+    h
 }
 
 #[cfg(test)]
@@ -304,6 +331,22 @@ mod tests {
         assert_ne!(spn().endpoint_chain("10.244.1.5".parse().unwrap(), 80), spn().endpoint_chain("10.244.1.6".parse().unwrap(), 80));
         assert!(is_affinity_set(&spn().affinity_set("10.244.1.5".parse().unwrap(), 80)));
         assert!(!is_service_chain("services") && !is_service_chain("nat-prerouting"));
+    }
+
+    #[test]
+    fn every_name_of_a_service_port_names_its_service() {
+        let ip = "10.244.1.5".parse().unwrap();
+        for name in [spn().chain(CLUSTER_PREFIX), spn().chain(LOCAL_PREFIX), spn().chain(EXTERNAL_PREFIX), spn().endpoint_chain(ip, 80), spn().affinity_set(ip, 80)] {
+            assert_eq!(service_of(&name), Some(("ns1", "web")), "{name}");
+        }
+        let long = ServicePortName { namespace: "n".repeat(63), name: "s".repeat(63), protocol: "tcp".into(), port: "p".repeat(100) };
+        let cut = long.endpoint_chain(ip, 80);
+        assert!(cut.ends_with("..."));
+        assert_eq!(service_of(&cut), Some(("n".repeat(63).as_str(), "s".repeat(63).as_str())));
+        assert_eq!(service_of("services"), None);
+        assert_eq!(service_of("mark-for-masquerade"), None);
+        assert!((0..100).map(|i| shard_of("ns", &format!("svc-{i}"), 16)).all(|s| s < 16));
+        assert_eq!(shard_of("ns", "web", 16), shard_of("ns", "web", 16));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The proxy's table as one nf_tables batch (pure): the same transactions as
-//! [`crate::proxy::render`]'s scripts, in the same order, as netlink messages.
+//! The proxy's tables as one nf_tables batch (pure): the same transactions as
+//! [`crate::proxy::render`]'s scripts, in the same order, as netlink messages; each
+//! message names its table (the common one or a Service's shard).
 
 use std::net::Ipv4Addr;
 
@@ -7,8 +8,8 @@ use super::expr::{self, comment_udata, verdict_data, CMP_EQ, CMP_NEQ, FIB_DADDR,
 use super::msg::{Messages, AF_INET, NFNL_SUBSYS_NFTABLES, NLM_F_APPEND, NLM_F_CREATE};
 use super::NetlinkError;
 use crate::proxy::model::{MARK_MASQ_CHAIN, REJECT_CHAIN};
-use crate::proxy::render::{Diff, Observed, TableSpec, BASE_CHAINS, HELPER_CHAINS, NODEPORT_IPS};
-use crate::proxy::ruleset::{is_affinity_set, is_service_chain, Protocol, Rule, Ruleset, VerdictMap};
+use crate::proxy::render::{Diff, FullPlan, Observed, ObservedTables, Role, TableSpec, COMMON, NODEPORT_IPS};
+use crate::proxy::ruleset::{Protocol, Rule, Ruleset, VerdictMap};
 
 const NEWTABLE: u8 = 0;
 const DELTABLE: u8 = 2;
@@ -35,6 +36,9 @@ const TYPE_PROTO_PORT: u32 = (12 << 6) | 13;
 const UDATA_VERDICT_MAP: [u8; 28] = [0, 4, 0, 0, 0, 0, 1, 4, 0, 0, 0, 0, 3, 8, 0, 4, 13, 0, 0, 0, 1, 0, 6, 4, 0, 0, 0, 0];
 const UDATA_ADDR_SET: [u8; 6] = [0, 4, 2, 0, 0, 0];
 
+/// The chain [`TableBatch::settle`] makes and deletes.
+const SETTLE_CHAIN: &str = "settle";
+
 /// Elements per message: a message's element list is one attribute (at most 64 KiB).
 const ELEMENTS_PER_MESSAGE: usize = 96;
 
@@ -57,16 +61,31 @@ impl SetKind<'static> {
     const ADDRESSES: Self = SetKind { flags: 0, key_type: TYPE_IPV4_ADDR, key_len: 4, verdict_map: false, timeout_s: None, udata: &UDATA_ADDR_SET };
 }
 
-/// A batch under construction for one table.
+/// A batch under construction for the proxy's tables.
 pub struct TableBatch<'s> {
     spec: &'s TableSpec,
     m: Messages,
     set_id: u32,
+    /// The table the next messages are for (an index of [`TableSpec::names`]).
+    table: usize,
+    /// The tables that got a message.
+    touched: std::collections::BTreeSet<usize>,
 }
 
 impl<'s> TableBatch<'s> {
     pub fn new(spec: &'s TableSpec, capacity: usize) -> Self {
-        TableBatch { spec, m: Messages::batch(capacity), set_id: 0 }
+        TableBatch { spec, m: Messages::batch(capacity), set_id: 0, table: COMMON, touched: Default::default() }
+    }
+
+    /// The next messages are for table `t`.
+    pub fn on(&mut self, t: usize) -> &mut Self {
+        self.table = t;
+        self
+    }
+
+    /// How many tables the batch changes.
+    pub fn tables_touched(&self) -> usize {
+        self.touched.len()
     }
 
     /// The bytes to send, and the sequence number whose acknowledgement means committed.
@@ -79,7 +98,8 @@ impl<'s> TableBatch<'s> {
     }
 
     fn table_attr(&mut self, ty: u16) {
-        self.m.str(ty, &self.spec.table);
+        self.touched.insert(self.table);
+        self.m.str(ty, &self.spec.names()[self.table]);
     }
 
     pub fn add_table(&mut self) {
@@ -95,6 +115,30 @@ impl<'s> TableBatch<'s> {
         self.start(DELTABLE, 0);
         self.table_attr(1);
         self.m.end();
+    }
+
+    /// A transaction that changes nothing but commits: an empty chain of the common table
+    /// made and deleted (no rule, so nothing to validate).
+    pub fn settle(&mut self) {
+        self.on(COMMON).add_chain(SETTLE_CHAIN);
+        self.delete_chain(SETTLE_CHAIN);
+    }
+
+    /// Deletes a table that is not of this layout (another shard count's).
+    fn delete_named_table(&mut self, name: &str) {
+        self.start(DELTABLE, 0);
+        self.m.str(1, name);
+        self.m.end();
+    }
+
+    /// Every table of the layout and the `observed` others go.
+    pub fn delete_all(&mut self, observed: &ObservedTables) {
+        for t in 0..self.spec.names().len() {
+            self.on(t).delete_table();
+        }
+        for name in observed.keys().filter(|n| !self.spec.names().contains(n)) {
+            self.delete_named_table(name);
+        }
     }
 
     fn base_chain(&mut self, name: &str, type_: &str, hook: &str, prio: i32) {
@@ -236,19 +280,20 @@ impl<'s> TableBatch<'s> {
         self.m.end();
     }
 
-    /// The skeleton: table, base and helper chains (flushed), maps (flushed), the
-    /// NodePort address set; as [`TableSpec`]'s script does.
-    fn skeleton(&mut self, observed: Option<&Observed>) {
-        self.add_table();
-        for (name, type_, hook, prio) in BASE_CHAINS {
-            self.base_chain(name, type_, hook, prio);
+    /// The skeleton of table `t`: the table, its base and helper chains (flushed), maps
+    /// (flushed), the NodePort address set; as [`TableSpec`]'s script does.
+    fn skeleton(&mut self, t: usize, observed: Option<&Observed>) {
+        let role = TableSpec::role(t);
+        self.on(t).add_table();
+        for (name, type_, hook, prio) in role.base_chains() {
+            self.base_chain(name, type_, hook, *prio);
             self.flush_chain(name);
         }
-        for name in HELPER_CHAINS {
+        for name in role.helper_chains() {
             self.add_chain(name);
             self.flush_chain(name);
         }
-        for map in VerdictMap::ALL {
+        for map in role.maps() {
             self.add_map(map);
             self.flush_set(map.name());
         }
@@ -281,7 +326,26 @@ impl<'s> TableBatch<'s> {
         });
     }
 
-    fn skeleton_rules(&mut self) {
+    fn mark_for_masquerade(&mut self) {
+        let mark = self.spec.mark;
+        self.rule_with(MARK_MASQ_CHAIN, None, |m| {
+            expr::meta_load(m, expr::META_MARK, REG_1);
+            expr::bitwise(m, &(!mark).to_ne_bytes(), &mark.to_ne_bytes());
+            expr::meta_set(m, expr::META_MARK);
+        });
+    }
+
+    /// The skeleton's rules of table `t`.
+    fn skeleton_rules(&mut self, t: usize) {
+        self.on(t);
+        if TableSpec::role(t) == Role::Shard {
+            for chain in ["nat-prerouting", "nat-output"] {
+                self.rule_with(chain, None, |m| expr::verdict(m, NFT_JUMP, Some("services")));
+            }
+            self.capture_rules("services", VerdictMap::ServiceIps, VerdictMap::ServiceNodePorts);
+            self.mark_for_masquerade();
+            return;
+        }
         let mark = self.spec.mark;
         let cidr = self.spec.node.cluster_cidr;
         for chain in ["filter-input", "filter-forward", "filter-output"] {
@@ -290,16 +354,12 @@ impl<'s> TableBatch<'s> {
                 expr::verdict(m, NFT_JUMP, Some("endpoints-check"));
             });
         }
-        for chain in ["nat-prerouting", "nat-output"] {
-            self.rule_with(chain, None, |m| expr::verdict(m, NFT_JUMP, Some("services")));
-        }
         self.rule_with("nat-postrouting", Some("pod traffic leaving the cluster network"), |m| {
             expr::ip_in(m, IP_SADDR, cidr, CMP_EQ);
             expr::ip_in(m, IP_DADDR, cidr, CMP_NEQ);
             expr::verdict(m, NFT_JUMP, Some(MARK_MASQ_CHAIN));
         });
         self.rule_with("nat-postrouting", None, |m| expr::verdict(m, NFT_JUMP, Some("masquerading")));
-        self.capture_rules("services", VerdictMap::ServiceIps, VerdictMap::ServiceNodePorts);
         self.rule_with("masquerading", None, |m| {
             expr::meta_load(m, expr::META_MARK, REG_1);
             expr::bitwise(m, &mark.to_ne_bytes(), &[0; 4]);
@@ -312,11 +372,7 @@ impl<'s> TableBatch<'s> {
             expr::meta_set(m, expr::META_MARK);
         });
         self.rule_with("masquerading", None, expr::masquerade_fully_random);
-        self.rule_with(MARK_MASQ_CHAIN, None, |m| {
-            expr::meta_load(m, expr::META_MARK, REG_1);
-            expr::bitwise(m, &(!mark).to_ne_bytes(), &mark.to_ne_bytes());
-            expr::meta_set(m, expr::META_MARK);
-        });
+        self.mark_for_masquerade();
         self.capture_rules("endpoints-check", VerdictMap::NoEndpointServices, VerdictMap::NoEndpointNodePorts);
         self.rule_with(REJECT_CHAIN, None, |m| {
             expr::l4proto(m, Protocol::Tcp);
@@ -325,68 +381,101 @@ impl<'s> TableBatch<'s> {
         self.rule_with(REJECT_CHAIN, None, |m| expr::reject(m, 0, 3));
     }
 
-    /// The full sync: the table becomes exactly `want` over what `observed` found; as
+    /// Elements of `map`, each in its table.
+    fn add_elements_routed<'a>(&mut self, map: VerdictMap, elements: impl IntoIterator<Item = (&'a String, &'a String)>) -> Result<(), NetlinkError> {
+        let mut by_table: std::collections::BTreeMap<usize, Vec<(&String, &String)>> = Default::default();
+        for (k, v) in elements {
+            by_table.entry(self.spec.element_table(map, v)).or_default().push((k, v));
+        }
+        for (t, elements) in by_table {
+            self.on(t).add_elements(map, elements)?;
+        }
+        Ok(())
+    }
+
+    /// The full sync: the tables become exactly `want` over what `observed` found; as
     /// [`TableSpec::full`].
-    pub fn full(&mut self, want: &Ruleset, observed: Option<&Observed>) -> Result<(), NetlinkError> {
-        self.skeleton(observed);
-        let empty = Observed::default();
-        let seen = observed.unwrap_or(&empty);
-        for name in seen.chains.iter().filter(|c| is_service_chain(c)) {
-            self.flush_chain(name);
+    pub fn full(&mut self, want: &Ruleset, observed: &ObservedTables) -> Result<(), NetlinkError> {
+        for gone in observed.keys().filter(|t| !self.spec.names().contains(t)) {
+            self.delete_named_table(gone);
         }
-        for name in seen.chains.iter().filter(|c| is_service_chain(c) && !want.chains.contains_key(*c)) {
-            self.delete_chain(name);
+        for t in 0..self.spec.names().len() {
+            let seen = observed.get(&self.spec.names()[t]);
+            self.skeleton(t, seen);
         }
-        for (name, timeout) in seen.sets.iter().filter(|(s, _)| is_affinity_set(s)) {
-            if want.affinity_sets.get(name).map(|w| Some(*w)) != Some(*timeout) {
-                self.delete_set(name);
-            }
+        let plan = FullPlan::new(self.spec, want, observed);
+        for (t, name) in &plan.flush {
+            self.on(*t).flush_chain(name);
+        }
+        for (t, name) in &plan.delete_sets {
+            self.on(*t).delete_set(name);
+        }
+        for (t, name) in &plan.delete_chains {
+            self.on(*t).delete_chain(name);
         }
         for (name, timeout) in &want.affinity_sets {
-            self.add_affinity_set(name, *timeout);
+            let t = self.spec.table_of(name);
+            self.on(t).add_affinity_set(name, *timeout);
         }
-        for name in want.chains.keys().filter(|c| !seen.chains.contains(*c)) {
-            self.add_chain(name);
+        for (t, name) in &plan.add_chains {
+            self.on(*t).add_chain(name);
         }
-        self.skeleton_rules();
+        for t in 0..self.spec.names().len() {
+            self.skeleton_rules(t);
+        }
         for (chain, rules) in &want.chains {
+            let t = self.spec.table_of(chain);
+            self.on(t);
             for r in rules {
                 self.add_rule(chain, r);
             }
         }
         for map in VerdictMap::ALL {
-            self.add_elements(map, want.map(map))?;
+            self.add_elements_routed(map, want.map(map))?;
         }
         Ok(())
     }
 
-    /// From the table as `old` left it to `new`, given their diff; as [`TableSpec::incremental`].
+    /// From the tables as `old` left them to `new`, given their diff; as [`TableSpec::incremental`].
     pub fn incremental(&mut self, d: &Diff<'_>, new: &Ruleset) -> Result<(), NetlinkError> {
-        for (map, keys) in &d.elements_out {
-            self.delete_elements(*map, keys.iter().copied())?;
+        for (map, elements) in &d.elements_out {
+            let mut by_table: std::collections::BTreeMap<usize, Vec<&String>> = Default::default();
+            for (k, v) in elements {
+                by_table.entry(self.spec.element_table(*map, v)).or_default().push(k);
+            }
+            for (t, keys) in by_table {
+                self.on(t).delete_elements(*map, keys)?;
+            }
         }
         for name in d.changed_chains.iter().chain(&d.removed_chains) {
-            self.flush_chain(name);
+            let t = self.spec.table_of(name);
+            self.on(t).flush_chain(name);
         }
         for name in &d.removed_chains {
-            self.delete_chain(name);
+            let t = self.spec.table_of(name);
+            self.on(t).delete_chain(name);
         }
         for name in &d.removed_sets {
-            self.delete_set(name);
+            let t = self.spec.table_of(name);
+            self.on(t).delete_set(name);
         }
         for (name, timeout) in d.added_sets.iter().filter_map(|s| new.affinity_sets.get_key_value(*s)) {
-            self.add_affinity_set(name, *timeout);
+            let t = self.spec.table_of(name);
+            self.on(t).add_affinity_set(name, *timeout);
         }
         for name in &d.added_chains {
-            self.add_chain(name);
+            let t = self.spec.table_of(name);
+            self.on(t).add_chain(name);
         }
         for name in d.added_chains.iter().chain(&d.changed_chains) {
+            let t = self.spec.table_of(name);
+            self.on(t);
             for r in new.chains.get(*name).into_iter().flatten() {
                 self.add_rule(name, r);
             }
         }
         for (map, elements) in &d.elements_in {
-            self.add_elements(*map, elements.iter().copied())?;
+            self.add_elements_routed(*map, elements.iter().copied())?;
         }
         Ok(())
     }
