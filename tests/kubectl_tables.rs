@@ -344,10 +344,9 @@ fn kubectl_get_prints_upstreams_headers_for_every_kind() {
         checked += 1;
     }
     assert!(mismatches.is_empty(), "{} of {checked} kinds print other headers than upstream:\n{}", mismatches.len(), mismatches.join("\n"));
-    // Only kinds shoal does not serve yet may be skipped (ControllerRevision comes with
-    // the workload controllers); every other row must have been checked.
-    assert_eq!(skipped, ["controllerrevisions"], "rows skipped: discovery lists fewer kinds than shoal serves");
-    assert_eq!(checked, 25, "rows checked");
+    // Every row must have been checked: discovery lists every kind shoal serves.
+    assert!(skipped.is_empty(), "rows skipped: discovery lists fewer kinds than shoal serves: {skipped:?}");
+    assert_eq!(checked, 26, "rows checked");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use crate::controller::{ControlLoop, Controller, Shared};
 use crate::allocator::repair::AllocationRepair;
 use crate::controllers::{DeploymentController, NamespaceController, ReplicaSetController, ReplicationControllerController};
 use crate::controllers::{DisruptionController, EndpointsController, LocalPathProvisioner, VolumeBinder};
-use crate::controllers::{ClusterNetwork, KubernetesService, NodeIpam, ServiceAccountsController};
+use crate::controllers::{ClusterNetwork, KubernetesService, NodeIpam, ServiceAccountsController, StatefulSetController};
 use crate::events::EventTtl;
 use crate::gc::GarbageCollector;
 use crate::nodelifecycle::NodeLifecycle;
@@ -20,6 +20,7 @@ pub fn control_plane(shared: Arc<Shared>) -> ControlPlane<Shared> {
         .manager(Controller(DeploymentController))
         .manager(Controller(ReplicaSetController))
         .manager(Controller(ReplicationControllerController))
+        .manager(Controller(StatefulSetController))
         .manager(Controller(PodController))
         .singleton(ControlLoop(Scheduler))
         .singleton(ControlLoop(NodeLifecycle))

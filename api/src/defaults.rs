@@ -670,5 +670,6 @@ defaulted! {
     Secret => default_secret,
     ServiceAccount,
     EndpointSlice => default_endpoint_slice,
+    ControllerRevision,
     HorizontalPodAutoscalerV1 => default_hpa_v1,
 }

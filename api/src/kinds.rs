@@ -39,7 +39,8 @@ kinds! {
         StorageClass,
         PodDisruptionBudget,
         ConfigMap, Secret, ServiceAccount,
-        EndpointSlice;
+        EndpointSlice,
+        ControllerRevision;
     views: EventV1,
         HorizontalPodAutoscalerV1;
 }

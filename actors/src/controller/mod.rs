@@ -21,7 +21,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use crate::informer::{self, Cache};
 use api::model::{Deployment, LabelSelector, Lease, Namespace, Node, Pod, ReplicaSet, ReplicationController, Resource, ServiceAccount};
 use api::model::{PersistentVolume, PersistentVolumeClaim, PodDisruptionBudget, StatefulSet, StorageClass};
-use api::model::{EndpointSlice, Endpoints, Service};
+use api::model::{ControllerRevision, EndpointSlice, Endpoints, Service};
 use crate::registry::{DeleteOptions, Deleted, Preconditions, Registry, RegistryError, UpdateScope};
 use supervision::{ActorCx, BudgetSpec, HasSource, Loop, Reconcile, Source, World};
 use crate::store::Revision;
@@ -187,6 +187,7 @@ caches! {
     services: Service,
     endpoints: Endpoints,
     endpointslices: EndpointSlice,
+    controllerrevisions: ControllerRevision,
 }
 
 /// What every actor of the control plane shares: the control plane's `World`.

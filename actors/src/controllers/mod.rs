@@ -1,4 +1,4 @@
-//! The workload controllers: ReplicaSet/ReplicationController and Deployment reconcilers.
+//! The workload controllers: ReplicaSet/ReplicationController, Deployment and StatefulSet reconcilers.
 //!
 //! Register with the runtime: [`replicaset::ReplicaSetController`],
 //! [`replicaset::ReplicationControllerController`] and [`deployment::DeploymentController`].
@@ -12,6 +12,7 @@ pub mod namespace;
 pub mod nodeipam;
 pub mod replicaset;
 pub mod serviceaccounts;
+pub mod statefulset;
 pub mod volume;
 
 pub use cluster_network::ClusterNetwork;
@@ -23,6 +24,7 @@ pub use nodeipam::NodeIpam;
 pub use replicaset::{ReplicaSetController, ReplicationControllerController};
 pub use kubernetes_service::KubernetesService;
 pub use serviceaccounts::ServiceAccountsController;
+pub use statefulset::StatefulSetController;
 pub use volume::local_path::LocalPathProvisioner;
 pub use volume::VolumeBinder;
 

@@ -51,6 +51,7 @@ async fn delete_one(reg: &Registry, info: &KindInfo, ns: &str, name: &str) -> Re
         Secret,
         ServiceAccount,
         EndpointSlice,
+        ControllerRevision,
     );
     match res {
         Err(RegistryError::NotFound { .. }) | Err(RegistryError::Store(crate::store::StoreError::NotFound { .. })) => Ok(()),

@@ -5,6 +5,7 @@ pub use crate::field::{FieldError, FieldErrorKind};
 pub mod autoscaling;
 pub mod batch;
 pub mod containers;
+pub mod controller_revision;
 pub mod config;
 pub mod cron;
 pub mod disruption;
@@ -41,6 +42,7 @@ pub use pod::{validate_pod, validate_pod_spec, validate_pod_template, validate_p
 pub use service::{validate_endpoints, validate_service};
 pub use storage::validate_persistent_volume_claim;
 pub use storage_class::{validate_storage_class, validate_storage_class_update};
+pub use controller_revision::{validate_controller_revision, validate_controller_revision_update};
 pub use workloads::{
     validate_daemon_set, validate_deployment, validate_replica_set, validate_replication_controller,
     validate_stateful_set,
@@ -87,5 +89,6 @@ validated! {
     Secret => validate_secret | validate_secret_update,
     ServiceAccount => validate_service_account,
     EndpointSlice => validate_endpoint_slice | validate_endpoint_slice_update,
+    ControllerRevision => validate_controller_revision | validate_controller_revision_update,
     HorizontalPodAutoscalerV1 => validate_horizontal_pod_autoscaler_v1,
 }

@@ -232,6 +232,7 @@ pub const NAMES: &[(&str, &str, &str)] = &[
     ("StatefulSetPersistentVolumeClaimRetentionPolicy", APPS, ""),
     ("StatefulSetOrdinals", APPS, ""),
     ("StatefulSetStatus", APPS, ""),
+    ("ControllerRevision", APPS, ""),
     ("DaemonSet", APPS, ""),
     ("DaemonSetSpec", APPS, ""),
     ("DaemonSetUpdateStrategy", APPS, ""),
@@ -425,6 +426,7 @@ pub const REQUIRED: &[(&str, &[&str])] = &[
     ("DeploymentSpec", &["selector", "template"]),
     ("StatefulSetSpec", &["selector", "template"]),
     ("DaemonSetSpec", &["selector", "template"]),
+    ("ControllerRevision", &["revision"]),
     // batch/v1
     ("JobSpec", &["template"]),
     ("CronJobSpec", &["schedule", "jobTemplate"]),
@@ -499,6 +501,7 @@ pub const KIND_DESCRIPTIONS: &[(&str, &str)] = &[
     ("ReplicaSet", "ReplicaSet ensures that a specified number of pod replicas are running at any given time."),
     ("StatefulSet", "StatefulSet represents a set of pods with consistent identities."),
     ("DaemonSet", "DaemonSet represents the configuration of a daemon set."),
+    ("ControllerRevision", "ControllerRevision implements an immutable snapshot of state data. Clients are responsible for serializing and deserializing the objects that contain their internal state. Once a ControllerRevision has been successfully created, it can not be updated. The API Server will fail validation of all requests that attempt to mutate the Data field. ControllerRevisions may, however, be deleted. Note that, due to its use by both the DaemonSet and StatefulSet controllers for update and rollback, this object is beta. However, it may be subject to name and representation changes in future releases, and clients should not depend on its stability. It is primarily for internal use by controllers."),
     ("Job", "Job represents the configuration of a single job."),
     ("CronJob", "CronJob represents the configuration of a single cron job."),
     ("PersistentVolumeClaim", "PersistentVolumeClaim is a user's request for and claim to a persistent volume."),
