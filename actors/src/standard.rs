@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::controller::{ControlLoop, Controller, Shared};
 use crate::allocator::repair::AllocationRepair;
-use crate::controllers::{DeploymentController, NamespaceController, ReplicaSetController, ReplicationControllerController};
+use crate::controllers::{DaemonSetController, DeploymentController, NamespaceController, ReplicaSetController, ReplicationControllerController};
 use crate::controllers::{DisruptionController, EndpointsController, LocalPathProvisioner, VolumeBinder};
 use crate::controllers::{ClusterNetwork, KubernetesService, NodeIpam, ServiceAccountsController, StatefulSetController};
 use crate::events::EventTtl;
@@ -18,6 +18,7 @@ use crate::scheduler::Scheduler;
 pub fn control_plane(shared: Arc<Shared>) -> ControlPlane<Shared> {
     ControlPlane::new(shared)
         .manager(Controller(DeploymentController))
+        .manager(Controller(DaemonSetController))
         .manager(Controller(ReplicaSetController))
         .manager(Controller(ReplicationControllerController))
         .manager(Controller(StatefulSetController))

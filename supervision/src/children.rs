@@ -46,6 +46,15 @@ impl<W> ChildKind<W> {
         ChildKind { follow: follow_selected::<W, C> }
     }
 
+    /// Objects of type `C` that every owner depends on without owning them (the Nodes a
+    /// DaemonSet runs on): a change that `F` finds significant wakes every owner.
+    pub const fn every<C: Resource, F: Significant<C>>() -> Self
+    where
+        W: HasSource<C>,
+    {
+        ChildKind { follow: follow_every::<W, C, F> }
+    }
+
     /// The changes of these children that concern owners of kind `owner_kind`.
     pub(crate) fn follow(&self, world: &W, owner_kind: &'static str) -> BoxStream<'static, ChildChange> {
         (self.follow)(world, owner_kind)
@@ -75,6 +84,24 @@ fn follow<W: HasSource<C>, C: Resource>(world: &W, owner_kind: &'static str) -> 
 fn follow_selected<W: HasSource<C>, C: Resource>(world: &W, _owner_kind: &'static str) -> BoxStream<'static, ChildChange> {
     let rx = world.source().subscribe();
     BroadcastStream::new(rx).flat_map(|i| futures::stream::iter(selected_changes(i))).boxed()
+}
+
+/// Which changes of an object followed with [`ChildKind::every`] wake the owners.
+pub trait Significant<C>: 'static {
+    /// `old` is None for a new object; a deletion always counts.
+    fn significant(new: &C, old: Option<&C>) -> bool;
+}
+
+fn follow_every<W: HasSource<C>, C: Resource, F: Significant<C>>(world: &W, _owner_kind: &'static str) -> BoxStream<'static, ChildChange> {
+    let rx = world.source().subscribe();
+    BroadcastStream::new(rx)
+        .filter_map(|i| {
+            futures::future::ready(match i {
+                Ok(Change::Applied { new, old }) if !F::significant(&new, old.as_deref()) => None,
+                _ => Some(ChildChange::Lagged),
+            })
+        })
+        .boxed()
 }
 
 /// A selected child's change: one wake-up per distinct label set it had before and after.

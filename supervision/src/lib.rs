@@ -25,7 +25,7 @@ mod tree;
 mod world;
 
 pub use budget::RestartBudget;
-pub use children::{ChildChange, ChildKind, Children};
+pub use children::{ChildChange, ChildKind, Children, Significant};
 pub use logic::{Action, Loop, Reconcile};
 pub use messages::{ExitReason, KillActor, KillError};
 pub use root::Root;

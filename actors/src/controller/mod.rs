@@ -21,7 +21,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use crate::informer::{self, Cache};
 use api::model::{Deployment, LabelSelector, Lease, Namespace, Node, Pod, ReplicaSet, ReplicationController, Resource, ServiceAccount};
 use api::model::{PersistentVolume, PersistentVolumeClaim, PodDisruptionBudget, StatefulSet, StorageClass};
-use api::model::{ControllerRevision, EndpointSlice, Endpoints, Service};
+use api::model::{ControllerRevision, DaemonSet, EndpointSlice, Endpoints, Service};
 use crate::registry::{DeleteOptions, Deleted, Preconditions, Registry, RegistryError, UpdateScope};
 use supervision::{ActorCx, BudgetSpec, HasSource, Loop, Reconcile, Source, World};
 use crate::store::Revision;
@@ -183,6 +183,7 @@ caches! {
     storageclasses: StorageClass,
     poddisruptionbudgets: PodDisruptionBudget,
     statefulsets: StatefulSet,
+    daemonsets: DaemonSet,
     serviceaccounts: ServiceAccount,
     services: Service,
     endpoints: Endpoints,

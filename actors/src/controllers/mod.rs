@@ -4,6 +4,7 @@
 //! [`replicaset::ReplicationControllerController`] and [`deployment::DeploymentController`].
 
 pub mod cluster_network;
+pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
@@ -16,6 +17,7 @@ pub mod statefulset;
 pub mod volume;
 
 pub use cluster_network::ClusterNetwork;
+pub use daemonset::DaemonSetController;
 pub use deployment::DeploymentController;
 pub use disruption::DisruptionController;
 pub use endpoints::EndpointsController;
