@@ -25,7 +25,7 @@ const CWR: u8 = 0x80;
 pub enum SplitError {
     #[error("not an IPv4 TCP or UDP superpacket of its GSO type")]
     Unsupported,
-    #[error("the headers do not fit the packet")]
+    #[error("the headers do not fit the packet, or its IP length is not the read's")]
     Truncated,
     #[error("a GSO size of 0")]
     NoSize,
@@ -62,7 +62,7 @@ impl Layout {
             _ => 8,
         };
         let headers = ip_len + l4;
-        if ip_len < 20 || (protocol == TCP && l4 < 20) || headers > packet.len() {
+        if ip_len < 20 || (protocol == TCP && l4 < 20) || headers > packet.len() || usize::from(get16(packet, 2)) != packet.len() {
             return Err(SplitError::Truncated);
         }
         if hdr.gso_size == 0 {
@@ -296,6 +296,7 @@ pub(crate) mod tests {
         assert_eq!(Layout::of(&sp, &gso(vnet::GSO_TCPV6, 1000)), Err(SplitError::Unsupported));
         assert_eq!(Layout::of(&sp, &gso(vnet::GSO_TCPV4, 0)), Err(SplitError::NoSize));
         assert_eq!(Layout::of(&sp[..40], &gso(vnet::GSO_TCPV4, 1000)), Err(SplitError::Truncated));
+        assert_eq!(Layout::of(&sp[..sp.len() - 1], &gso(vnet::GSO_TCPV4, 1000)), Err(SplitError::Truncated), "the IP length says more");
     }
 
     #[test]

@@ -63,7 +63,7 @@ fn tun_fd(device: &SyncDevice) -> BorrowedFd<'_> {
 fn wait(fd: BorrowedFd<'_>, events: PollFlags, stop: &EventFd) -> bool {
     let mut fds = [PollFd::new(fd, events), PollFd::new(stop.as_fd(), PollFlags::POLLIN)];
     match poll(&mut fds, PollTimeout::NONE) {
-        Ok(_) | Err(Errno::EINTR) => !fds[1].revents().is_some_and(|r| !r.is_empty()),
+        Ok(_) | Err(Errno::EINTR) => fds[1].revents().is_none_or(|r| r.is_empty()),
         Err(e) => {
             tracing::error!(error = %e, "polling the overlay's descriptors; this direction stops");
             false
@@ -112,16 +112,9 @@ impl Slot {
                 return false;
             }
         };
-        let len = packet.len();
-        match t.from_tun_burst(packet, layout.segments(), layout.wire_bytes()) {
-            Action::SendTo(to, bytes) if bytes.len() == len => self.to = to,
-            Action::SendTo(..) => {
-                // An IP length short of the read: not a superpacket the kernel makes.
-                t.metrics().dropped(DropReason::Malformed);
-                return false;
-            }
-            _ => return false,
-        }
+        // The layout checked that the IP length covers the read: what is sent is all of it.
+        let Action::SendTo(to, _) = t.from_tun_burst(packet, layout.segments(), layout.wire_bytes()) else { return false };
+        self.to = to;
         drop(t);
         gso::split(&self.buf[vnet::LEN..n], &layout, &mut self.segments);
         self.whole = None;
