@@ -114,6 +114,19 @@ fn udp_errors(ns: &Netns) -> String {
     }
 }
 
+/// A link's packets and average packet size each way (a GSO/GRO packet counts once, so
+/// the averages are the superpackets' sizes), and its drops.
+fn link_stats(ns: &Netns, dev: &str) -> String {
+    let out = ns.ip(&["-s", "-j", "link", "show", dev]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    let way = |w: &str| {
+        let s = &json[0]["stats64"][w];
+        let (p, b, d) = (s["packets"].as_u64().unwrap_or(0), s["bytes"].as_u64().unwrap_or(0), s["dropped"].as_u64().unwrap_or(0));
+        format!("{w} {p} × {} B, {d} dropped", b.checked_div(p).unwrap_or(0))
+    };
+    format!("{} / {}", way("rx"), way("tx"))
+}
+
 /// Routes each node's peer subnet through `via(peer)` on `dev`, runs iperf3, removes them.
 fn routed(world: &World, seconds: u32, dev: &str, via: impl Fn(usize) -> String) -> Result<Figures, String> {
     for (i, n) in world.nodes.iter().enumerate() {
@@ -149,8 +162,8 @@ fn overlay(world: &World, seconds: u32, options: ShellOptions) -> Result<Figures
     let (s1, s2) = (o1.metrics.snapshot(), o2.metrics.snapshot());
     eprintln!("  node 1: {s1:?}\n  node 2: {s2:?}");
     for n in &world.nodes {
-        let stats = n.ns.ip(&["-s", "link", "show", overlay::tunnel::shell::DEFAULT_DEVICE]);
-        eprintln!("  {} TUN: {}", n.name, stats.split_whitespace().collect::<Vec<_>>().join(" "));
+        let (tun, eth) = (link_stats(&n.ns, overlay::tunnel::shell::DEFAULT_DEVICE), link_stats(&n.ns, "eth0"));
+        eprintln!("  {}: TUN {tun}; underlay eth0 {eth}", n.name);
     }
     o1.stop()?;
     o2.stop()?;

@@ -187,41 +187,97 @@ impl Tunnel {
     /// A packet read from the TUN: to the node that holds its destination, TTL
     /// decremented in place.
     pub fn from_tun<'a>(&self, packet: &'a mut [u8]) -> Action<'a> {
-        let h = match ipv4::parse(packet) {
-            Ok(h) => h,
-            Err(_) => return self.drop(DropReason::Malformed),
-        };
+        match self.forward(packet) {
+            Ok((to, len)) => {
+                self.metrics.sent(len);
+                Action::SendTo(to, &packet[..len])
+            }
+            Err(reason) => self.drop(reason),
+        }
+    }
+
+    /// A superpacket read from the TUN (a TSO or USO burst the shell cuts into `packets`
+    /// packets of `bytes` in all, [`super::gso`]): decided once for all of them as
+    /// [`Tunnel::from_tun`] decides one packet — they share the header, whose TTL is
+    /// decremented here before the cutting copies it — and counted as what leaves.
+    pub fn from_tun_burst<'a>(&self, superpacket: &'a mut [u8], packets: usize, bytes: usize) -> Action<'a> {
+        match self.forward(superpacket) {
+            Ok((to, len)) => {
+                self.metrics.sent_many(packets, bytes);
+                Action::SendTo(to, &superpacket[..len])
+            }
+            Err(reason) => {
+                self.metrics.dropped_many(reason, packets);
+                Action::Drop(reason)
+            }
+        }
+    }
+
+    /// The decision on a packet from the TUN: where to, and its length (TTL decremented).
+    fn forward(&self, packet: &mut [u8]) -> Result<(SocketAddrV4, usize), DropReason> {
+        let h = ipv4::parse(packet).map_err(|_| DropReason::Malformed)?;
         if self.own.contains(h.dst) {
-            return self.drop(DropReason::NoRoute);
+            return Err(DropReason::NoRoute);
         }
-        let Some(underlay) = self.route(h.dst) else { return self.drop(DropReason::NoRoute) };
+        let underlay = self.route(h.dst).ok_or(DropReason::NoRoute)?;
         if h.ttl <= 1 {
-            return self.drop(DropReason::TtlExceeded);
+            return Err(DropReason::TtlExceeded);
         }
-        let packet = &mut packet[..h.total_len];
-        ipv4::decrement_ttl(packet);
-        self.metrics.sent(packet.len());
-        Action::SendTo(SocketAddrV4::new(underlay, self.port), packet)
+        ipv4::decrement_ttl(&mut packet[..h.total_len]);
+        Ok((SocketAddrV4::new(underlay, self.port), h.total_len))
     }
 
     /// A datagram from `src`: its payload goes to the TUN only when `src` is a known node,
     /// the inner source lies in that node's subnet and the inner destination in ours.
     pub fn from_udp<'a>(&self, src: SocketAddr, datagram: &'a [u8]) -> Action<'a> {
-        let SocketAddr::V4(src) = src else { return self.drop(DropReason::UnknownPeer) };
-        let Some(subnet) = self.senders.get(&u32::from(*src.ip())) else { return self.drop(DropReason::UnknownPeer) };
-        let h = match ipv4::parse_checked(datagram) {
-            Ok(h) => h,
-            Err(_) => return self.drop(DropReason::Malformed),
+        let Some(subnet) = self.sender(src) else { return self.drop(DropReason::UnknownPeer) };
+        match self.accept(subnet, datagram) {
+            Ok(packet) => {
+                self.metrics.received(packet.len());
+                Action::WriteTun(packet)
+            }
+            Err(reason) => self.drop(reason),
+        }
+    }
+
+    /// Datagrams from one sender (a coalesced receive), each decided as
+    /// [`Tunnel::from_udp`] decides one, with the sender looked up once and the counters
+    /// updated once: `write` gets every packet to write to the TUN, in order.
+    pub fn from_udp_many<'a>(&self, src: SocketAddr, datagrams: impl IntoIterator<Item = &'a [u8]>, mut write: impl FnMut(&'a [u8])) {
+        let Some(subnet) = self.sender(src) else {
+            self.metrics.dropped_many(DropReason::UnknownPeer, datagrams.into_iter().count());
+            return;
         };
+        let (mut packets, mut bytes) = (0, 0);
+        for d in datagrams {
+            match self.accept(subnet, d) {
+                Ok(packet) => {
+                    packets += 1;
+                    bytes += packet.len();
+                    write(packet);
+                }
+                Err(reason) => self.metrics.dropped(reason),
+            }
+        }
+        self.metrics.received_many(packets, bytes);
+    }
+
+    /// The subnet the node at `src` may send from, if it is a node.
+    fn sender(&self, src: SocketAddr) -> Option<Subnet> {
+        let SocketAddr::V4(src) = src else { return None };
+        self.senders.get(&u32::from(*src.ip())).copied()
+    }
+
+    /// The packet a datagram from the node owning `subnet` carries, if it may enter.
+    fn accept<'a>(&self, subnet: Subnet, datagram: &'a [u8]) -> Result<&'a [u8], DropReason> {
+        let h = ipv4::parse_checked(datagram).map_err(|_| DropReason::Malformed)?;
         if !subnet.contains(h.src) {
-            return self.drop(DropReason::SpoofedSource);
+            return Err(DropReason::SpoofedSource);
         }
         if !self.own.contains(h.dst) {
-            return self.drop(DropReason::NoRoute);
+            return Err(DropReason::NoRoute);
         }
-        let packet = &datagram[..h.total_len];
-        self.metrics.received(packet.len());
-        Action::WriteTun(packet)
+        Ok(&datagram[..h.total_len])
     }
 }
 
@@ -400,6 +456,32 @@ mod tests {
         let p = packet("10.244.2.7", "10.244.1.2", 63);
         assert_eq!(t.from_udp(from("192.168.77.2"), &p), Action::Drop(DropReason::UnknownPeer), "the old address is forgotten");
         assert!(t.upsert("f", peer("192.168.77.7", "10.244.6.0/23")).is_err());
+    }
+
+    #[test]
+    fn a_burst_is_decided_once_and_counted_as_its_packets() {
+        let t = node1();
+        let mut p = packet("10.244.1.2", "10.244.3.9", 64);
+        let Action::SendTo(to, bytes) = t.from_tun_burst(&mut p, 45, 66_000) else { panic!("not sent") };
+        assert_eq!((to.ip(), bytes[8]), (&ip("192.168.77.3"), 63));
+        let mut lost = packet("10.244.1.2", "10.244.9.9", 64);
+        assert_eq!(t.from_tun_burst(&mut lost, 3, 4000), Action::Drop(DropReason::NoRoute));
+        let s = t.metrics().snapshot();
+        assert_eq!((s.sent_packets, s.sent_bytes, s.dropped(DropReason::NoRoute)), (45, 66_000, 3));
+    }
+
+    #[test]
+    fn many_datagrams_from_one_sender_are_each_checked_and_counted_once() {
+        let t = node1();
+        let good = packet("10.244.2.7", "10.244.1.2", 63);
+        let spoofed = packet("10.244.3.7", "10.244.1.2", 63);
+        let mut written = Vec::new();
+        t.from_udp_many(from("192.168.77.2"), [&good[..], &spoofed[..], &good[..]], |p| written.push(p.len()));
+        assert_eq!(written, [27, 27]);
+        t.from_udp_many(from("192.168.77.9"), [&good[..], &good[..]], |_| panic!("from no node"));
+        let s = t.metrics().snapshot();
+        assert_eq!((s.received_packets, s.received_bytes), (2, 54));
+        assert_eq!((s.dropped(DropReason::SpoofedSource), s.dropped(DropReason::UnknownPeer)), (1, 2));
     }
 
     #[test]

@@ -51,8 +51,8 @@ struct Flow {
 }
 
 impl Flow {
-    fn add(&self, bytes: usize) {
-        self.packets.fetch_add(1, Ordering::Relaxed);
+    fn add(&self, packets: usize, bytes: usize) {
+        self.packets.fetch_add(packets as u64, Ordering::Relaxed);
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 }
@@ -84,16 +84,30 @@ impl Snapshot {
 impl Metrics {
     /// A packet from the TUN sent to a peer (`bytes`: the UDP payload).
     pub fn sent(&self, bytes: usize) {
-        self.sent.add(bytes);
+        self.sent.add(1, bytes);
+    }
+
+    /// `packets` packets of `bytes` in all sent to peers (a batch counted at once).
+    pub fn sent_many(&self, packets: usize, bytes: usize) {
+        self.sent.add(packets, bytes);
     }
 
     /// A datagram from a peer written to the TUN.
     pub fn received(&self, bytes: usize) {
-        self.received.add(bytes);
+        self.received.add(1, bytes);
+    }
+
+    /// `packets` datagrams of `bytes` in all from peers (a batch counted at once).
+    pub fn received_many(&self, packets: usize, bytes: usize) {
+        self.received.add(packets, bytes);
     }
 
     pub fn dropped(&self, reason: DropReason) {
-        self.dropped[reason.index()].fetch_add(1, Ordering::Relaxed);
+        self.dropped_many(reason, 1);
+    }
+
+    pub fn dropped_many(&self, reason: DropReason, packets: usize) {
+        self.dropped[reason.index()].fetch_add(packets as u64, Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> Snapshot {

@@ -1,18 +1,20 @@
 //! The overlay's I/O, kept thin around [`Tunnel`]: the TUN device (tun-rs), its address
 //! and the route of the cluster CIDR into it (rtnetlink, [`crate::netns::netlink`]), one
-//! UDP socket, and two tokio tasks — TUN → core → UDP and UDP → core → TUN — doing one
-//! read and one send per packet. Everything lives in the network namespace of the thread
-//! that calls [`OverlayShell::start`] (a node's); [`OverlayShell::stop`] removes the route
-//! and the device.
+//! UDP socket per queue, and the two directions — TUN → core → UDP and UDP → core → TUN:
+//! batched with the kernel's offloads on two threads per queue ([`super::offload`], the
+//! default), or two tokio tasks doing one read and one send per packet. Everything lives
+//! in the network namespace of the thread that calls [`OverlayShell::start`] (a node's);
+//! [`OverlayShell::stop`] removes the route and the device.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, RwLock};
 
+use nix::sys::eventfd::{EfdFlags, EventFd};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tun_rs::{AsyncDevice, DeviceBuilder};
+use tun_rs::{AsyncDevice, DeviceBuilder, SyncDevice};
 
 use super::core::{Action, Peer, PeerError, Tunnel, DEFAULT_PORT, ENCAP_OVERHEAD};
 use super::metrics::Metrics;
@@ -25,7 +27,8 @@ use crate::netns::sysctl;
 pub const DEFAULT_DEVICE: &str = "shoal-tun0";
 /// The largest IP packet a TUN read or a datagram can hold.
 const MAX_PACKET: usize = 65_535;
-/// Socket buffers asked for (the machine's `rmem_max`/`wmem_max` cap them unless forced).
+/// Socket buffers asked for (the machine's `rmem_max`/`wmem_max` cap them; forcing them
+/// past it, and a longer TUN queue, measured no better: nothing was dropped before).
 const SOCKET_BUFFER: usize = 4 << 20;
 
 /// How one node's overlay is set up.
@@ -48,11 +51,14 @@ pub struct ShellConfig {
 /// How the shell does its I/O.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShellOptions {
-    /// TUN queues, each with its own pair of tasks (`IFF_MULTI_QUEUE` when above 1).
+    /// TUN queues, each with its own pair of threads or tasks (`IFF_MULTI_QUEUE` when
+    /// above 1) and its own socket (`SO_REUSEPORT`).
     pub queues: usize,
-    /// Segmentation offloads at both ends ([`super::offload`]): superpackets from the TUN,
-    /// `UDP_SEGMENT` sends, `UDP_GRO` receives, merged TUN writes. Off: one read and one
-    /// send per packet.
+    /// Segmentation offloads at both ends on two threads per queue ([`super::offload`]):
+    /// superpackets from the TUN cut without a copy, `UDP_SEGMENT` sends batched with
+    /// `sendmmsg`, `UDP_GRO` receives batched with `recvmmsg`, TCP packets merged back
+    /// into superpackets for the TUN. Off: two tokio tasks, one read and one send per
+    /// packet.
     pub offload: bool,
 }
 
@@ -94,23 +100,26 @@ pub enum ShellError {
     Remove { device: String, #[source] source: io::Error },
 }
 
-/// A running overlay: the device, the socket, the two tasks.
+/// A running overlay: the device, the sockets, the threads or tasks.
 pub struct OverlayShell {
     config: ShellConfig,
     tunnel: Arc<RwLock<Tunnel>>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// Readable once the threads are to stop.
+    stop_threads: Arc<EventFd>,
+    threads: Vec<std::thread::JoinHandle<()>>,
     local: SocketAddr,
 }
 
 impl OverlayShell {
-    /// Creates the device, routes the cluster CIDR into it, binds the socket and starts
-    /// the tasks on the current tokio runtime. Call it from a thread in the node's
-    /// network namespace.
+    /// Creates the device, routes the cluster CIDR into it, binds the sockets and starts
+    /// the threads (or the tasks, on the current tokio runtime). Call it from a thread in
+    /// the node's network namespace.
     pub async fn start(config: ShellConfig, peers: impl IntoIterator<Item = (String, Peer)>) -> Result<(Self, Vec<PeerError>), ShellError> {
         let mut tunnel = Tunnel::new(config.own, config.listen.port());
         let refused = tunnel.set_peers(peers);
-        let device = Arc::new(create_device(&config)?);
+        let device = create_device(&config)?;
         if let Err(source) = configure(&config) {
             drop(device);
             let _ = remove_device(&config.device);
@@ -126,8 +135,37 @@ impl OverlayShell {
         let local = queues[0].1.local_addr().map_err(|source| ShellError::Bind { addr: config.listen, source })?;
         let tunnel = Arc::new(RwLock::new(tunnel));
         let (stop, stopped) = watch::channel(false);
-        let tasks = queues.into_iter().flat_map(|(device, socket)| spawn_tasks(&config, &tunnel, device, socket, &stopped)).collect();
-        Ok((OverlayShell { config, tunnel, stop, tasks, local }, refused))
+        let stop_threads = match EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK) {
+            Ok(e) => Arc::new(e),
+            Err(e) => {
+                let _ = remove(&config);
+                return Err(ShellError::CreateTun { device: config.device.clone(), source: e.into() });
+            }
+        };
+        let mut shell = OverlayShell { config, tunnel, stop, tasks: Vec::new(), stop_threads, threads: Vec::new(), local };
+        for (queue, (device, socket)) in queues.into_iter().enumerate() {
+            if let Err(source) = shell.spawn(queue, device, socket, &stopped) {
+                let device = shell.config.device.clone();
+                let _ = shell.stop().await;
+                return Err(ShellError::CreateTun { device, source });
+            }
+        }
+        Ok((shell, refused))
+    }
+
+    /// The two directions of one queue: threads, or tasks on the current runtime.
+    fn spawn(&mut self, queue: usize, device: SyncDevice, socket: std::net::UdpSocket, stopped: &watch::Receiver<bool>) -> io::Result<()> {
+        if self.config.options.offload {
+            device.set_nonblocking(true)?;
+            let threads = offload::spawn(&self.tunnel, Arc::new(device), Arc::new(socket), self.stop_threads.clone(), queue)?;
+            self.threads.extend(threads);
+        } else {
+            let (device, socket) = (Arc::new(AsyncDevice::new(device)?), Arc::new(UdpSocket::from_std(socket)?));
+            let (t, s) = (self.tunnel.clone(), stopped.clone());
+            self.tasks.push(tokio::spawn(tun_to_udp(t, device.clone(), socket.clone(), s)));
+            self.tasks.push(tokio::spawn(udp_to_tun(self.tunnel.clone(), device, socket, stopped.clone())));
+        }
+        Ok(())
     }
 
     /// The address the UDP socket is bound to.
@@ -160,25 +198,36 @@ impl OverlayShell {
         self.tunnel.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Stops both tasks, waits for them, then removes the route and the device.
+    /// Stops the threads or tasks, waits for them, then removes the route and the device.
     pub async fn stop(mut self) -> Result<(), ShellError> {
-        let _ = self.stop.send(true);
+        self.signal_stop();
         for t in self.tasks.drain(..) {
             let _ = t.await;
         }
+        let threads: Vec<_> = self.threads.drain(..).collect();
+        if !threads.is_empty() {
+            let _ = tokio::task::spawn_blocking(move || threads.into_iter().for_each(|t| drop(t.join()))).await;
+        }
         remove(&self.config).map_err(|source| ShellError::Remove { device: self.config.device.clone(), source })
+    }
+
+    fn signal_stop(&self) {
+        let _ = self.stop.send(true);
+        if let Err(e) = self.stop_threads.write(1) {
+            tracing::error!(error = %e, "telling the overlay's threads to stop");
+        }
     }
 }
 
 impl Drop for OverlayShell {
-    /// Without [`OverlayShell::stop`], the tasks still end; the device goes with its last
-    /// file descriptor, and its route with it.
+    /// Without [`OverlayShell::stop`], the threads and tasks still end; the device goes
+    /// with its last file descriptor, and its route with it.
     fn drop(&mut self) {
-        let _ = self.stop.send(true);
+        self.signal_stop();
     }
 }
 
-fn create_device(config: &ShellConfig) -> Result<AsyncDevice, ShellError> {
+fn create_device(config: &ShellConfig) -> Result<SyncDevice, ShellError> {
     let err = |source| ShellError::CreateTun { device: config.device.clone(), source };
     let mtu = u16::try_from(config.tun_mtu()).map_err(|_| ShellError::Mtu(config.underlay_mtu))?;
     if u32::from(mtu) < 68 {
@@ -191,7 +240,7 @@ fn create_device(config: &ShellConfig) -> Result<AsyncDevice, ShellError> {
         .enable(false)
         .offload(config.options.offload)
         .multi_queue(config.options.queues > 1)
-        .build_async()
+        .build_sync()
         .map_err(err)
 }
 
@@ -223,25 +272,25 @@ fn remove_device(name: &str) -> io::Result<()> {
     Netlink::open()?.del_link(name).map(|_| ())
 }
 
-type Queue = (Arc<AsyncDevice>, Arc<UdpSocket>);
+type Queue = (SyncDevice, std::net::UdpSocket);
 
 /// One TUN queue and one UDP socket per queue: the first queue is the device itself,
 /// the others are opened on it (`IFF_MULTI_QUEUE`); the sockets share the port
 /// (`SO_REUSEPORT`), so the kernel spreads flows over them.
-fn open_queues(config: &ShellConfig, device: Arc<AsyncDevice>) -> Result<Vec<Queue>, ShellError> {
+fn open_queues(config: &ShellConfig, device: SyncDevice) -> Result<Vec<Queue>, ShellError> {
     let n = config.options.queues.max(1);
-    let mut devices = vec![device];
+    let mut devices = Vec::with_capacity(n);
     for _ in 1..n {
-        let more = devices[0].try_clone().map_err(|source| ShellError::CreateTun { device: config.device.clone(), source })?;
-        devices.push(Arc::new(more));
+        devices.push(device.try_clone().map_err(|source| ShellError::CreateTun { device: config.device.clone(), source })?);
     }
+    devices.insert(0, device);
     devices
         .into_iter()
-        .map(|d| bind(config.listen, n > 1).map(|s| (d, Arc::new(s))).map_err(|source| ShellError::Bind { addr: config.listen, source }))
+        .map(|d| bind(config.listen, n > 1).map(|s| (d, s)).map_err(|source| ShellError::Bind { addr: config.listen, source }))
         .collect()
 }
 
-fn bind(addr: SocketAddrV4, reuse_port: bool) -> io::Result<UdpSocket> {
+fn bind(addr: SocketAddrV4, reuse_port: bool) -> io::Result<std::net::UdpSocket> {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
     if reuse_port {
         socket.set_reuse_port(true)?;
@@ -251,7 +300,7 @@ fn bind(addr: SocketAddrV4, reuse_port: bool) -> io::Result<UdpSocket> {
     let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
     socket.set_nonblocking(true)?;
     socket.bind(&SocketAddr::V4(addr).into())?;
-    UdpSocket::from_std(socket.into())
+    Ok(socket.into())
 }
 
 type Shared = Arc<RwLock<Tunnel>>;
@@ -261,20 +310,6 @@ type Shared = Arc<RwLock<Tunnel>>;
 /// device is gone, EBADFD) are not.
 pub(super) fn transient(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock) || matches!(e.raw_os_error(), None | Some(libc::EMSGSIZE) | Some(libc::EINVAL))
-}
-
-/// The two directions, per packet or batched.
-fn spawn_tasks(config: &ShellConfig, tunnel: &Shared, device: Arc<AsyncDevice>, socket: Arc<UdpSocket>, stopped: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    let (t, s) = (tunnel.clone(), stopped.clone());
-    if config.options.offload {
-        let mtu = config.tun_mtu() as usize;
-        vec![
-            tokio::spawn(offload::tun_to_udp(t, device.clone(), socket.clone(), s, mtu)),
-            tokio::spawn(offload::udp_to_tun(tunnel.clone(), device, socket, stopped.clone())),
-        ]
-    } else {
-        vec![tokio::spawn(tun_to_udp(t, device.clone(), socket.clone(), s)), tokio::spawn(udp_to_tun(tunnel.clone(), device, socket, stopped.clone()))]
-    }
 }
 
 fn decide<'a>(tunnel: &Shared, f: impl FnOnce(&Tunnel) -> Action<'a>) -> Action<'a> {
