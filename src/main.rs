@@ -96,6 +96,9 @@ struct ControlFlags {
     /// The cluster DNS domain.
     #[arg(long, default_value = api::network::DEFAULT_DOMAIN)]
     cluster_domain: String,
+    /// The first back-off (ms) after a Job's pod fails; it doubles per failure up to 6 min.
+    #[arg(long, default_value_t = actors::controller::defaults::JOB_BACKOFF_BASE_MS)]
+    job_backoff_base_ms: u64,
     /// Serve the API only, without the controllers (e.g. to measure the gateway alone).
     #[arg(long)]
     no_controllers: bool,
@@ -121,6 +124,8 @@ impl ControlFlags {
             node_ipam,
             overlay_port: self.overlay_port,
             cluster_domain: self.cluster_domain.clone(),
+            job_backoff_base: Duration::from_millis(self.job_backoff_base_ms),
+            job_backoff_max: Duration::from_secs(actors::controller::defaults::JOB_BACKOFF_MAX_SECS),
         })
     }
 }

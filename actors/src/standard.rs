@@ -7,6 +7,7 @@ use crate::allocator::repair::AllocationRepair;
 use crate::controllers::{DaemonSetController, DeploymentController, NamespaceController, ReplicaSetController, ReplicationControllerController};
 use crate::controllers::{DisruptionController, EndpointsController, LocalPathProvisioner, VolumeBinder};
 use crate::controllers::{ClusterNetwork, KubernetesService, NodeIpam, ServiceAccountsController, StatefulSetController};
+use crate::controllers::{JobController, JobPodFinalizers};
 use crate::events::EventTtl;
 use crate::gc::GarbageCollector;
 use crate::nodelifecycle::NodeLifecycle;
@@ -37,4 +38,6 @@ pub fn control_plane(shared: Arc<Shared>) -> ControlPlane<Shared> {
         .singleton(ControlLoop(ClusterNetwork))
         .manager(Controller(EndpointsController))
         .singleton(ControlLoop(NodeIpam::default()))
+        .manager(Controller(JobController))
+        .singleton(ControlLoop(JobPodFinalizers))
 }

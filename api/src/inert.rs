@@ -15,8 +15,6 @@ pub const INERT_FIELDS: &[(&str, &str, &str)] = &[
     ("Pod", "spec.resources, spec.resourceClaims, spec.containers[].resources.claims", "stored; the scheduler counts container requests only"),
     ("Pod", "spec.preemptionPolicy, spec.schedulingGroup, spec.evictionResponders", "stored only (no preemption)"),
     ("Pod", "status.resourceClaimStatuses, status.volumeHealth, status.extendedResourceClaimStatus", "stored as written by clients"),
-    ("Job", "spec.podFailurePolicy, spec.successPolicy", "validated and stored; no Job controller yet"),
-    ("Job", "spec.backoffLimitPerIndex, spec.maxFailedIndexes, spec.podReplacementPolicy, spec.managedBy", "validated and stored; no Job controller yet"),
     ("Job", "spec.scheduling", "stored only (gang scheduling is alpha upstream)"),
     ("Node", "spec.configSource, status.config, status.volumesAttached", "stored as node hosts report them"),
     ("Service", "spec.trafficDistribution", "stored; the proxy ignores topology preferences"),

@@ -1,6 +1,9 @@
 //! Simulated nodes (like kwok): register Nodes, renew their Leases, and report every pod
-//! bound to them as Running — all through the HTTP API, with no containers.
+//! bound to them as Running — all through the HTTP API, with no containers. Pods with
+//! restartPolicy Never or OnFailure run to completion as their `sim.shoal.io/*`
+//! annotations say (see [`completion`]).
 
+pub mod completion;
 mod node;
 mod pods;
 

@@ -28,12 +28,14 @@ use crate::allocator::AllocatorConfig;
 use crate::store::Store;
 
 pub mod allocation;
+pub mod job;
 pub mod outcome;
 pub mod namespace;
 pub mod storage;
 pub mod service_account;
 
 pub use allocation::ServiceAllocation;
+pub use job::JobSelector;
 pub use outcome::{resource_name, AdmissionError, Reservation, Result};
 pub use namespace::{NamespaceLifecycle, NamespaceMirror};
 pub use storage::DefaultStorageClass;
@@ -183,6 +185,7 @@ impl Chain {
             .with(ServiceAccountAdmission)
             .with(ServiceAllocation::new(cfg.allocator.clone()))
             .with(DefaultStorageClass)
+            .with(JobSelector)
     }
 
     /// The chain with `plugin` appended.

@@ -21,7 +21,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use crate::informer::{self, Cache};
 use api::model::{Deployment, LabelSelector, Lease, Namespace, Node, Pod, ReplicaSet, ReplicationController, Resource, ServiceAccount};
 use api::model::{PersistentVolume, PersistentVolumeClaim, PodDisruptionBudget, StatefulSet, StorageClass};
-use api::model::{ControllerRevision, DaemonSet, EndpointSlice, Endpoints, Service};
+use api::model::{ControllerRevision, DaemonSet, EndpointSlice, Endpoints, Job, Service};
 use crate::registry::{DeleteOptions, Deleted, Preconditions, Registry, RegistryError, UpdateScope};
 use supervision::{ActorCx, BudgetSpec, HasSource, Loop, Reconcile, Source, World};
 use crate::store::Revision;
@@ -42,6 +42,10 @@ pub mod defaults {
     pub const RESTART_WINDOW_SECS: u64 = 10;
     pub const NODE_GRACE_SECS: u64 = 40;
     pub const EVICTION_TIMEOUT_SECS: u64 = 300;
+    /// The first back-off after a Job's pod fails (upstream's DefaultJobPodFailureBackOff).
+    pub const JOB_BACKOFF_BASE_MS: u64 = 10_000;
+    /// The longest back-off between a Job's pod failures (MaxJobPodFailureBackOff).
+    pub const JOB_BACKOFF_MAX_SECS: u64 = 360;
 }
 
 /// Tunables of the control plane.
@@ -63,6 +67,10 @@ pub struct ControlConfig {
     pub overlay_port: u16,
     /// The cluster DNS domain (`--cluster-domain`, `cluster.local`).
     pub cluster_domain: String,
+    /// Back-off after a Job's pod fails: `base` doubling per consecutive failure up to
+    /// `max` (`--job-backoff-base-ms`; 10 s and 6 min as upstream).
+    pub job_backoff_base: Duration,
+    pub job_backoff_max: Duration,
 }
 
 impl Default for ControlConfig {
@@ -76,6 +84,8 @@ impl Default for ControlConfig {
             node_ipam: Default::default(),
             overlay_port: api::network::DEFAULT_OVERLAY_PORT,
             cluster_domain: api::network::DEFAULT_DOMAIN.into(),
+            job_backoff_base: Duration::from_millis(defaults::JOB_BACKOFF_BASE_MS),
+            job_backoff_max: Duration::from_secs(defaults::JOB_BACKOFF_MAX_SECS),
         }
     }
 }
@@ -189,6 +199,7 @@ caches! {
     endpoints: Endpoints,
     endpointslices: EndpointSlice,
     controllerrevisions: ControllerRevision,
+    jobs: Job,
 }
 
 /// What every actor of the control plane shares: the control plane's `World`.
@@ -300,6 +311,12 @@ impl Cx {
             Err(RegistryError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Whether this actor has written anything yet (a fresh actor, e.g. one that replaced
+    /// a killed one, has not: its caches may not show what its predecessor wrote).
+    pub fn has_written(&self) -> bool {
+        !self.written.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
     }
 
     /// Waits (bounded) until the caches show every write this actor made.

@@ -172,3 +172,58 @@ pub struct CronJobStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_successful_time: Option<String>,
 }
+
+/// The label and annotation keys of Job pods (upstream's `batch/v1` constants).
+pub mod job_keys {
+    /// The selector label every generated Job selector matches (the Job's uid).
+    pub const CONTROLLER_UID: &str = "batch.kubernetes.io/controller-uid";
+    pub const JOB_NAME: &str = "batch.kubernetes.io/job-name";
+    pub const LEGACY_CONTROLLER_UID: &str = "controller-uid";
+    pub const LEGACY_JOB_NAME: &str = "job-name";
+    /// Annotation and label of an Indexed Job's pod: its completion index.
+    pub const COMPLETION_INDEX: &str = "batch.kubernetes.io/job-completion-index";
+    /// The environment variable an Indexed Job's containers read their index from.
+    pub const COMPLETION_INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
+    /// Failures so far of the pod's index (`backoffLimitPerIndex`), on each pod.
+    pub const INDEX_FAILURE_COUNT: &str = "batch.kubernetes.io/job-index-failure-count";
+    /// Failures of the pod's index that a podFailurePolicy rule ignored.
+    pub const INDEX_IGNORED_FAILURE_COUNT: &str = "batch.kubernetes.io/job-index-ignored-failure-count";
+    /// The finalizer that keeps a finished pod until the Job controller has counted it.
+    pub const TRACKING_FINALIZER: &str = "batch.kubernetes.io/job-tracking";
+}
+
+impl Job {
+    /// Upstream's `generateSelector` (the Job strategy's PrepareForCreate, unless
+    /// `manualSelector`): the template gets the job-name and controller-uid labels (both
+    /// spellings; labels the user set are kept, for validation to judge) and the selector
+    /// matches the uid.
+    pub fn generate_selector(&mut self) {
+        if self.spec.manual_selector == Some(true) {
+            return;
+        }
+        let (name, uid) = (self.metadata.name.clone(), self.metadata.uid.clone());
+        let labels = &mut self.spec.template.metadata.labels;
+        for key in [job_keys::LEGACY_JOB_NAME, job_keys::JOB_NAME] {
+            labels.entry(key.to_string()).or_insert_with(|| name.clone());
+        }
+        for key in [job_keys::LEGACY_CONTROLLER_UID, job_keys::CONTROLLER_UID] {
+            labels.entry(key.to_string()).or_insert_with(|| uid.clone());
+        }
+        let sel = self.spec.selector.get_or_insert_with(LabelSelector::default);
+        sel.match_labels.entry(job_keys::CONTROLLER_UID.to_string()).or_insert(uid);
+    }
+
+    /// Whether the Job has a condition of this type with status True.
+    pub fn has_condition(&self, type_: &str) -> bool {
+        self.status.as_ref().is_some_and(|s| s.conditions.iter().any(|c| c.type_ == type_ && c.status == "True"))
+    }
+
+    /// Complete or Failed (upstream's `IsJobFinished`).
+    pub fn is_finished(&self) -> bool {
+        self.has_condition("Complete") || self.has_condition("Failed")
+    }
+
+    pub fn is_indexed(&self) -> bool {
+        self.spec.completion_mode.as_deref() == Some("Indexed")
+    }
+}

@@ -12,6 +12,68 @@ pub const CRON_JOB_NAME_MAX: usize = 52;
 pub fn validate_job(job: &Job) -> Vec<FieldError> {
     let mut errs = validate_object_meta(&job.metadata, true, NameFormat::Dns1123Subdomain);
     errs.extend(validate_job_spec(&job.spec, "spec"));
+    // Once the registry has given the Job its uid (a stored or about-to-be-stored Job).
+    if !job.metadata.uid.is_empty() {
+        validate_generated_selector(job, &mut errs);
+    }
+    errs
+}
+
+/// Upstream's `validateGeneratedSelector`: unless `manualSelector`, the template carries
+/// the Job's uid and name labels and the selector picks that uid, so that a Job's
+/// selector matches its own pods only.
+fn validate_generated_selector(job: &Job, errs: &mut Vec<FieldError>) {
+    use crate::model::job_keys;
+    if job.spec.manual_selector == Some(true) {
+        return;
+    }
+    let labels = &job.spec.template.metadata.labels;
+    let uid = job.metadata.uid.as_str();
+    for (key, want) in [
+        (job_keys::LEGACY_CONTROLLER_UID, uid),
+        (job_keys::LEGACY_JOB_NAME, job.metadata.name.as_str()),
+        (job_keys::CONTROLLER_UID, uid),
+        (job_keys::JOB_NAME, job.metadata.name.as_str()),
+    ] {
+        let field = format!("spec.template.metadata.labels[{key}]");
+        match labels.get(key) {
+            None => errs.push(FieldError::required(field, format!("must be '{want}'"))),
+            Some(v) if v != want => errs.push(FieldError::invalid(field, v, format!("must be '{want}'"))),
+            Some(_) => {}
+        }
+    }
+    match &job.spec.selector {
+        None => errs.push(FieldError::required("spec.selector", "")),
+        Some(sel) => {
+            let expected = [(job_keys::CONTROLLER_UID.to_string(), uid.to_string())].into();
+            if !sel.matches(&expected) {
+                errs.push(FieldError::invalid("spec.selector", "", "`selector` not auto-generated"));
+            }
+        }
+    }
+}
+
+/// Upstream's `ValidateJobSpecUpdate`: what a running Job may not change.
+pub fn validate_job_update(new: &Job, old: &Job) -> Vec<FieldError> {
+    let mut errs = validate_job(new);
+    let (n, o) = (&new.spec, &old.spec);
+    let immutable = |errs: &mut Vec<FieldError>, same: bool, field: &str| {
+        if !same {
+            errs.push(FieldError::invalid(format!("spec.{field}"), "", "field is immutable"));
+        }
+    };
+    immutable(&mut errs, n.selector == o.selector, "selector");
+    immutable(&mut errs, n.manual_selector == o.manual_selector, "manualSelector");
+    immutable(&mut errs, n.completion_mode == o.completion_mode, "completionMode");
+    immutable(&mut errs, n.pod_failure_policy == o.pod_failure_policy, "podFailurePolicy");
+    immutable(&mut errs, n.success_policy == o.success_policy, "successPolicy");
+    immutable(&mut errs, n.backoff_limit_per_index == o.backoff_limit_per_index, "backoffLimitPerIndex");
+    // Elastic Indexed Jobs: completions may follow parallelism when both are equal.
+    let elastic = new.is_indexed() && n.completions == n.parallelism && o.completions == o.parallelism;
+    immutable(&mut errs, n.completions == o.completions || elastic, "completions");
+    // The template may change only while the Job is suspended and has not started.
+    let may_change_template = o.suspend == Some(true) && old.status.as_ref().is_none_or(|s| s.start_time.is_none());
+    immutable(&mut errs, n.template == o.template || may_change_template, "template");
     errs
 }
 
@@ -184,6 +246,47 @@ mod tests {
         let mut j = job();
         j.spec.selector = Some(crate::model::LabelSelector::from_map(&[("job".to_string(), "other".to_string())].into()));
         only(validate_job(&j), "spec.template.metadata.labels", FieldErrorKind::Invalid);
+    }
+
+    #[test]
+    fn generated_selector_needs_the_uid_labels_unless_manual() {
+        let mut j = job();
+        j.spec.selector = None;
+        j.metadata.uid = "u1".into();
+        j.generate_selector();
+        assert_eq!(validate_job(&j), vec![]);
+        assert_eq!(j.spec.selector.as_ref().unwrap().match_labels["batch.kubernetes.io/controller-uid"], "u1");
+        assert_eq!(j.spec.template.metadata.labels["job-name"], "pi");
+        let mut wrong = j.clone();
+        wrong.spec.template.metadata.labels.insert("controller-uid".into(), "other".into());
+        only(validate_job(&wrong), "spec.template.metadata.labels[controller-uid]", FieldErrorKind::Invalid);
+        let mut wrong = j.clone();
+        wrong.spec.selector = Some(crate::model::LabelSelector::from_map(&[("job".to_string(), "pi".to_string())].into()));
+        only(validate_job(&wrong), "spec.selector", FieldErrorKind::Invalid);
+        let mut manual = job();
+        manual.metadata.uid = "u1".into();
+        manual.spec.manual_selector = Some(true);
+        manual.spec.selector = Some(crate::model::LabelSelector::from_map(&[("job".to_string(), "pi".to_string())].into()));
+        manual.generate_selector();
+        assert_eq!(validate_job(&manual), vec![], "a manual selector is the user's");
+        assert!(!manual.spec.template.metadata.labels.contains_key("controller-uid"));
+    }
+
+    #[test]
+    fn job_update_keeps_the_selector_and_template_but_not_suspend() {
+        let mut old = job();
+        old.metadata.uid = "u1".into();
+        old.generate_selector();
+        let mut new = old.clone();
+        new.spec.suspend = Some(true);
+        new.spec.parallelism = Some(5);
+        assert_eq!(validate_job_update(&new, &old), vec![]);
+        let mut new = old.clone();
+        new.spec.selector.as_mut().unwrap().match_labels.insert("x".into(), "y".into());
+        assert!(validate_job_update(&new, &old).iter().any(|e| e.field == "spec.selector"));
+        let mut new = old.clone();
+        new.spec.template.spec.containers[0].image = Some("other".into());
+        only(validate_job_update(&new, &old), "spec.template", FieldErrorKind::Invalid);
     }
 
     #[test]

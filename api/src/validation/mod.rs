@@ -26,7 +26,7 @@ pub mod storage_class;
 pub mod workloads;
 
 pub use autoscaling::{validate_horizontal_pod_autoscaler, validate_horizontal_pod_autoscaler_v1};
-pub use batch::{validate_cron_job, validate_job};
+pub use batch::{validate_cron_job, validate_job, validate_job_update};
 pub use config::{
     validate_config_map, validate_config_map_update, validate_secret, validate_secret_update, validate_service_account,
 };
@@ -72,7 +72,7 @@ validated! {
     Event => validate_event,
     EventV1 => validate_event_v1,
     HorizontalPodAutoscaler => validate_horizontal_pod_autoscaler,
-    Job => validate_job,
+    Job => validate_job | validate_job_update,
     Lease => validate_lease,
     Namespace => validate_namespace,
     Node => validate_node | validate_node_update,

@@ -1,7 +1,8 @@
 //! Pods on simulated nodes: one watcher per node (`fieldSelector=spec.nodeName=<node>`)
 //! feeding a cache, and a pool of workers that report the node's pods Running and finish
 //! the deletion of those being deleted (a DELETE with grace 0 and the pod's uid as
-//! precondition, as a kubelet sends once the containers have stopped).
+//! precondition, as a kubelet sends once the containers have stopped). Pods that run to
+//! completion (restartPolicy Never/OnFailure) then end as `completion` says.
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use client::{Cache, Change, DeleteParams, ListParams, Patch, PatchParams, Precon
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
+use super::completion::{self, Completion, RunEnd};
 use super::node::{SimNode, StatusPatch};
 
 use api::time::now_rfc3339;
@@ -32,19 +34,31 @@ const CHANGES_PER_NODE: usize = 1024;
 /// runtime; abort the handles to stop them.
 pub fn start(api: &client::Client, nodes: Arc<Vec<SimNode>>, workers: usize) -> Vec<JoinHandle<()>> {
     let mut tasks = Vec::new();
+    let mut caches = Vec::with_capacity(nodes.len());
+    for n in nodes.iter() {
+        let lp = ListParams::default().fields(&format!("spec.nodeName={}", n.name));
+        let (cache, watcher) = client::watcher::start(api.api::<Pod>(None), lp, CHANGES_PER_NODE);
+        tasks.push(watcher);
+        caches.push(cache);
+    }
+    let caches = Arc::new(caches);
     let mut senders = Vec::with_capacity(workers);
     for _ in 0..workers {
         let (tx, rx) = mpsc::unbounded_channel::<Job>();
         senders.push(tx);
-        let worker = Worker { api: api.clone(), nodes: nodes.clone(), running: Default::default(), deleting: Default::default() };
+        let worker = Worker {
+            api: api.clone(),
+            nodes: nodes.clone(),
+            caches: caches.clone(),
+            running: Default::default(),
+            deleting: Default::default(),
+            runs: tokio::task::JoinSet::new(),
+        };
         tasks.push(tokio::spawn(worker.run(rx)));
     }
     let senders = Arc::new(senders);
-    for (i, n) in nodes.iter().enumerate() {
-        let lp = ListParams::default().fields(&format!("spec.nodeName={}", n.name));
-        let (cache, watcher) = client::watcher::start(api.api::<Pod>(None), lp, CHANGES_PER_NODE);
-        tasks.push(watcher);
-        tasks.push(tokio::spawn(dispatch(i, cache, nodes.clone(), senders.clone())));
+    for (i, cache) in caches.iter().enumerate() {
+        tasks.push(tokio::spawn(dispatch(i, cache.clone(), nodes.clone(), senders.clone())));
     }
     tasks
 }
@@ -90,11 +104,16 @@ struct Worker {
     running: std::collections::HashSet<String>,
     /// Uids this worker has sent a DELETE for.
     deleting: std::collections::HashSet<String>,
+    /// Each node's pod cache (a run reads the pod's latest annotations when it ends).
+    caches: Arc<Vec<Cache<Pod>>>,
+    /// The runs of pods that run to completion (aborted with the worker).
+    runs: tokio::task::JoinSet<()>,
 }
 
 impl Worker {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Job>) {
         while let Some(job) = rx.recv().await {
+            while self.runs.try_join_next().is_some() {}
             match job {
                 Job::Apply(node, pod) => self.apply(node, &pod).await,
                 Job::Gone(node, uid) => {
@@ -117,6 +136,19 @@ impl Worker {
         if pod.metadata.is_deleting() {
             if self.deleting.insert(uid.clone()) {
                 n.pool.lock().unwrap_or_else(|p| p.into_inner()).release(&uid);
+                // Finalizers keep the pod after the DELETE: report how its containers
+                // ended first, as a kubelet does before it lets go of a pod.
+                let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+                if !pod.metadata.finalizers.is_empty() && !matches!(phase, Some("Succeeded" | "Failed")) {
+                    let st = completion::killed(pod, &now_rfc3339());
+                    if let Err(e) = self.pods(pod).patch_status(name, &PatchParams::default(), &Patch::Merge(StatusPatch { status: &st })).await {
+                        if !e.is_not_found() {
+                            self.deleting.remove(&uid);
+                            tracing::warn!(pod = %name, error = %e, "reporting a deleted pod failed");
+                            return;
+                        }
+                    }
+                }
                 // A simulated node has nothing to stop: it ends the grace at once, for this
                 // pod only (a new pod of the same name is not ours to delete).
                 let pre = Preconditions { uid: Some(uid.clone()), resource_version: None };
@@ -143,6 +175,7 @@ impl Worker {
                 // Already running (reported before this simulator started): keep its IP.
                 n.pool.lock().unwrap_or_else(|p| p.into_inner()).reserve(&uid, ip);
                 self.running.insert(uid);
+                self.start_run(node, pod);
                 return;
             }
         }
@@ -162,6 +195,7 @@ impl Worker {
             match pods.patch_status(name, &PatchParams::default(), &patch).await {
                 Ok(_) => {
                     self.running.insert(uid);
+                    self.start_run(node, pod);
                     return;
                 }
                 Err(e) if e.is_not_found() => return,
@@ -169,6 +203,71 @@ impl Worker {
             }
             tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
         }
+    }
+}
+
+impl Worker {
+    /// Starts the run of a pod that runs to completion (none for `Always` pods).
+    fn start_run(&mut self, node: usize, pod: &Pod) {
+        let Some(how) = completion::completion_of(pod) else { return };
+        let run = Run {
+            api: self.pods(pod),
+            cache: self.caches[node].clone(),
+            ns: pod.metadata.namespace.clone(),
+            name: pod.metadata.name.clone(),
+            uid: pod.metadata.uid.clone(),
+            how,
+        };
+        self.runs.spawn(run.go(completion::run_time(pod)));
+    }
+}
+
+/// One pod's runs until it ends (or goes away).
+struct Run {
+    api: client::Api<Pod>,
+    cache: Cache<Pod>,
+    ns: Option<String>,
+    name: String,
+    uid: String,
+    how: Completion,
+}
+
+impl Run {
+    async fn go(self, mut wait: Duration) {
+        loop {
+            tokio::time::sleep(wait).await;
+            let Some(pod) = self.cache.get(self.ns.as_deref(), &self.name).filter(|p| p.metadata.uid == self.uid) else { return };
+            let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+            if pod.metadata.is_deleting() || matches!(phase, Some("Succeeded" | "Failed")) {
+                return;
+            }
+            match completion::end_of_run(&pod, self.how, &now_rfc3339()) {
+                RunEnd::Finished(st) => {
+                    self.report(&st).await;
+                    return;
+                }
+                RunEnd::Restart(delay, st) => {
+                    tokio::time::sleep(delay).await;
+                    if !self.report(&completion::restarted(st, &now_rfc3339())).await {
+                        return;
+                    }
+                    wait = completion::run_time(&pod);
+                }
+            }
+        }
+    }
+
+    /// Writes the status (a few attempts); false when the pod is gone.
+    async fn report(&self, st: &PodStatus) -> bool {
+        for attempt in 0..5u32 {
+            match self.api.patch_status(&self.name, &PatchParams::default(), &Patch::Merge(StatusPatch { status: st })).await {
+                Ok(_) => return true,
+                Err(e) if e.is_not_found() => return false,
+                Err(e) => tracing::warn!(pod = %self.name, error = %e, attempt, "reporting the end of a run failed"),
+            }
+            tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+        }
+        false
     }
 }
 
