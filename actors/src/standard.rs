@@ -7,6 +7,7 @@ use crate::allocator::repair::AllocationRepair;
 use crate::controllers::{DeploymentController, NamespaceController, ReplicaSetController, ReplicationControllerController};
 use crate::controllers::{DisruptionController, EndpointsController, LocalPathProvisioner, VolumeBinder};
 use crate::controllers::{ClusterNetwork, KubernetesService, NodeIpam, ServiceAccountsController};
+use crate::controllers::CronJobController;
 use crate::events::EventTtl;
 use crate::gc::GarbageCollector;
 use crate::nodelifecycle::NodeLifecycle;
@@ -35,4 +36,5 @@ pub fn control_plane(shared: Arc<Shared>) -> ControlPlane<Shared> {
         .singleton(ControlLoop(ClusterNetwork))
         .manager(Controller(EndpointsController))
         .singleton(ControlLoop(NodeIpam::default()))
+        .manager(Controller(CronJobController))
 }

@@ -22,11 +22,15 @@ use crate::informer::{self, Cache};
 use api::model::{Deployment, LabelSelector, Lease, Namespace, Node, Pod, ReplicaSet, ReplicationController, Resource, ServiceAccount};
 use api::model::{PersistentVolume, PersistentVolumeClaim, PodDisruptionBudget, StatefulSet, StorageClass};
 use api::model::{EndpointSlice, Endpoints, Service};
+use api::model::{CronJob, Job};
 use crate::registry::{DeleteOptions, Deleted, Preconditions, Registry, RegistryError, UpdateScope};
 use supervision::{ActorCx, BudgetSpec, HasSource, Loop, Reconcile, Source, World};
 use crate::store::Revision;
 
 pub use supervision::Action;
+
+pub mod clock;
+pub use clock::{Clock, SystemClock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -63,6 +67,8 @@ pub struct ControlConfig {
     pub overlay_port: u16,
     /// The cluster DNS domain (`--cluster-domain`, `cluster.local`).
     pub cluster_domain: String,
+    /// The time controllers read (the real clock unless a test sped it up).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for ControlConfig {
@@ -76,6 +82,7 @@ impl Default for ControlConfig {
             node_ipam: Default::default(),
             overlay_port: api::network::DEFAULT_OVERLAY_PORT,
             cluster_domain: api::network::DEFAULT_DOMAIN.into(),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -183,6 +190,8 @@ caches! {
     storageclasses: StorageClass,
     poddisruptionbudgets: PodDisruptionBudget,
     statefulsets: StatefulSet,
+    jobs: Job,
+    cronjobs: CronJob,
     serviceaccounts: ServiceAccount,
     services: Service,
     endpoints: Endpoints,

@@ -4,6 +4,7 @@
 //! [`replicaset::ReplicationControllerController`] and [`deployment::DeploymentController`].
 
 pub mod cluster_network;
+pub mod cronjob;
 pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
@@ -15,6 +16,7 @@ pub mod serviceaccounts;
 pub mod volume;
 
 pub use cluster_network::ClusterNetwork;
+pub use cronjob::CronJobController;
 pub use deployment::DeploymentController;
 pub use disruption::DisruptionController;
 pub use endpoints::EndpointsController;
