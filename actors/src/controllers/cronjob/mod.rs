@@ -77,8 +77,7 @@ async fn sync(cj: &CronJob, cx: &Cx) -> Result<Action, ReconcileError> {
     }
 
     let mut requeue = None;
-    if let Some(z) = usable(cj, cx) {
-        let (zone, sched) = z;
+    if let Some((zone, sched)) = usable(cj, cx) {
         let mut view = cj.clone();
         view.status = Some(status.clone());
         match plan::plan(&view, &sched, zone, now) {
