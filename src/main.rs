@@ -102,6 +102,10 @@ struct ControlFlags {
     /// Serve the API only, without the controllers (e.g. to measure the gateway alone).
     #[arg(long)]
     no_controllers: bool,
+    /// For tests only: run the controllers' clock this many times as fast as real time
+    /// (CronJob schedules); hidden from --help, not part of the CLI contract.
+    #[arg(long, hide = true, default_value_t = 1.0)]
+    test_clock_speed: f64,
 }
 
 impl ControlFlags {
@@ -126,7 +130,17 @@ impl ControlFlags {
             cluster_domain: self.cluster_domain.clone(),
             job_backoff_base: Duration::from_millis(self.job_backoff_base_ms),
             job_backoff_max: Duration::from_secs(actors::controller::defaults::JOB_BACKOFF_MAX_SECS),
+            clock: self.clock()?,
         })
+    }
+
+    fn clock(&self) -> Result<std::sync::Arc<dyn actors::controller::Clock>> {
+        use actors::controller::clock::{ScaledClock, SystemClock};
+        let speed = self.test_clock_speed;
+        if !(speed.is_finite() && speed > 0.0) {
+            return Err(anyhow!("--test-clock-speed must be a positive number, not {speed}"));
+        }
+        Ok(if speed == 1.0 { std::sync::Arc::new(SystemClock) } else { std::sync::Arc::new(ScaledClock::new(speed)) })
     }
 }
 

@@ -8,6 +8,7 @@ use crate::controllers::{DaemonSetController, DeploymentController, NamespaceCon
 use crate::controllers::{DisruptionController, EndpointsController, LocalPathProvisioner, VolumeBinder};
 use crate::controllers::{ClusterNetwork, KubernetesService, NodeIpam, ServiceAccountsController, StatefulSetController};
 use crate::controllers::{JobController, JobPodFinalizers};
+use crate::controllers::CronJobController;
 use crate::events::EventTtl;
 use crate::gc::GarbageCollector;
 use crate::nodelifecycle::NodeLifecycle;
@@ -40,4 +41,5 @@ pub fn control_plane(shared: Arc<Shared>) -> ControlPlane<Shared> {
         .singleton(ControlLoop(NodeIpam::default()))
         .manager(Controller(JobController))
         .singleton(ControlLoop(JobPodFinalizers))
+        .manager(Controller(CronJobController))
 }

@@ -7,6 +7,7 @@
 //! declares (`Validate`, `ApplyDefaults`); `model` never reaches into them.
 
 pub mod codec;
+pub mod cron;
 pub mod defaults;
 pub mod field;
 pub mod image;

@@ -21,12 +21,15 @@ use tokio_stream::wrappers::BroadcastStream;
 use crate::informer::{self, Cache};
 use api::model::{Deployment, LabelSelector, Lease, Namespace, Node, Pod, ReplicaSet, ReplicationController, Resource, ServiceAccount};
 use api::model::{PersistentVolume, PersistentVolumeClaim, PodDisruptionBudget, StatefulSet, StorageClass};
-use api::model::{ControllerRevision, DaemonSet, EndpointSlice, Endpoints, Job, Service};
+use api::model::{ControllerRevision, CronJob, DaemonSet, EndpointSlice, Endpoints, Job, Service};
 use crate::registry::{DeleteOptions, Deleted, Preconditions, Registry, RegistryError, UpdateScope};
 use supervision::{ActorCx, BudgetSpec, HasSource, Loop, Reconcile, Source, World};
 use crate::store::Revision;
 
 pub use supervision::Action;
+
+pub mod clock;
+pub use clock::{Clock, SystemClock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -71,6 +74,8 @@ pub struct ControlConfig {
     /// `max` (`--job-backoff-base-ms`; 10 s and 6 min as upstream).
     pub job_backoff_base: Duration,
     pub job_backoff_max: Duration,
+    /// The time controllers read (the real clock unless a test sped it up).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for ControlConfig {
@@ -86,6 +91,7 @@ impl Default for ControlConfig {
             cluster_domain: api::network::DEFAULT_DOMAIN.into(),
             job_backoff_base: Duration::from_millis(defaults::JOB_BACKOFF_BASE_MS),
             job_backoff_max: Duration::from_secs(defaults::JOB_BACKOFF_MAX_SECS),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -194,12 +200,13 @@ caches! {
     poddisruptionbudgets: PodDisruptionBudget,
     statefulsets: StatefulSet,
     daemonsets: DaemonSet,
+    jobs: Job,
+    cronjobs: CronJob,
     serviceaccounts: ServiceAccount,
     services: Service,
     endpoints: Endpoints,
     endpointslices: EndpointSlice,
     controllerrevisions: ControllerRevision,
-    jobs: Job,
 }
 
 /// What every actor of the control plane shares: the control plane's `World`.

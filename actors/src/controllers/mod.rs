@@ -5,6 +5,7 @@
 
 pub mod cluster_network;
 pub mod daemonset;
+pub mod cronjob;
 pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
@@ -19,6 +20,7 @@ pub mod volume;
 
 pub use cluster_network::ClusterNetwork;
 pub use daemonset::DaemonSetController;
+pub use cronjob::CronJobController;
 pub use deployment::DeploymentController;
 pub use disruption::DisruptionController;
 pub use endpoints::EndpointsController;

@@ -1,6 +1,6 @@
 //! Job and CronJob validation.
 
-use super::cron::parse_cron;
+use super::cron::{validate_schedule, validate_time_zone};
 use super::meta::*;
 use super::pod::validate_pod_template;
 use super::FieldError;
@@ -144,20 +144,12 @@ pub fn validate_cron_job(cj: &CronJob) -> Vec<FieldError> {
         ));
     }
     let s = &cj.spec;
-    if s.schedule.trim().is_empty() {
+    if s.schedule.is_empty() {
         errs.push(FieldError::required("spec.schedule", ""));
-    } else if let Err(e) = parse_cron(&s.schedule) {
-        errs.push(FieldError::invalid("spec.schedule", &s.schedule, e));
+    } else {
+        errs.extend(validate_schedule(&s.schedule, "spec.schedule"));
     }
-    if let Some(tz) = s.time_zone.as_deref() {
-        let ok = !tz.is_empty()
-            && !tz.starts_with('/')
-            && !tz.split('/').any(|p| p.is_empty() || p == "..")
-            && tz.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'/' | b'_' | b'-' | b'+'));
-        if !ok {
-            errs.push(FieldError::invalid("spec.timeZone", tz, "unknown time zone"));
-        }
-    }
+    errs.extend(validate_time_zone(s.time_zone.as_deref(), "spec.timeZone"));
     opt_supported(&mut errs, s.concurrency_policy.as_deref(), "spec.concurrencyPolicy", &["Allow", "Forbid", "Replace"]);
     opt_non_negative(&mut errs, s.starting_deadline_seconds, "spec.startingDeadlineSeconds");
     opt_non_negative(&mut errs, s.successful_jobs_history_limit, "spec.successfulJobsHistoryLimit");

@@ -30,7 +30,7 @@ pub use batch::{validate_cron_job, validate_job, validate_job_update};
 pub use config::{
     validate_config_map, validate_config_map_update, validate_secret, validate_secret_update, validate_service_account,
 };
-pub use cron::{parse_cron, CronSchedule};
+pub use cron::{validate_schedule, validate_time_zone};
 pub use disruption::validate_pod_disruption_budget;
 pub use discovery::{validate_endpoint_slice, validate_endpoint_slice_update};
 pub use event::{validate_event, validate_event_v1};
