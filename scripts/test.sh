@@ -13,5 +13,9 @@ export SHOAL_PYTHON="$PWD/.tools/venv/bin/python"
 # The benchmarks are not run here, but they are compiled, so that they cannot rot (in the
 # test profile, which shares the tests' build; `cargo bench` builds them optimised).
 cargo test --workspace --benches --no-run
+# The example images the tests with real pods import, built once here (in the layout of
+# tests/harness/real.rs: their own target directory) rather than by the first tests that
+# need them, each waiting on the other's cargo under the tests' load.
+CARGO_TARGET_DIR="$CARGO_TARGET_DIR/example-images/target" examples/images/build.sh "$CARGO_TARGET_DIR/example-images/out" >/dev/null
 # cargo-nextest is installed by scripts/install-deps.sh.
 cargo nextest run --workspace --no-fail-fast "$@"

@@ -15,20 +15,6 @@ fn out(o: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-/// Runs build.sh into `dir` (its cargo builds in a target directory of its own, so that it
-/// does not wait on the one running this test).
-fn build_images(dir: &Path) -> PathBuf {
-    let repo = env!("CARGO_MANIFEST_DIR");
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from(repo).join("target"));
-    let o = std::process::Command::new(format!("{repo}/examples/images/build.sh"))
-        .arg(dir)
-        .env("CARGO_TARGET_DIR", target.join("example-images"))
-        .output()
-        .expect("running examples/images/build.sh");
-    assert!(o.status.success(), "build.sh failed: {}", out(&o));
-    dir.join("busybox.tar")
-}
-
 struct Unmount(PathBuf);
 
 impl Drop for Unmount {
@@ -40,7 +26,8 @@ impl Drop for Unmount {
 #[test]
 fn an_imported_image_is_listed_and_a_node_pulls_and_mounts_it() {
     let cluster = Cluster::embedded();
-    let busybox = build_images(&cluster.path().join("images"));
+    // Built once per target directory, as for every test with real pods.
+    let busybox = harness::real::example_images().join("busybox.tar");
 
     let o = cluster.shoal(&["image", "import", busybox.to_str().unwrap()]);
     assert!(o.status.success(), "{}", out(&o));

@@ -271,6 +271,6 @@ mod kind_tests {
                 assert!(seen.insert(s), "{s}");
             }
         }
-        assert_eq!(ALL_KINDS.len(), 23);
+        assert_eq!(ALL_KINDS.len(), 24);
     }
 }
