@@ -7,6 +7,7 @@ pub mod cluster_network;
 pub mod daemonset;
 pub mod cronjob;
 pub mod deployment;
+pub mod history;
 pub mod disruption;
 pub mod endpoints;
 pub mod job;
