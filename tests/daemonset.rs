@@ -225,6 +225,9 @@ fn kubectl_rollout_history_undo_restart_and_the_history_limit() {
     assert_eq!(revs, [(2, hash2.clone(), "busybox:v2".to_string()), (3, hash1.clone(), "busybox:latest".to_string())]);
     let history = k.ok(&["rollout", "history", "daemonset/agent"]);
     assert_eq!(history_numbers(&history), ["2", "3"], "{history}");
+    // kubectl compares the revision's data with its own marshalling of the DaemonSet.
+    let same = k.ok(&["rollout", "undo", "daemonset/agent", "--to-revision=3"]);
+    assert!(same.contains("skipped rollback (current template already matches revision 3)"), "{same}");
 
     // Restart: a template with kubectl's restartedAt, so revision 4; every pod replaced.
     let before = wait_all_on(&api, 2, "busybox:latest", &hash1);

@@ -79,13 +79,19 @@ fn pods_of(api: &Api, app: &str) -> BTreeMap<String, Value> {
     items(api, &format!("{PODS}?labelSelector=app%3D{app}")).into_iter().map(|p| (name_of(&p), p)).collect()
 }
 
-/// Waits until the set has exactly `names`, all Ready and not terminating, and its status says so.
+/// Waits until the set `app` (its pods labelled `app=<app>`) has exactly `names`, all
+/// Ready and not terminating, and its status says so.
 fn wait_ready(api: &Api, app: &str, names: &[&str]) -> BTreeMap<String, Value> {
-    wait_for(&format!("{app}: pods {names:?} ready"), Duration::from_secs(60), || {
+    wait_set_ready(api, app, app, names)
+}
+
+/// [`wait_ready`] for a set whose name is not its pods' `app` label.
+fn wait_set_ready(api: &Api, set: &str, app: &str, names: &[&str]) -> BTreeMap<String, Value> {
+    wait_for(&format!("{set}: pods {names:?} ready"), Duration::from_secs(60), || {
         let pods = pods_of(api, app);
         let ok = pods.len() == names.len()
             && names.iter().all(|n| pods.get(*n).is_some_and(|p| is_ready(p) && p["metadata"]["deletionTimestamp"].is_null()));
-        let set = get(api, &format!("{SETS}/{app}"));
+        let set = get(api, &format!("{SETS}/{set}"));
         let st = &set["status"];
         let n = names.len() as i64;
         if ok && st["readyReplicas"] == n && st["replicas"] == n && st["observedGeneration"] == set["metadata"]["generation"] {
@@ -435,7 +441,7 @@ spec:
     kubectl_apply(&k, web);
     let out = k.ok(&["rollout", "status", "statefulset/web", "--timeout=60s"]);
     assert!(out.contains("partitioned roll out complete: 2 new pods have been updated..."), "{out}");
-    let pods = wait_ready(&api, "nginx", &["web-0", "web-1"]);
+    let pods = wait_set_ready(&api, "web", "nginx", &["web-0", "web-1"]);
     for (name, p) in &pods {
         assert_eq!(p["spec"]["subdomain"], "nginx");
         assert_eq!(p["spec"]["hostname"], name.as_str());

@@ -24,10 +24,33 @@ fn sorted(v: Value) -> Value {
     }
 }
 
-/// The patch that restores `template` (upstream's `getPatch`), as compact JSON text with
-/// sorted keys.
+/// The containers of a template's spec, of every kind.
+fn containers_mut(template: &mut Value) -> impl Iterator<Item = &mut Map<String, Value>> {
+    let spec = template.get_mut("spec").and_then(Value::as_object_mut);
+    spec.into_iter()
+        .flat_map(|spec| spec.iter_mut())
+        .filter(|(k, _)| matches!(k.as_str(), "containers" | "initContainers" | "ephemeralContainers"))
+        .filter_map(|(_, v)| v.as_array_mut())
+        .flat_map(|cs| cs.iter_mut().filter_map(Value::as_object_mut))
+}
+
+/// Adds the empty field Go's `json.Marshal` writes and serde leaves out: every
+/// container's `resources: {}` (Go does not omit an empty struct; a zero
+/// `creationTimestamp` it does leave out, as kubectl 1.37 shows).
+fn with_go_empties(template: &mut Value) {
+    for c in containers_mut(template) {
+        c.entry("resources").or_insert_with(|| Value::Object(Map::new()));
+    }
+}
+
+/// The patch that restores `template` (upstream's `getPatch`): compact JSON text with
+/// sorted keys and Go's empty fields, as Go writes it, since kubectl compares a
+/// revision's data with its own marshalling of the live object byte for byte (and skips
+/// `rollout undo` to the current template; checked with kubectl 1.37). Go's escapes of
+/// `<`, `>` and `&` are not written: the API's JSON edge writes the data anew without them.
 pub fn patch_of(template: &PodTemplateSpec) -> String {
     let mut t = serde_json::to_value(template).unwrap_or(Value::Object(Map::new()));
+    with_go_empties(&mut t);
     if let Value::Object(m) = &mut t {
         m.insert("$patch".into(), Value::String("replace".into()));
     }
@@ -35,19 +58,36 @@ pub fn patch_of(template: &PodTemplateSpec) -> String {
     serde_json::to_string(&sorted(patch)).unwrap_or_default()
 }
 
-/// The template a revision restores (`ApplyRevision` of a template-replacing patch); None
-/// when its data holds no template.
+/// The template a revision restores (`ApplyRevision` of a template-replacing patch), an
+/// empty `resources` read as none; None when its data holds no template.
 pub fn template_of(cr: &ControllerRevision) -> Option<PodTemplateSpec> {
     let mut t = cr.data_value().get("spec")?.get("template")?.clone();
     if let Value::Object(m) = &mut t {
         m.remove("$patch");
     }
+    for c in containers_mut(&mut t) {
+        if c.get("resources").and_then(Value::as_object).is_some_and(Map::is_empty) {
+            c.remove("resources");
+        }
+    }
     serde_json::from_value(t).ok()
 }
 
-/// Whether two revisions hold the same data (`history.EqualRevision`).
+/// A revision's data with Go's empty fields, so that data written with and without them
+/// compare equal.
+fn normalized(cr: &ControllerRevision) -> Value {
+    let mut v = cr.data_value();
+    if let Some(t) = v.get_mut("spec").and_then(|s| s.get_mut("template")) {
+        with_go_empties(t);
+    }
+    v
+}
+
+/// Whether two revisions hold the same data (`history.EqualRevision`): the same text or
+/// the same JSON, Go's empty fields aside (data written before [`patch_of`] wrote them
+/// still matches).
 pub fn equal(a: &ControllerRevision, b: &ControllerRevision) -> bool {
-    a.data == b.data || a.data_value() == b.data_value()
+    a.data == b.data || normalized(a) == normalized(b)
 }
 
 /// `<prefix>-<hash>`, the prefix cut to 223 bytes so that the name stays within 253.
@@ -87,8 +127,23 @@ mod tests {
     #[test]
     fn the_patch_replaces_the_template_and_has_sorted_keys() {
         let p = patch_of(&template("nginx:1"));
-        assert!(p.starts_with(r#"{"spec":{"template":{"$patch":"replace","metadata":{"labels":{"app":"nginx"}},"spec":{"containers":[{"#), "{p}");
-        assert!(p.contains(r#""image":"nginx:1","name":"c""#), "keys sorted inside objects: {p}");
+        assert!(
+            p.starts_with(r#"{"spec":{"template":{"$patch":"replace","metadata":{"labels":{"app":"nginx"}},"spec":{"containers":[{"#),
+            "{p}"
+        );
+        assert!(p.contains(r#""image":"nginx:1","name":"c","resources":{}"#), "keys sorted inside objects, Go's empty resources: {p}");
+    }
+
+    #[test]
+    fn data_without_gos_empty_fields_is_equal() {
+        let t = template("nginx:1");
+        let bare = serde_json::json!({"spec": {"template": {"$patch": "replace", "metadata": {"labels": {"app": "nginx"}},
+            "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}}}});
+        let old = ControllerRevision { data: bare.to_string(), ..Default::default() };
+        let new = ControllerRevision { data: patch_of(&t), ..Default::default() };
+        assert!(equal(&old, &new));
+        assert!(!equal(&old, &ControllerRevision { data: patch_of(&template("nginx:2")), ..Default::default() }));
+        assert!(!equal(&ControllerRevision::default(), &ControllerRevision { data: "{}".into(), ..Default::default() }));
     }
 
     #[test]
