@@ -79,13 +79,13 @@ fn pods_of(api: &Api, app: &str) -> BTreeMap<String, Value> {
     items(api, &format!("{PODS}?labelSelector=app%3D{app}")).into_iter().map(|p| (name_of(&p), p)).collect()
 }
 
-/// Waits until the set named as its pods' `app` label has exactly `names`, all Ready
-/// and not terminating, and its status says so.
+/// Waits until the set `app` (its pods labelled `app=<app>`) has exactly `names`, all
+/// Ready and not terminating, and its status says so.
 fn wait_ready(api: &Api, app: &str, names: &[&str]) -> BTreeMap<String, Value> {
     wait_set_ready(api, app, app, names)
 }
 
-/// As `wait_ready`, for a set whose pods are labelled `app` and whose name differs.
+/// [`wait_ready`] for a set whose name is not its pods' `app` label.
 fn wait_set_ready(api: &Api, set: &str, app: &str, names: &[&str]) -> BTreeMap<String, Value> {
     wait_for(&format!("{set}: pods {names:?} ready"), Duration::from_secs(60), || {
         let pods = pods_of(api, app);

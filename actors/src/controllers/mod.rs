@@ -1,4 +1,6 @@
-//! The workload controllers: ReplicaSet/ReplicationController, Deployment and StatefulSet reconcilers.
+//! The controllers: the workloads' (ReplicaSet/ReplicationController, Deployment,
+//! StatefulSet, DaemonSet, Job, CronJob), the ControllerRevision history the StatefulSet
+//! and DaemonSet share, and the cluster's others (endpoints, namespaces, node IPAM, volumes…).
 //!
 //! Register with the runtime: [`replicaset::ReplicaSetController`],
 //! [`replicaset::ReplicationControllerController`] and [`deployment::DeploymentController`].
@@ -7,6 +9,7 @@ pub mod cluster_network;
 pub mod daemonset;
 pub mod cronjob;
 pub mod deployment;
+pub mod history;
 pub mod disruption;
 pub mod endpoints;
 pub mod job;

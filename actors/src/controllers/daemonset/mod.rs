@@ -1,10 +1,12 @@
 //! The DaemonSet controller: one supervised actor per DaemonSet keeps one pod of it on
 //! every eligible node (upstream's `pkg/controller/daemon`). Pods are created with a
 //! required node affinity on `metadata.name` (the scheduler binds them, as upstream
-//! since 1.12) and the automatic daemon tolerations; the template's revision is the
+//! since 1.12) and the automatic daemon tolerations. The template's revisions are
+//! ControllerRevisions (`history.rs`); a pod carries its revision's hash in the
 //! `controller-revision-hash` label. Every significant Node change (added, deleted,
 //! labels, taints) wakes every DaemonSet. The decisions are `plan.rs`'s.
 
+pub mod history;
 pub mod plan;
 
 use std::sync::Arc;
@@ -16,11 +18,10 @@ use futures::future::join_all;
 
 use super::{adopt, controller_ref_of, release};
 use crate::controller::{Action, ChildKind, Children, Cx, ReconcileError, Reconciler};
-use crate::controllers::deployment::hash::template_hash;
 use crate::controllers::replicaset::{claim, Claim};
 use crate::registry::{Preconditions, RegistryError, UpdateScope};
 use api::model::{
-    Affinity, DaemonSet, LabelSelector, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, ObjectMeta, Pod,
+    Affinity, ControllerRevision, DaemonSet, LabelSelector, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, ObjectMeta, Pod,
 };
 use plan::{daemon_tolerations, REVISION_LABEL};
 
@@ -38,11 +39,6 @@ impl supervision::Significant<Node> for NodePlacement {
             || new.metadata.deletion_timestamp != old.metadata.deletion_timestamp
             || new.spec.unschedulable != old.spec.unschedulable
     }
-}
-
-/// The revision hash of the DaemonSet's current template.
-pub fn revision_hash(ds: &DaemonSet) -> String {
-    template_hash(&ds.spec.template, ds.status.as_ref().and_then(|s| s.collision_count))
 }
 
 /// A new daemon pod for `node`.
@@ -81,7 +77,8 @@ pub fn new_pod(ds: &DaemonSet, hash: &str, node: &str) -> Pod {
 #[async_trait]
 impl Reconciler for DaemonSetController {
     type Object = DaemonSet;
-    const CHILDREN: Children = Children::Of(&[ChildKind::of::<Pod>(), ChildKind::every::<Node, NodePlacement>()]);
+    const CHILDREN: Children =
+        Children::Of(&[ChildKind::of::<Pod>(), ChildKind::of::<ControllerRevision>(), ChildKind::every::<Node, NodePlacement>()]);
     fn selector(obj: &DaemonSet) -> Option<LabelSelector> {
         obj.spec.selector.clone()
     }
@@ -107,13 +104,16 @@ async fn sync(ds: &DaemonSet, cx: &Cx) -> Result<Action, ReconcileError> {
             Claim::Ignore => {}
         }
     }
+    // Upstream leaves a DaemonSet being deleted alone: its history may be gone already.
     if deleting {
         return Ok(Action::await_change());
     }
+    let (current, old) = history::construct_history(ds, &owned, cx).await?;
+    let hash = history::hash_of(&current).to_string();
     // Succeeded pods are done; the node gets a new one (upstream treats them as gone).
-    let active: Vec<Arc<Pod>> = owned.into_iter().filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Succeeded")).collect();
+    let active: Vec<Arc<Pod>> =
+        owned.iter().filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Succeeded")).cloned().collect();
     let nodes = cx.caches().nodes.list(None);
-    let hash = revision_hash(ds);
     let now = Utc::now();
     let plan = plan::plan(ds, &hash, &nodes, &active, now).map_err(|e| ReconcileError::Other(format!("DaemonSet {}: {e}", meta.name)))?;
     for chunk in plan.create_on.chunks(64) {
@@ -134,6 +134,7 @@ async fn sync(ds: &DaemonSet, cx: &Cx) -> Result<Action, ReconcileError> {
             Err(e) => return Err(e.into()),
         }
     }
+    history::cleanup_history(ds, &old, &owned, cx).await?;
     write_status(ds, plan.status, cx).await?;
     Ok(match plan.recheck_at {
         Some(at) => Action::requeue((at - now).to_std().unwrap_or_default() + Duration::from_millis(100)),

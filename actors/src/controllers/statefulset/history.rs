@@ -1,5 +1,5 @@
-//! The StatefulSet's ControllerRevisions through the registry: claiming them (adopting
-//! orphans its selector matches), finding or writing the update revision (upstream's
+//! The StatefulSet's ControllerRevisions through the registry: claiming them (the shared
+//! [`history::claim`]), finding or writing the update revision (upstream's
 //! `getStatefulSetRevisions`: reuse, bump for a rollback, or create with collision
 //! handling), and truncating the history to `revisionHistoryLimit`.
 
@@ -11,8 +11,8 @@ use api::model::{ControllerRevision, LabelSelector, Pod, StatefulSet};
 use super::identity::pod_revision;
 use super::revision::{self, UpdateRevision};
 use crate::controller::{Cx, ReconcileError};
-use crate::controllers::adopt;
-use crate::registry::{Preconditions, RegistryError, UpdateScope};
+use crate::controllers::history;
+use crate::registry::RegistryError;
 
 /// Revisions of a set being created with colliding names are retried this many times.
 const MAX_COLLISIONS: i32 = 16;
@@ -20,23 +20,7 @@ const MAX_COLLISIONS: i32 = 16;
 /// The set's revisions, sorted: those it controls that its selector matches, and the
 /// matching orphans, which it adopts (unless it is being deleted).
 pub async fn claim(set: &StatefulSet, selector: &LabelSelector, cx: &Cx) -> Result<Vec<Arc<ControllerRevision>>, ReconcileError> {
-    let uid = &set.metadata.uid;
-    let mut owned = Vec::new();
-    for cr in cx.caches().controllerrevisions.list(set.metadata.namespace.as_deref()) {
-        if selector.is_empty() || !selector.matches(&cr.metadata.labels) {
-            continue;
-        }
-        match cr.metadata.controller_ref() {
-            Some(r) if r.uid == *uid => owned.push(cr),
-            None if !set.metadata.is_deleting() && !cr.metadata.is_deleting() => {
-                adopt(cx, set, cr.as_ref()).await?;
-                owned.push(cr);
-            }
-            _ => {}
-        }
-    }
-    revision::sort(&mut owned);
-    Ok(owned)
+    history::claim(set, selector, cx).await
 }
 
 /// The update revision, written if needed, and the collision count it took.
@@ -50,26 +34,14 @@ pub async fn update_revision(
     loop {
         match revision::update_revision(set, sorted, collision) {
             UpdateRevision::Latest(r) => return Ok((r, collision)),
-            UpdateRevision::Reuse(r, number) => {
-                let uid = r.metadata.uid.clone();
-                let out = cx
-                    .modify::<ControllerRevision>(ns, &r.metadata.name, UpdateScope::Main, |c| {
-                        if c.metadata.uid != uid || c.revision == number {
-                            return false;
-                        }
-                        c.revision = number;
-                        true
-                    })
-                    .await?;
-                return Ok((Arc::new(out), collision));
-            }
+            UpdateRevision::Reuse(r, number) => return Ok((history::renumber(&r, number, cx).await?, collision)),
             UpdateRevision::Create(cr) => {
                 let name = cr.metadata.name.clone();
                 match cx.create(cr.clone()).await {
                     Ok(out) => return Ok((Arc::new(out), collision)),
                     Err(RegistryError::AlreadyExists { .. }) => {
                         let existing: ControllerRevision = cx.registry().get(ns, &name).await?;
-                        if revision::equal(&existing, &cr) {
+                        if history::revision::equal(&existing, &cr) {
                             return Ok((Arc::new(existing), collision));
                         }
                         if collision >= MAX_COLLISIONS {
@@ -99,11 +71,7 @@ pub async fn truncate(
     live.insert(update);
     let limit = set.spec.revision_history_limit.unwrap_or(10);
     for r in revision::history_to_delete(sorted, &live, limit) {
-        let pre = Preconditions { uid: Some(r.metadata.uid.clone()), resource_version: None };
-        match cx.delete::<ControllerRevision>(r.metadata.namespace.as_deref(), &r.metadata.name, &pre).await {
-            Ok(_) | Err(RegistryError::Conflict { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
+        history::delete(r, cx).await?;
     }
     Ok(())
 }

@@ -23,6 +23,7 @@ use self::claims::{has_stale_ref, retention_of, up_to_date, Keep};
 use self::identity::{claims_for, in_range, ordinal_of, pod_name, pod_revision, replicas_of, start_ordinal};
 use self::plan::{Input, Phase, PodView};
 use crate::controller::{Action, ChildKind, Children, Cx, ReconcileError, Reconciler};
+use crate::controllers::history::revision::template_of;
 use crate::controllers::{pod_is_available, pod_is_ready};
 use crate::registry::{RegistryError, UpdateScope};
 
@@ -163,8 +164,8 @@ pub async fn sync(set: &StatefulSet, cx: &Cx) -> Result<Action, ReconcileError> 
         };
         let steps = plan::plan(&input);
         if !steps.is_empty() {
-            let current_t = revision::template_of(&current).unwrap_or_else(|| set.spec.template.clone());
-            let update_t = revision::template_of(&update).unwrap_or_else(|| set.spec.template.clone());
+            let current_t = template_of(&current).unwrap_or_else(|| set.spec.template.clone());
+            let update_t = template_of(&update).unwrap_or_else(|| set.spec.template.clone());
             let t = pods::Templates {
                 current: (&current_t, current.metadata.name.as_str()),
                 update: (&update_t, update.metadata.name.as_str()),

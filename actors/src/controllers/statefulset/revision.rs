@@ -1,47 +1,22 @@
-//! A StatefulSet's revision history (pure, upstream's `newRevision`, `getPatch`,
-//! `ApplyRevision` and `pkg/controller/history`): each revision's `data` is the strategic
-//! merge patch `{"spec":{"template":{…,"$patch":"replace"}}}` that restores the template;
-//! its name is `<set>-<hash>`, the hash being FNV-1 (32 bit) of the patch and the
-//! collision count, written in the "safe" alphabet, as upstream computes it.
+//! A StatefulSet's revision history (pure, upstream's `newRevision` and
+//! `truncateHistory`): each revision's `data` is the template patch of
+//! [`history::revision`](crate::controllers::history::revision); its name is
+//! `<set>-<hash>`, the hash being FNV-1 (32 bit) of the patch and the collision count,
+//! written in the "safe" alphabet, as upstream computes it.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use api::model::{ControllerRevision, ObjectMeta, StatefulSet};
 
-use api::model::{ControllerRevision, ObjectMeta, PodTemplateSpec, StatefulSet};
-
-use crate::controllers::{controller_ref_of, parse_time};
+use crate::controllers::controller_ref_of;
+use crate::controllers::history::revision::{equal, next_revision, patch_of, revision_name};
 
 /// The label holding a revision's hash (upstream's `ControllerRevisionHashLabel`).
 pub const HASH_LABEL: &str = "controller.kubernetes.io/hash";
 
 /// Letters without vowels and digits without look-alikes (`rand.SafeEncodeString`).
 const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-
-/// A JSON value with every object's keys sorted (what Go's `json.Marshal` of a map gives).
-fn sorted(v: Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            let mut entries: Vec<(String, Value)> = m.into_iter().map(|(k, v)| (k, sorted(v))).collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(entries.into_iter().collect::<Map<String, Value>>())
-        }
-        Value::Array(a) => Value::Array(a.into_iter().map(sorted).collect()),
-        other => other,
-    }
-}
-
-/// The patch that restores `template` (upstream's `getPatch`), as compact JSON text with
-/// sorted keys.
-pub fn patch_of(template: &PodTemplateSpec) -> String {
-    let mut t = serde_json::to_value(template).unwrap_or(Value::Object(Map::new()));
-    if let Value::Object(m) = &mut t {
-        m.insert("$patch".into(), Value::String("replace".into()));
-    }
-    let patch = serde_json::json!({"spec": {"template": t}});
-    serde_json::to_string(&sorted(patch)).unwrap_or_default()
-}
 
 /// FNV-1, 32 bits (Go's `fnv.New32`).
 fn fnv1_32(bytes: &[u8]) -> u32 {
@@ -59,15 +34,6 @@ pub fn hash(data: &str, collision_count: i32) -> String {
     let mut bytes = data.as_bytes().to_vec();
     bytes.extend_from_slice(collision_count.to_string().as_bytes());
     fnv1_32(&bytes).to_string().bytes().map(|b| ALPHABET[usize::from(b) % ALPHABET.len()] as char).collect()
-}
-
-/// `<prefix>-<hash>`, the prefix cut to 223 bytes so that the name stays within 253.
-pub fn revision_name(prefix: &str, hash: &str) -> String {
-    let mut end = prefix.len().min(223);
-    while !prefix.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}-{hash}", &prefix[..end])
 }
 
 /// The revision of the set's current template (upstream's `newRevision`): owned by the
@@ -90,34 +56,6 @@ pub fn new_revision(set: &StatefulSet, revision: i64, collision_count: i32) -> C
         revision,
         ..Default::default()
     }
-}
-
-/// The template a revision restores (`ApplyRevision` of a template-replacing patch); None
-/// when its data holds no template.
-pub fn template_of(cr: &ControllerRevision) -> Option<PodTemplateSpec> {
-    let mut t = cr.data_value().get("spec")?.get("template")?.clone();
-    if let Value::Object(m) = &mut t {
-        m.remove("$patch");
-    }
-    serde_json::from_value(t).ok()
-}
-
-/// Whether two revisions hold the same data (`history.EqualRevision`).
-pub fn equal(a: &ControllerRevision, b: &ControllerRevision) -> bool {
-    a.data == b.data || a.data_value() == b.data_value()
-}
-
-/// Sorts by revision, then creation time, then name (`history.SortControllerRevisions`).
-pub fn sort(revisions: &mut [Arc<ControllerRevision>]) {
-    revisions.sort_by_cached_key(|r| {
-        let t = parse_time(r.metadata.creation_timestamp.as_deref()).map(|t| t.timestamp()).unwrap_or(0);
-        (r.revision, t, r.metadata.name.clone())
-    });
-}
-
-/// One more than the highest revision (1 for none); `sorted` as [`sort`] leaves it.
-pub fn next_revision(sorted: &[Arc<ControllerRevision>]) -> i64 {
-    sorted.last().map(|r| r.revision + 1).unwrap_or(1)
 }
 
 /// What to do to have the set's update revision (the first half of upstream's
@@ -157,6 +95,7 @@ pub fn history_to_delete<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controllers::history::revision::{sort, template_of};
     use api::model::Container;
 
     fn set(image: &str) -> StatefulSet {
@@ -168,13 +107,6 @@ mod tests {
         s.spec.template.metadata.labels.insert("app".into(), "nginx".into());
         s.spec.template.spec.containers.push(Container { name: "c".into(), image: Some(image.into()), ..Default::default() });
         s
-    }
-
-    #[test]
-    fn the_patch_replaces_the_template_and_has_sorted_keys() {
-        let p = patch_of(&set("nginx:1").spec.template);
-        assert!(p.starts_with(r#"{"spec":{"template":{"$patch":"replace","metadata":{"labels":{"app":"nginx"}},"spec":{"containers":[{"#), "{p}");
-        assert!(p.contains(r#""image":"nginx:1","name":"c""#), "keys sorted inside objects: {p}");
     }
 
     #[test]
@@ -201,7 +133,6 @@ mod tests {
         assert_eq!(cr.metadata.annotations["note"], "kept");
         assert_eq!(cr.metadata.controller_ref().map(|r| r.kind.as_str()), Some("StatefulSet"));
         assert_eq!(template_of(&cr), Some(s.spec.template.clone()));
-        assert_eq!(revision_name(&"x".repeat(300), "h").len(), 225);
     }
 
     #[test]
