@@ -1,4 +1,5 @@
-//! The workload controllers: ReplicaSet/ReplicationController, Deployment and StatefulSet reconcilers.
+//! The controllers: workloads (ReplicaSet/ReplicationController, Deployment, StatefulSet,
+//! DaemonSet, Job, CronJob), the HorizontalPodAutoscaler, and the cluster's singletons.
 //!
 //! Register with the runtime: [`replicaset::ReplicaSetController`],
 //! [`replicaset::ReplicationControllerController`] and [`deployment::DeploymentController`].
@@ -9,6 +10,7 @@ pub mod cronjob;
 pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
+pub mod hpa;
 pub mod job;
 pub mod kubernetes_service;
 pub mod namespace;
@@ -24,6 +26,7 @@ pub use cronjob::CronJobController;
 pub use deployment::DeploymentController;
 pub use disruption::DisruptionController;
 pub use endpoints::EndpointsController;
+pub use hpa::HorizontalPodAutoscalerController;
 pub use job::{JobController, JobPodFinalizers};
 pub use namespace::NamespaceController;
 pub use nodeipam::NodeIpam;
