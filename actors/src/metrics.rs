@@ -180,6 +180,15 @@ impl MetricsRegistry {
             .cloned()
     }
 
+    /// The names of the objects of `resource` in `namespace` with a value of `metric`.
+    pub fn custom_names(&self, namespace: Option<&str>, resource: &str, metric: &str) -> Vec<String> {
+        read(&self.custom)
+            .keys()
+            .filter(|k| k.namespace.as_deref() == namespace && k.resource == resource && k.metric == metric)
+            .map(|k| k.name.clone())
+            .collect()
+    }
+
     /// The metric names posted for objects of `resource` (for discovery), sorted.
     pub fn custom_metric_names(&self) -> Vec<(String, String, bool)> {
         let g = read(&self.custom);
