@@ -22,8 +22,9 @@ pub struct Scale {
 pub enum ScaleError {
     #[error("the server could not find the requested resource: no scale subresource for kind {kind:?} ({api_version})")]
     NotScalable { kind: String, api_version: String },
-    #[error("{kind}.{group} {name:?} not found")]
-    NotFound { kind: String, group: &'static str, name: String },
+    /// `deployments.apps "web" not found`, as the API server says it.
+    #[error("{resource} {name:?} not found")]
+    NotFound { resource: String, name: String },
 }
 
 fn of<T: Resource>(spec: Option<i32>, status: i32, selector: Option<LabelSelector>) -> Scale {
@@ -33,7 +34,11 @@ fn of<T: Resource>(spec: Option<i32>, status: i32, selector: Option<LabelSelecto
 /// Reads the target's scale from the caches.
 pub fn get(cx: &Cx, ns: Option<&str>, r: &CrossVersionObjectReference) -> Result<Scale, ScaleError> {
     let c = cx.caches();
-    let missing = |group| ScaleError::NotFound { kind: r.kind.to_lowercase() + "s", group, name: r.name.clone() };
+    let missing = |group: &str| {
+        let plural = r.kind.to_lowercase() + "s";
+        let resource = if group.is_empty() { plural } else { format!("{plural}.{group}") };
+        ScaleError::NotFound { resource, name: r.name.clone() }
+    };
     let api_version = r.api_version.clone().unwrap_or_default();
     match (r.kind.as_str(), api_version.as_str()) {
         ("Deployment", "apps/v1" | "") => c.deployments.get(ns, &r.name).map(|d| {
