@@ -106,6 +106,16 @@ struct ControlFlags {
     /// (CronJob schedules); hidden from --help, not part of the CLI contract.
     #[arg(long, hide = true, default_value_t = 1.0)]
     test_clock_speed: f64,
+    /// Seconds between two syncs of each HorizontalPodAutoscaler.
+    #[arg(long, default_value_t = actors::controller::defaults::HPA_SYNC_PERIOD_SECS)]
+    hpa_sync_period: f64,
+    /// Seconds an HPA waits, after its recommendations fell, before it scales down (when
+    /// its behavior sets no scaleDown window).
+    #[arg(long, default_value_t = actors::controller::defaults::HPA_DOWNSCALE_STABILIZATION_SECS)]
+    hpa_downscale_stabilization: f64,
+    /// The relative change of a metric's ratio an HPA ignores.
+    #[arg(long, default_value_t = 0.1)]
+    hpa_tolerance: f64,
 }
 
 impl ControlFlags {
@@ -131,6 +141,28 @@ impl ControlFlags {
             job_backoff_base: Duration::from_millis(self.job_backoff_base_ms),
             job_backoff_max: Duration::from_secs(actors::controller::defaults::JOB_BACKOFF_MAX_SECS),
             clock: self.clock()?,
+            hpa: self.hpa()?,
+            metrics: actors::metrics::MetricsRegistry::shared(),
+        })
+    }
+
+    fn hpa(&self) -> Result<actors::controllers::hpa::HpaConfig> {
+        let secs = |flag: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(std::time::Duration::from_secs_f64(v))
+            } else {
+                Err(anyhow!("--{flag} must be a number of seconds, not {v}"))
+            }
+        };
+        if !(self.hpa_tolerance.is_finite() && self.hpa_tolerance >= 0.0) {
+            return Err(anyhow!("--hpa-tolerance must be a non-negative number, not {}", self.hpa_tolerance));
+        }
+        let sync_period = secs("hpa-sync-period", self.hpa_sync_period)?.max(std::time::Duration::from_millis(100));
+        Ok(actors::controllers::hpa::HpaConfig {
+            sync_period,
+            downscale_stabilization: secs("hpa-downscale-stabilization", self.hpa_downscale_stabilization)?,
+            tolerance: self.hpa_tolerance,
+            ..Default::default()
         })
     }
 
@@ -213,6 +245,9 @@ enum Command {
         /// The port of a real node's server (logs, exec, attach, port-forward).
         #[arg(long, default_value_t = 10250)]
         kubelet_port: u16,
+        /// Seconds between the node's usage reports (the window of `kubectl top`).
+        #[arg(long, default_value_t = 5.0)]
+        usage_interval: f64,
     },
     /// Create or update the objects in a file or directory.
     Apply {
@@ -354,7 +389,7 @@ fn run(cli: Cli, zygote: Option<node_host::runtime::Zygote>) -> Result<()> {
             };
             cmd::cluster::run(serve.options(store, 0)?)
         }
-        Command::Node { name, node_ip, simulate, count, lease_seconds, cpu, memory, pods, labels, root_dir, kubelet_port } => {
+        Command::Node { name, node_ip, simulate, count, lease_seconds, cpu, memory, pods, labels, root_dir, kubelet_port, usage_interval } => {
             init_logging();
             cmd::node::run(
                 cmd::node::NodeOptions {
@@ -370,6 +405,7 @@ fn run(cli: Cli, zygote: Option<node_host::runtime::Zygote>) -> Result<()> {
                 labels,
                 root_dir: root_dir.clone(),
                 kubelet_port: *kubelet_port,
+                usage_interval: *usage_interval,
             },
                 zygote,
             )

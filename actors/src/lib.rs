@@ -13,6 +13,7 @@ pub mod events;
 pub mod gc;
 pub mod graceful;
 pub mod informer;
+pub mod metrics;
 pub mod pod_actor;
 pub mod nodelifecycle;
 pub mod registry;

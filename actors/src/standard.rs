@@ -8,7 +8,7 @@ use crate::controllers::{DaemonSetController, DeploymentController, NamespaceCon
 use crate::controllers::{DisruptionController, EndpointsController, LocalPathProvisioner, VolumeBinder};
 use crate::controllers::{ClusterNetwork, KubernetesService, NodeIpam, ServiceAccountsController, StatefulSetController};
 use crate::controllers::{JobController, JobPodFinalizers};
-use crate::controllers::CronJobController;
+use crate::controllers::{CronJobController, HorizontalPodAutoscalerController};
 use crate::events::EventTtl;
 use crate::gc::GarbageCollector;
 use crate::nodelifecycle::NodeLifecycle;
@@ -42,4 +42,5 @@ pub fn control_plane(shared: Arc<Shared>) -> ControlPlane<Shared> {
         .manager(Controller(JobController))
         .singleton(ControlLoop(JobPodFinalizers))
         .manager(Controller(CronJobController))
+        .manager(Controller(HorizontalPodAutoscalerController))
 }

@@ -13,6 +13,7 @@ pub mod field;
 pub mod image;
 pub mod inert;
 pub mod kinds;
+pub mod metrics;
 pub mod model;
 pub mod network;
 pub mod time;

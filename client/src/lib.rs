@@ -8,6 +8,7 @@ pub mod cache;
 pub mod error;
 pub mod http;
 pub mod images;
+pub mod metrics;
 pub mod path;
 pub mod status;
 pub mod watch;

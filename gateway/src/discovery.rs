@@ -9,6 +9,7 @@ use api::model::KindInfo;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
+use crate::AppState;
 
 const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 const SUB_VERBS: &[&str] = &["get", "patch", "update"];
@@ -22,6 +23,52 @@ fn groups() -> BTreeMap<&'static str, BTreeMap<&'static str, Vec<&'static KindIn
         g.entry(k.group).or_default().entry(k.version).or_default().push(k);
     }
     g
+}
+
+/// A resource of a group served beside the stored kinds: the read-only metrics APIs.
+struct Extra {
+    name: String,
+    kind: &'static str,
+    namespaced: bool,
+    verbs: &'static [&'static str],
+}
+
+/// The metrics groups (`metrics_api`): `metrics.k8s.io/v1beta1` nodes and pods, and
+/// `custom.metrics.k8s.io/v1beta2` with one `<resource>/<metric>` per metric posted so far.
+fn extra_groups(state: Option<&AppState>) -> Vec<(&'static str, &'static str, Vec<Extra>)> {
+    let m = |name: &str, kind, namespaced| Extra { name: name.into(), kind, namespaced, verbs: &["get", "list"] };
+    let custom = state
+        .map(|s| s.usage.custom_metric_names())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(resource, metric, namespaced)| Extra { name: format!("{resource}/{metric}"), kind: "MetricValueList", namespaced, verbs: &["get"] })
+        .collect();
+    vec![
+        (api::metrics::RESOURCE_GROUP, api::metrics::RESOURCE_VERSION, vec![m("nodes", "NodeMetrics", false), m("pods", "PodMetrics", true)]),
+        (api::metrics::CUSTOM_GROUP, api::metrics::CUSTOM_VERSION, custom),
+    ]
+}
+
+fn extra_group_json(group: &str, version: &str) -> Value {
+    let v = json!({"groupVersion": format!("{group}/{version}"), "version": version});
+    json!({"name": group, "versions": [v.clone()], "preferredVersion": v})
+}
+
+fn extra_resource_list(group: &str, version: &str, resources: &[Extra]) -> Value {
+    let rs: Vec<Value> =
+        resources.iter().map(|r| json!({"name": r.name, "singularName": "", "namespaced": r.namespaced, "kind": r.kind, "verbs": r.verbs})).collect();
+    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": format!("{group}/{version}"), "resources": rs})
+}
+
+fn extra_discovery(group: &str, version: &str, resources: &[Extra]) -> Value {
+    let rs: Vec<Value> = resources
+        .iter()
+        .map(|r| {
+            json!({"resource": r.name, "responseKind": {"group": group, "version": version, "kind": r.kind},
+                "scope": if r.namespaced { "Namespaced" } else { "Cluster" }, "singularResource": "", "verbs": r.verbs})
+        })
+        .collect();
+    json!({"metadata": {"name": group, "creationTimestamp": null}, "versions": [{"version": version, "resources": rs, "freshness": "Current"}]})
 }
 
 fn wants_aggregated(req: &HttpRequest) -> bool {
@@ -129,8 +176,8 @@ fn discovery_resources(kinds: &[&KindInfo]) -> Vec<Value> {
         .collect()
 }
 
-fn aggregated(core: bool) -> HttpResponse {
-    let items: Vec<Value> = groups()
+fn aggregated(core: bool, state: Option<&AppState>) -> HttpResponse {
+    let mut items: Vec<Value> = groups()
         .into_iter()
         .filter(|(g, _)| g.is_empty() == core)
         .map(|(g, versions)| {
@@ -146,6 +193,9 @@ fn aggregated(core: bool) -> HttpResponse {
             json!({"metadata": meta, "versions": versions})
         })
         .collect();
+    if !core {
+        items.extend(extra_groups(state).iter().map(|(g, v, rs)| extra_discovery(g, v, rs)));
+    }
     HttpResponse::Ok()
         .content_type(AGGREGATED)
         .body(json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items}).to_string())
@@ -153,7 +203,7 @@ fn aggregated(core: bool) -> HttpResponse {
 
 pub async fn core_versions(req: HttpRequest) -> HttpResponse {
     if wants_aggregated(&req) {
-        return aggregated(true);
+        return aggregated(true, None);
     }
     let addr = req.app_config().local_addr().to_string();
     json_ok(json!({"kind": "APIVersions", "versions": ["v1"],
@@ -165,16 +215,24 @@ fn group_json(group: &str, versions: &BTreeMap<&'static str, Vec<&'static KindIn
     json!({"name": group, "versions": vs, "preferredVersion": vs[0].clone()})
 }
 
-pub async fn group_list(req: HttpRequest) -> HttpResponse {
+pub async fn group_list(req: HttpRequest, state: Option<web::Data<AppState>>) -> HttpResponse {
+    let state = state.as_ref().map(|d| d.get_ref());
     if wants_aggregated(&req) {
-        return aggregated(false);
+        return aggregated(false, state);
     }
-    let groups: Vec<Value> = groups().iter().filter(|(g, _)| !g.is_empty()).map(|(g, v)| group_json(g, v)).collect();
+    let mut groups: Vec<Value> = groups().iter().filter(|(g, _)| !g.is_empty()).map(|(g, v)| group_json(g, v)).collect();
+    groups.extend(extra_groups(state).iter().map(|(g, v, _)| extra_group_json(g, v)));
     json_ok(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
 }
 
 pub async fn group(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let name = path.into_inner();
+    if let Some((g, v, _)) = extra_groups(None).into_iter().find(|(g, _, _)| *g == name) {
+        let mut j = extra_group_json(g, v);
+        j["kind"] = json!("APIGroup");
+        j["apiVersion"] = json!("v1");
+        return Ok(json_ok(j));
+    }
     let all = groups();
     match all.get(name.as_str()).filter(|_| !name.is_empty()) {
         Some(v) => {
@@ -193,8 +251,11 @@ pub async fn core_resources() -> HttpResponse {
     json_ok(resource_list("", "v1", &kinds))
 }
 
-pub async fn group_resources(path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+pub async fn group_resources(path: web::Path<(String, String)>, state: Option<web::Data<AppState>>) -> Result<HttpResponse, ApiError> {
     let (g, v) = path.into_inner();
+    if let Some((eg, ev, rs)) = extra_groups(state.as_ref().map(|d| d.get_ref())).into_iter().find(|(eg, ev, _)| *eg == g && *ev == v) {
+        return Ok(json_ok(extra_resource_list(eg, ev, &rs)));
+    }
     let all = groups();
     match all.get(g.as_str()).and_then(|vs| vs.get(v.as_str())).filter(|_| !g.is_empty()) {
         Some(kinds) => Ok(json_ok(resource_list(&g, &v, kinds))),

@@ -14,6 +14,7 @@ pub mod freshness;
 pub mod health;
 pub mod images;
 pub mod metrics;
+pub mod metrics_api;
 pub mod negotiate;
 pub mod openapi;
 pub mod pagination;
@@ -37,4 +38,7 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// The supervision tree, when this process runs the controllers.
     pub control: Option<supervision::ControlHandle>,
+    /// The latest node usage and custom metrics (`metrics_api`); the controllers read
+    /// the same registry (`ControlConfig::metrics`).
+    pub usage: Arc<actors::metrics::MetricsRegistry>,
 }

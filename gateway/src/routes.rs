@@ -80,6 +80,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::discovery::configure(cfg);
     crate::openapi::configure(cfg);
     crate::images::configure(cfg);
+    crate::metrics_api::configure(cfg);
     api::for_each_kind(&mut KindRoutes(cfg));
     cfg.route("/api/v1/namespaces/{ns}/pods/{name}/eviction", web::post().to(crate::eviction::evict));
     let pods = "/api/v1/namespaces/{ns}/pods/{name}";

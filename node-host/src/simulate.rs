@@ -1,11 +1,13 @@
 //! Simulated nodes (like kwok): register Nodes, renew their Leases, and report every pod
 //! bound to them as Running — all through the HTTP API, with no containers. Pods with
 //! restartPolicy Never or OnFailure run to completion as their `sim.shoal.io/*`
-//! annotations say (see [`completion`]).
+//! annotations say (see [`completion`]); every node posts its pods' usage, which their
+//! `sim.shoal.io/cpu` and `sim.shoal.io/memory` annotations set (see [`usage`]).
 
 pub mod completion;
 mod node;
 mod pods;
+pub mod usage;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -30,6 +32,8 @@ pub struct SimOptions {
     pub labels: BTreeMap<String, String>,
     /// Tasks writing pod status.
     pub workers: usize,
+    /// How often each node posts its usage report (and the window it covers).
+    pub usage_interval: Duration,
 }
 
 impl Default for SimOptions {
@@ -46,6 +50,7 @@ impl Default for SimOptions {
             ]),
             labels: BTreeMap::new(),
             workers: 16,
+            usage_interval: Duration::from_secs(5),
         }
     }
 }
@@ -108,7 +113,8 @@ pub async fn run_simulated_until(opts: SimOptions, stop: impl Future<Output = ()
         tracing::info!(node = %n.name, ip = %n.ip, "simulated node registered");
     }
     let nodes = Arc::new(nodes);
-    let tasks = pods::start(&api, nodes.clone(), opts.workers.max(1));
+    let (mut tasks, caches) = pods::start(&api, nodes.clone(), opts.workers.max(1));
+    tasks.push(tokio::spawn(usage::run(api.clone(), nodes.clone(), caches, opts.usage_interval)));
     tokio::select! {
         () = heartbeats(&api, &nodes, &opts) => {}
         () = stop => {}

@@ -87,7 +87,7 @@ async fn serve(opts: ServeOptions) -> Result<()> {
         let shared = Arc::new(actors::controller::Shared {
             registry: state.registry.clone(),
             caches: actors::controller::Caches::start(&state.registry),
-            config: actors::controller::ControlConfig { api_server: Some(addr), ..opts.control.clone() },
+            config: actors::controller::ControlConfig { api_server: Some(addr), metrics: state.usage.clone(), ..opts.control.clone() },
         });
         state.control = Some(actors::standard::control_plane(shared).start());
     }

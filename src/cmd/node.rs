@@ -23,6 +23,15 @@ pub struct NodeOptions<'a> {
     pub root_dir: Option<PathBuf>,
     /// The port of a real node's server (logs, exec, attach, port-forward).
     pub kubelet_port: u16,
+    /// Seconds between usage reports.
+    pub usage_interval: f64,
+}
+
+fn usage_interval(secs: f64) -> Result<std::time::Duration> {
+    if !(secs.is_finite() && secs >= 0.1) {
+        bail!("--usage-interval must be at least 0.1 seconds, not {secs}");
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 /// `NAME`, or `NAME-0` … `NAME-{count-1}` with `--count`.
@@ -132,6 +141,7 @@ pub fn run(o: NodeOptions<'_>, zygote: Option<node_host::runtime::Zygote>) -> Re
         names: node_names(o.name, o.count),
         lease_seconds: o.lease_seconds.max(1),
         labels: parse_labels(o.labels)?,
+        usage_interval: usage_interval(o.usage_interval)?,
         ..Default::default()
     };
     if let Some(ip) = o.node_ip {
@@ -164,6 +174,7 @@ fn run_real(o: NodeOptions<'_>, zygote: Option<node_host::runtime::Zygote>) -> R
     let mut agent = agent_options(o.server, o.name, node_ip, root, o.kubelet_port);
     agent.lease_seconds = o.lease_seconds.max(1);
     agent.labels = parse_labels(o.labels)?;
+    agent.usage_interval = usage_interval(o.usage_interval)?;
     println!("node {} ({node_ip}) joining {}", o.name, o.server);
     let system = actix_rt::System::new();
     system.block_on(node_host::run_host(node_host::HostOptions::new(agent), zygote, super::cluster::shutdown_signal())).context("running the node")

@@ -118,8 +118,14 @@ impl Cluster {
     /// Starts one `shoal node --simulate` process hosting `count` nodes named
     /// `{prefix}-0..`, waits until they are Ready, and returns its index (for `kill_nodes`).
     pub fn add_simulated_nodes(&mut self, prefix: &str, count: usize) -> usize {
+        self.add_simulated_nodes_with(prefix, count, &[])
+    }
+
+    /// [`Cluster::add_simulated_nodes`] with more `shoal node` flags (`--usage-interval 1`).
+    pub fn add_simulated_nodes_with(&mut self, prefix: &str, count: usize, extra: &[&str]) -> usize {
         let child = Command::new(shoal_bin())
             .args(["node", "--simulate", "--server", &self.url, "--name", prefix, "--count", &count.to_string()])
+            .args(extra)
             .env("SHOAL_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

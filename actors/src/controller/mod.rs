@@ -21,7 +21,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use crate::informer::{self, Cache};
 use api::model::{Deployment, LabelSelector, Lease, Namespace, Node, Pod, ReplicaSet, ReplicationController, Resource, ServiceAccount};
 use api::model::{PersistentVolume, PersistentVolumeClaim, PodDisruptionBudget, StatefulSet, StorageClass};
-use api::model::{ControllerRevision, CronJob, DaemonSet, EndpointSlice, Endpoints, Job, Service};
+use api::model::{ControllerRevision, CronJob, DaemonSet, EndpointSlice, Endpoints, HorizontalPodAutoscaler, Job, Service};
 use crate::registry::{DeleteOptions, Deleted, Preconditions, Registry, RegistryError, UpdateScope};
 use supervision::{ActorCx, BudgetSpec, HasSource, Loop, Reconcile, Source, World};
 use crate::store::Revision;
@@ -49,6 +49,11 @@ pub mod defaults {
     pub const JOB_BACKOFF_BASE_MS: u64 = 10_000;
     /// The longest back-off between a Job's pod failures (MaxJobPodFailureBackOff).
     pub const JOB_BACKOFF_MAX_SECS: u64 = 360;
+    /// How often each HPA is synced (upstream's `--horizontal-pod-autoscaler-sync-period`).
+    pub const HPA_SYNC_PERIOD_SECS: f64 = 15.0;
+    /// The scale-down stabilization window of HPAs that set none
+    /// (`--horizontal-pod-autoscaler-downscale-stabilization`).
+    pub const HPA_DOWNSCALE_STABILIZATION_SECS: f64 = 300.0;
 }
 
 /// Tunables of the control plane.
@@ -76,6 +81,12 @@ pub struct ControlConfig {
     pub job_backoff_max: Duration,
     /// The time controllers read (the real clock unless a test sped it up).
     pub clock: Arc<dyn Clock>,
+    /// The HPA controller's tunables (sync period, stabilization, tolerance, CPU
+    /// initialization period).
+    pub hpa: crate::controllers::hpa::HpaConfig,
+    /// The latest resource and custom metrics (fed by the gateway from the nodes'
+    /// reports and custom metric posts; read by the HPA controller).
+    pub metrics: Arc<crate::metrics::MetricsRegistry>,
 }
 
 impl Default for ControlConfig {
@@ -92,6 +103,8 @@ impl Default for ControlConfig {
             job_backoff_base: Duration::from_millis(defaults::JOB_BACKOFF_BASE_MS),
             job_backoff_max: Duration::from_secs(defaults::JOB_BACKOFF_MAX_SECS),
             clock: Arc::new(SystemClock),
+            hpa: Default::default(),
+            metrics: crate::metrics::MetricsRegistry::shared(),
         }
     }
 }
@@ -207,6 +220,7 @@ caches! {
     endpoints: Endpoints,
     endpointslices: EndpointSlice,
     controllerrevisions: ControllerRevision,
+    horizontalpodautoscalers: HorizontalPodAutoscaler,
 }
 
 /// What every actor of the control plane shares: the control plane's `World`.
@@ -241,6 +255,9 @@ impl World for Shared {
 pub struct Cx {
     pub shared: Arc<Shared>,
     written: Mutex<HashMap<&'static str, Revision>>,
+    /// What this actor alone remembers between reconciles (the HPA's recent
+    /// recommendations); it dies with the actor, so a replacement starts afresh.
+    local: Mutex<Option<Box<dyn std::any::Any + Send>>>,
 }
 
 fn rev_of<T: Resource>(obj: &T) -> Revision {
@@ -249,7 +266,20 @@ fn rev_of<T: Resource>(obj: &T) -> Revision {
 
 impl Cx {
     pub fn new(shared: Arc<Shared>) -> Self {
-        Cx { shared, written: Mutex::new(HashMap::new()) }
+        Cx { shared, written: Mutex::new(HashMap::new()), local: Mutex::new(None) }
+    }
+
+    /// Runs `f` on this actor's own memory of type `T` (made with `Default` on first use,
+    /// or when an earlier use stored another type).
+    pub fn local<T: Default + Send + 'static, R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let mut g = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        if !g.as_ref().is_some_and(|b| b.is::<T>()) {
+            *g = Some(Box::new(T::default()));
+        }
+        match g.as_mut().and_then(|b| b.downcast_mut::<T>()) {
+            Some(t) => f(t),
+            None => f(&mut T::default()),
+        }
     }
 
     pub fn registry(&self) -> &Registry {

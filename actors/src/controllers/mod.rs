@@ -1,6 +1,7 @@
 //! The controllers: the workloads' (ReplicaSet/ReplicationController, Deployment,
-//! StatefulSet, DaemonSet, Job, CronJob), the ControllerRevision history the StatefulSet
-//! and DaemonSet share, and the cluster's others (endpoints, namespaces, node IPAM, volumes…).
+//! StatefulSet, DaemonSet, Job, CronJob), the HorizontalPodAutoscaler, the
+//! ControllerRevision history the StatefulSet and DaemonSet share, and the cluster's
+//! others (endpoints, namespaces, node IPAM, volumes…).
 //!
 //! Register with the runtime: [`replicaset::ReplicaSetController`],
 //! [`replicaset::ReplicationControllerController`] and [`deployment::DeploymentController`].
@@ -12,6 +13,7 @@ pub mod deployment;
 pub mod history;
 pub mod disruption;
 pub mod endpoints;
+pub mod hpa;
 pub mod job;
 pub mod kubernetes_service;
 pub mod namespace;
@@ -27,6 +29,7 @@ pub use cronjob::CronJobController;
 pub use deployment::DeploymentController;
 pub use disruption::DisruptionController;
 pub use endpoints::EndpointsController;
+pub use hpa::HorizontalPodAutoscalerController;
 pub use job::{JobController, JobPodFinalizers};
 pub use namespace::NamespaceController;
 pub use nodeipam::NodeIpam;

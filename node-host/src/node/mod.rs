@@ -2,9 +2,11 @@
 //! `kube-node-lease` renewed every quarter of its duration, the Node status (capacity
 //! and allocatable from the machine, nodeInfo, conditions with upstream's reasons,
 //! addresses, images, the node server's port), and the loop reading per-container usage
-//! for the node server's metrics.
+//! for the node server's metrics and the usage report posted to the control plane
+//! (`usage.rs`).
 
 pub mod machine;
+pub mod usage;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -328,8 +330,11 @@ impl Loop for StatusLoop {
     }
 }
 
-/// Reads every running container's usage into the node's stats, every `usage_interval`.
+/// Reads every running container's usage into the node's stats, every `usage_interval`,
+/// and posts the node's usage report (rates over the interval) to the control plane.
 pub async fn usage_loop(agent: Arc<Agent>) {
+    let mut rates = usage::Rates::default();
+    let window_ms = agent.opts.usage_interval.as_millis().min(u128::from(u64::MAX)) as u64;
     loop {
         for p in agent.stats.pods() {
             let key = format!("{}/{}", p.namespace, p.name);
@@ -338,6 +343,12 @@ pub async fn usage_loop(agent: Arc<Agent>) {
                     agent.stats.set_usage(&key, &c.id, u, SystemTime::now());
                 }
             }
+        }
+        let busy = std::fs::read_to_string("/proc/stat").ok().as_deref().and_then(usage::parse_proc_stat).map(|(busy, _)| busy);
+        let (total, available) = std::fs::read_to_string("/proc/meminfo").map(|t| machine::parse_meminfo(&t)).unwrap_or((0, 0));
+        let report = rates.report(&agent.opts.node_name, &agent.stats.pods(), busy, total.saturating_sub(available), std::time::Instant::now(), window_ms);
+        if let Err(e) = agent.api.report_usage(&report).await {
+            tracing::debug!(error = %e, "posting the node's usage failed");
         }
         tokio::time::sleep(agent.opts.usage_interval).await;
     }

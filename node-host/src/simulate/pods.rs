@@ -32,7 +32,8 @@ const CHANGES_PER_NODE: usize = 1024;
 
 /// Starts a watcher and a dispatcher per node and `workers` workers on the current
 /// runtime; abort the handles to stop them.
-pub fn start(api: &client::Client, nodes: Arc<Vec<SimNode>>, workers: usize) -> Vec<JoinHandle<()>> {
+/// Also returns each node's pod cache (the usage reports read it).
+pub fn start(api: &client::Client, nodes: Arc<Vec<SimNode>>, workers: usize) -> (Vec<JoinHandle<()>>, Arc<Vec<Cache<Pod>>>) {
     let mut tasks = Vec::new();
     let mut caches = Vec::with_capacity(nodes.len());
     for n in nodes.iter() {
@@ -60,7 +61,7 @@ pub fn start(api: &client::Client, nodes: Arc<Vec<SimNode>>, workers: usize) -> 
     for (i, cache) in caches.iter().enumerate() {
         tasks.push(tokio::spawn(dispatch(i, cache.clone(), nodes.clone(), senders.clone())));
     }
-    tasks
+    (tasks, caches)
 }
 
 /// The worker of a pod: one per uid, so that one pod's jobs stay in order.
