@@ -212,3 +212,56 @@ fn a_custom_pods_metric_drives_a_scale() {
         if n == 1 { Ok(()) } else { Err(format!("replicas {n}; hpa status {}", hpa(&api, "queue")["status"])) }
     });
 }
+
+/// The same on a real node: a busybox container that burns CPU (capped by its limit, so
+/// the test loads the machine by 300m at most) is measured from its cgroup, which scales
+/// its Deployment up to the maximum; replaced by an idle one, it scales back down.
+#[test]
+fn a_cpu_burning_container_on_a_real_node_scales_its_deployment() {
+    harness::real::require_root();
+    let rc = harness::real::RealCluster::with_args("hpa", &["--hpa-sync-period", "1", "--hpa-downscale-stabilization", "3"]);
+    let api = rc.cluster.api();
+    let burner = |command: &str| {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "burn"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "burn"}},
+                     "strategy": {"rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+                     "template": {"metadata": {"labels": {"app": "burn"}},
+                                  "spec": {"terminationGracePeriodSeconds": 1,
+                                           "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", command],
+                                                           "resources": {"requests": {"cpu": "50m"}, "limits": {"cpu": "100m"}}}]}}}
+        })
+    };
+    create(&api, DEPLOYMENTS, &burner("while :; do :; done"));
+    create(&api, HPAS, &json!({
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "burn"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "burn"},
+                 "minReplicas": 1, "maxReplicas": 3,
+                 "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}]}
+    }));
+    // Each burning container uses its 100m limit: 200% of its 50m request.
+    let t = Instant::now();
+    wait_for("burn at 3 replicas", Duration::from_secs(120), || {
+        let n = spec_replicas(&api, "burn");
+        if n == 3 { Ok(()) } else { Err(format!("replicas {n}; hpa status {}", hpa(&api, "burn")["status"])) }
+    });
+    println!("real node: scaled 1 → 3 in {:.1} s", t.elapsed().as_secs_f64());
+    let k = rc.cluster.kubectl();
+    wait_for("kubectl top pods to show the burning pods near their limit", Duration::from_secs(60), || {
+        let r = k.run(&["top", "pods", "-l", "app=burn", "--no-headers"]);
+        // NAME CPU(cores) MEMORY(bytes): at least 50m each once all three run.
+        let busy = r.stdout.lines().filter_map(|l| l.split_whitespace().nth(1)?.strip_suffix('m')?.parse::<u32>().ok()).filter(|m| *m >= 50).count();
+        if r.success() && busy == 3 { Ok(()) } else { Err(r.text()) }
+    });
+    // Idle containers: usage near zero, back to the minimum once the window has passed.
+    let (code, v) = api
+        .modify(&format!("{DEPLOYMENTS}/burn"), |d| d["spec"]["template"]["spec"]["containers"][0]["command"] = json!(["sleep", "3600"]))
+        .expect("PUT deployment");
+    assert_eq!(code, 200, "{v}");
+    let t = Instant::now();
+    wait_for("burn back at 1 replica", Duration::from_secs(180), || {
+        let n = spec_replicas(&api, "burn");
+        if n == 1 { Ok(()) } else { Err(format!("replicas {n}; hpa status {}", hpa(&api, "burn")["status"])) }
+    });
+    println!("real node: scaled 3 → 1 in {:.1} s after the idle rollout", t.elapsed().as_secs_f64());
+}

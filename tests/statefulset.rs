@@ -32,6 +32,14 @@ fn get(api: &Api, path: &str) -> Value {
     }
 }
 
+/// The object, or what it is instead (not found yet, an error) for a `wait_for` to retry on.
+fn get_if_present(api: &Api, path: &str) -> Result<Value, String> {
+    match api.get(path) {
+        Ok((200, v)) => Ok(v),
+        other => Err(format!("GET {path}: {other:?}")),
+    }
+}
+
 fn items(api: &Api, path: &str) -> Vec<Value> {
     get(api, path)["items"].as_array().cloned().unwrap_or_default()
 }
@@ -205,7 +213,8 @@ fn ordered_ready_creates_in_order_scales_down_in_reverse_and_keeps_names_and_cla
     let old_uid = pods["web-1"]["metadata"]["uid"].as_str().unwrap().to_string();
     assert_eq!(api.delete(&format!("{PODS}/web-1")).unwrap().0, 200);
     let back = wait_for("web-1 recreated", Duration::from_secs(30), || {
-        let p = get(&api, &format!("{PODS}/web-1"));
+        // Between the deletion and the new pod there is none: 404 is a state to wait out.
+        let p = get_if_present(&api, &format!("{PODS}/web-1"))?;
         if p["metadata"]["uid"] != old_uid.as_str() && is_ready(&p) { Ok(p) } else { Err(p["metadata"]["uid"].to_string()) }
     });
     assert_eq!(back["spec"]["hostname"], "web-1");
@@ -219,7 +228,7 @@ fn ordered_ready_creates_in_order_scales_down_in_reverse_and_keeps_names_and_cla
     let (code, v) = api.put(&format!("{PODS}/web-1/status"), &status).unwrap();
     assert_eq!(code, 200, "{v}");
     wait_for("the failed web-1 replaced", Duration::from_secs(30), || {
-        let p = get(&api, &format!("{PODS}/web-1"));
+        let p = get_if_present(&api, &format!("{PODS}/web-1"))?;
         if p["metadata"]["uid"] != failed_uid.as_str() && is_ready(&p) { Ok(()) } else { Err(p["status"]["phase"].to_string()) }
     });
     let evs = events_about(&api, "web");
