@@ -21,7 +21,7 @@ use api::model::{KindInfo, Resource};
 use crate::admission::{self, AdmissionError, Chain, Operation};
 use crate::graceful;
 use crate::allocator::AllocatorConfig;
-use crate::store::{EventKind, KeyValue, Revision, Store, StoreError, WatchEvent};
+use crate::store::{EventKind, KeyValue, ListResult, Revision, Store, StoreError, WatchEvent};
 use api::validation::FieldError;
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +101,12 @@ impl<T> Clone for ObjectEvent<T> {
 
 impl<T: Resource> ObjectEvent<T> {
     pub fn object(&self) -> &T {
+        match self {
+            ObjectEvent::Added(o) | ObjectEvent::Modified(o) | ObjectEvent::Deleted(o) => o,
+        }
+    }
+    /// The object, shared with every other reader of the same change.
+    pub fn shared(&self) -> &Arc<T> {
         match self {
             ObjectEvent::Added(o) | ObjectEvent::Modified(o) | ObjectEvent::Deleted(o) => o,
         }
@@ -385,6 +391,25 @@ impl Registry {
             out.push(decode_object(kv)?);
         }
         Ok((out, res.revision))
+    }
+
+    /// The stored values of the kind in `ns` (all namespaces when None), undecoded, in key
+    /// order, and the list revision: for readers that keep encodings of their own per
+    /// revision (the gateway's encoded cache) and decode only what they lack.
+    pub async fn list_raw<T: Resource>(&self, ns: Option<&str>) -> Result<ListResult> {
+        let prefix = T::INFO.namespace_prefix(Self::namespace_of::<T>(ns));
+        Ok(self.store.list(&prefix).await?)
+    }
+
+    /// The object a stored value holds, shared with every other reader of the same
+    /// revision (an informer's cache, a watch) while one holds it; decoded otherwise.
+    pub fn shared_object<T: Resource>(&self, kv: &KeyValue) -> Result<Arc<T>> {
+        if let Some(shared) = self.recent.get::<T>(&kv.key, kv.mod_revision) {
+            return Ok(shared);
+        }
+        let obj = Arc::new(decode_object::<T>(kv)?);
+        self.recent.put(&kv.key, kv.mod_revision, &obj);
+        Ok(obj)
     }
 
     /// Creates `obj`: validates it, fills server-set metadata and stores it if absent.

@@ -7,6 +7,7 @@ use actors::registry::Registry;
 
 pub mod debug;
 pub mod discovery;
+pub mod encoded;
 pub mod error;
 pub mod eviction;
 pub mod fields;
@@ -41,4 +42,6 @@ pub struct AppState {
     /// The latest node usage and custom metrics (`metrics_api`); the controllers read
     /// the same registry (`ControlConfig::metrics`).
     pub usage: Arc<actors::metrics::MetricsRegistry>,
+    /// Each listed or watched object's JSON at its revision (`encoded`).
+    pub encoded: Arc<encoded::EncodedCache>,
 }

@@ -13,7 +13,7 @@ use crate::AppState;
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        AppState { registry: Registry::new(store), metrics: Metrics::new(), control: None, usage: actors::metrics::MetricsRegistry::shared() }
+        AppState { registry: Registry::new(store), metrics: Metrics::new(), control: None, usage: actors::metrics::MetricsRegistry::shared(), encoded: Arc::default() }
     }
 }
 

@@ -5,6 +5,7 @@
 //! `Accept: application/json;as=Table` (what `kubectl get -w` asks for).
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web::Bytes;
@@ -15,6 +16,7 @@ use futures::StreamExt;
 use serde_json::json;
 use tokio::time::{Instant, Interval};
 
+use crate::encoded::{EncodedCache, Listed};
 use crate::error::{from_registry, ApiError};
 use crate::freshness::wait_until_fresh;
 use crate::request::params::{parse_rv, ListParams};
@@ -28,6 +30,7 @@ const BOOKMARK_EVERY: Duration = Duration::from_secs(1);
 
 struct WatchState<T: Resource> {
     events: Option<ObjectStream<T>>,
+    encoded: Arc<EncodedCache>,
     filter: Filter,
     pending: VecDeque<Bytes>,
     bookmarks: Option<Interval>,
@@ -75,11 +78,28 @@ fn initial_events_end_line<T: Resource>(rv: i64) -> Bytes {
     )
 }
 
-/// One object event, as the object or (for Table watches) as a one-row Table; as
-/// upstream, only the first Table of a watch carries the column definitions.
-fn object_line<T: Resource>(kind: &str, obj: &T, table: &mut Option<table::Options>) -> Bytes {
-    let Some(opts) = table.as_mut() else { return line(kind, obj) };
-    let value = serde_json::to_value(obj).unwrap_or(serde_json::Value::Null);
+/// An event line around an object's JSON as the encoded cache holds it.
+fn encoded_line(kind: &str, json: &[u8]) -> Bytes {
+    let mut v = Vec::with_capacity(json.len() + 32);
+    v.extend_from_slice(b"{\"type\":\"");
+    v.extend_from_slice(kind.as_bytes());
+    v.extend_from_slice(b"\",\"object\":");
+    v.extend_from_slice(json);
+    v.extend_from_slice(b"}\n");
+    Bytes::from(v)
+}
+
+/// One object event, as the object (its encoding made once for every watcher) or (for
+/// Table watches) as a one-row Table; as upstream, only the first Table of a watch
+/// carries the column definitions.
+fn object_line<T: Resource>(encoded: &EncodedCache, kind: &str, obj: &Arc<T>, table: &mut Option<table::Options>) -> Bytes {
+    let Some(opts) = table.as_mut() else {
+        let meta = obj.meta();
+        let key = T::INFO.key(meta.namespace.as_deref(), &meta.name);
+        let rev = meta.resource_version.parse().unwrap_or(0);
+        return encoded_line(kind, &encoded.json_of(&key, rev, obj));
+    };
+    let value = serde_json::to_value(obj.as_ref()).unwrap_or(serde_json::Value::Null);
     let out = line(kind, &table::build(T::INFO, &[value], opts, &obj.meta().resource_version));
     opts.no_headers = true;
     out
@@ -104,6 +124,11 @@ fn visible_event<T: Resource>(filter: &Filter, ev: &ObjectEvent<T>, prev: Option
     }
 }
 
+/// The current objects the filter accepts, as the encoded cache serves lists.
+async fn list_encoded<T: Resource>(state: &AppState, ns: Option<&str>, filter: &Filter) -> Result<Listed, ApiError> {
+    state.encoded.list::<T>(&state.registry, ns, filter).await.map_err(|e| from_registry(e, T::INFO.group, T::INFO.plural))
+}
+
 /// Starts a watch response.
 /// - Legacy (no `sendInitialEvents`): without a resourceVersion (or with "0") the current
 ///   objects come first as ADDED events, as Kubernetes does; with N, changes after N.
@@ -121,9 +146,18 @@ pub async fn serve<T: Resource>(
 ) -> ApiResult {
     let rv = parse_rv(q.resource_version.as_deref().unwrap_or(""))?.unwrap_or(0);
     let mut pending = VecDeque::new();
-    let mut list_now = |pending: &mut VecDeque<Bytes>, items: Vec<T>| {
-        for o in items.into_iter().filter(|o| filter.accepts(o)) {
-            pending.push_back(object_line("ADDED", &o, &mut table));
+    let list_now = |pending: &mut VecDeque<Bytes>, listed: Listed, table: &mut Option<table::Options>| {
+        for item in listed.items {
+            pending.push_back(match table.as_mut() {
+                None => encoded_line("ADDED", &item.json),
+                Some(opts) => {
+                    let value = serde_json::from_slice(&item.json).unwrap_or(serde_json::Value::Null);
+                    let rv = value["metadata"]["resourceVersion"].as_str().unwrap_or("").to_string();
+                    let out = line("ADDED", &table::build(T::INFO, &[value], opts, &rv));
+                    opts.no_headers = true;
+                    out
+                }
+            });
         }
     };
     let (from, last_rev) = match q.send_initial_events {
@@ -131,9 +165,9 @@ pub async fn serve<T: Resource>(
             if rv > 0 {
                 wait_until_fresh(&state, rv).await?;
             }
-            let (items, list_rev) =
-                state.registry.list::<T>(ns.as_deref()).await.map_err(|e| from_registry(e, T::INFO.group, T::INFO.plural))?;
-            list_now(&mut pending, items);
+            let listed = list_encoded::<T>(&state, ns.as_deref(), &filter).await?;
+            let list_rev = listed.rev;
+            list_now(&mut pending, listed, &mut table);
             pending.push_back(initial_events_end_line::<T>(list_rev));
             (list_rev + 1, list_rev)
         }
@@ -147,9 +181,9 @@ pub async fn serve<T: Resource>(
             (now + 1, now)
         }
         None if rv == 0 => {
-            let (items, list_rev) =
-                state.registry.list::<T>(ns.as_deref()).await.map_err(|e| from_registry(e, T::INFO.group, T::INFO.plural))?;
-            list_now(&mut pending, items);
+            let listed = list_encoded::<T>(&state, ns.as_deref(), &filter).await?;
+            let list_rev = listed.rev;
+            list_now(&mut pending, listed, &mut table);
             (list_rev + 1, list_rev)
         }
         _ => (rv + 1, rv),
@@ -167,6 +201,7 @@ pub async fn serve<T: Resource>(
     let done = events.is_none();
     let st = WatchState {
         events,
+        encoded: state.encoded.clone(),
         filter,
         pending,
         bookmarks: q.allow_watch_bookmarks.unwrap_or(false).then(|| {
@@ -195,7 +230,7 @@ pub async fn serve<T: Resource>(
                     Some(Ok((ev, prev))) => {
                         st.last_rv = ev.revision();
                         if let Some((kind, obj)) = visible_event(&st.filter, &ev, prev.as_deref()) {
-                            st.pending.push_back(object_line(kind, obj.as_ref(), &mut st.table));
+                            st.pending.push_back(object_line(&st.encoded, kind, &obj, &mut st.table));
                         }
                     }
                     Some(Err(e)) => {

@@ -18,20 +18,11 @@ use crate::table;
 use crate::watch;
 use crate::AppState;
 
-fn to_items<T: Resource>(objs: &[T]) -> Result<Vec<pagination::Item>, ApiError> {
-    objs.iter()
-        .map(|o| {
-            let json = serde_json::to_vec(o).map_err(|e| ApiError::internal(format!("encoding response: {e}")))?;
-            Ok(pagination::Item { key: api::model::key_of(o), json: json.into() })
-        })
-        .collect()
-}
-
-/// The list, filtered, read at the latest revision, as a snapshot.
+/// The list, filtered, read at the latest revision, as a snapshot: the store's values
+/// with the encodings the encoded cache holds for their revisions.
 async fn read_snapshot<T: Resource>(state: &AppState, ns: Option<&str>, filter: &Filter, prefix: &str) -> Result<pagination::Snapshot, ApiError> {
-    let (items, rev) = state.registry.list::<T>(ns).await.map_err(err::<T>)?;
-    let items: Vec<T> = if filter.is_empty() { items } else { items.into_iter().filter(|o| filter.accepts(o)).collect() };
-    Ok(pagination::Snapshot { rev, prefix: prefix.to_string(), selector: filter.key().to_string(), items: to_items(&items)? })
+    let listed = state.encoded.list::<T>(&state.registry, ns, filter).await.map_err(err::<T>)?;
+    Ok(pagination::Snapshot { rev: listed.rev, prefix: prefix.to_string(), selector: filter.key().to_string(), items: listed.items })
 }
 
 /// LIST, with `limit`/`continue` over a consistent snapshot and `resourceVersion` +
