@@ -101,9 +101,7 @@ impl<T> Clone for ObjectEvent<T> {
 
 impl<T: Resource> ObjectEvent<T> {
     pub fn object(&self) -> &T {
-        match self {
-            ObjectEvent::Added(o) | ObjectEvent::Modified(o) | ObjectEvent::Deleted(o) => o,
-        }
+        self.shared()
     }
     /// The object, shared with every other reader of the same change.
     pub fn shared(&self) -> &Arc<T> {

@@ -99,8 +99,14 @@ fn object_line<T: Resource>(encoded: &EncodedCache, kind: &str, obj: &Arc<T>, ta
         let rev = meta.resource_version.parse().unwrap_or(0);
         return encoded_line(kind, &encoded.json_of(&key, rev, obj));
     };
-    let value = serde_json::to_value(obj.as_ref()).unwrap_or(serde_json::Value::Null);
-    let out = line(kind, &table::build(T::INFO, &[value], opts, &obj.meta().resource_version));
+    table_line::<T>(kind, serde_json::to_value(obj.as_ref()).unwrap_or(serde_json::Value::Null), opts)
+}
+
+/// One object (as JSON) as a one-row Table event; the column definitions go with the
+/// watch's first Table only.
+fn table_line<T: Resource>(kind: &str, value: serde_json::Value, opts: &mut table::Options) -> Bytes {
+    let rv = value["metadata"]["resourceVersion"].as_str().unwrap_or("").to_string();
+    let out = line(kind, &table::build(T::INFO, &[value], opts, &rv));
     opts.no_headers = true;
     out
 }
@@ -150,13 +156,7 @@ pub async fn serve<T: Resource>(
         for item in listed.items {
             pending.push_back(match table.as_mut() {
                 None => encoded_line("ADDED", &item.json),
-                Some(opts) => {
-                    let value = serde_json::from_slice(&item.json).unwrap_or(serde_json::Value::Null);
-                    let rv = value["metadata"]["resourceVersion"].as_str().unwrap_or("").to_string();
-                    let out = line("ADDED", &table::build(T::INFO, &[value], opts, &rv));
-                    opts.no_headers = true;
-                    out
-                }
+                Some(opts) => table_line::<T>("ADDED", serde_json::from_slice(&item.json).unwrap_or(serde_json::Value::Null), opts),
             });
         }
     };
